@@ -1,0 +1,1 @@
+"""rankcert: certify LoRA rank-compression policies (Bench v0.1 Certifiable)."""

@@ -1,0 +1,51 @@
+"""Stage compress (per seed and variant): plan the variant's ranks from the probe's spectra and retrain it."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+from stages import spectra
+from stages.errors import RankcertError, run_main
+from stages.outputs import read_json, write_json
+from stages.params import load_params
+from stages.training import fit_adapter
+
+
+def load_probe_spectra(path: Path) -> dict[str, list[float]]:
+    if not path.is_file():
+        raise RankcertError(f"{path} not found; run the probe stage for this seed first")
+    return {m: s["singular_values"] for m, s in read_json(path)["modules"].items()}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--variant", required=True, help="a name from params.yaml variants")
+    parser.add_argument("--prepared", type=Path, required=True)
+    parser.add_argument("--probe", type=Path, required=True, help="output folder of the probe stage")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    variant = params.variant(args.variant)
+    c = params.compress
+    probe_spectra = load_probe_spectra(args.probe / "spectra.json") if variant.kind == "per_layer" else None
+
+    def plan_for(modules: list[str]) -> dict[str, int]:
+        return spectra.rank_plan(variant, modules, probe_spectra, c.energy_threshold, c.allowed_ranks,
+                                 params.probe.rank)
+
+    print(f"[compress@{args.seed}-{variant.name}] retraining from scratch, alpha = r", flush=True)
+    plan = fit_adapter(params, args.seed, plan_for, float, args.prepared, args.out,
+                       desc=f"{variant.name}@{args.seed}")
+    energy = ({m: spectra.energy_rank(s, c.energy_threshold) for m, s in probe_spectra.items()}
+              if probe_spectra else None)
+    write_json(args.out / "plan.json", {"variant": variant.name, "kind": variant.kind, "ranks": plan,
+                                        "energy_ranks": energy, "energy_threshold": c.energy_threshold})
+    summary = ", ".join(f"r{r}×{list(plan.values()).count(r)}" for r in sorted(set(plan.values())))
+    print(f"[compress@{args.seed}-{variant.name}] plan: {summary}", flush=True)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,150 @@
+"""Data: load SST-2-shaped splits (hub or local files), draw the samples, tokenize, fingerprint."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from stages.errors import RankcertError
+
+LOCAL_FORMATS = {".parquet": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Tokenized examples, padded to the longest example in the set."""
+
+    input_ids: torch.Tensor  # int64 [n, length]
+    attention_mask: torch.Tensor  # int64 [n, length]
+    labels: torch.Tensor  # int64 [n]
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.input_ids, "attention_mask": self.attention_mask, "labels": self.labels}
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def load_split(source: str, config: str, split: str) -> pd.DataFrame:
+    """Rows with `sentence` and `label` from a local directory or, failing that, the dataset hub."""
+    path = Path(source)
+    if path.is_dir():
+        frame = _read_local_split(path, split)
+        origin = f"{path / split}.*"
+    elif _looks_like_path(source):
+        raise RankcertError(f"data.source {source!r} is not a directory; point it at a folder of split files")
+    else:
+        frame = _read_hub_split(source, config, split)
+        origin = f"{source}/{config}:{split}"
+    return validate_frame(frame, origin)
+
+
+def _looks_like_path(source: str) -> bool:
+    return source.startswith((".", "/", "~")) or source.count("/") > 1
+
+
+def _read_local_split(folder: Path, split: str) -> pd.DataFrame:
+    found = [folder / f"{split}{ext}" for ext in LOCAL_FORMATS if (folder / f"{split}{ext}").is_file()]
+    if not found:
+        kinds = ", ".join(f"{split}{ext}" for ext in LOCAL_FORMATS)
+        raise RankcertError(f"no file for split {split!r} in {folder}: expected one of {kinds}")
+    if len(found) > 1:
+        raise RankcertError(f"split {split!r} is ambiguous in {folder}: {', '.join(p.name for p in found)}")
+    file = found[0]
+    kind = LOCAL_FORMATS[file.suffix]
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(file)
+        if kind == "jsonl":
+            return pd.read_json(file, lines=True)
+        return pd.read_csv(file, sep="\t" if kind == "tsv" else ",", keep_default_na=False, quoting=3 if kind == "tsv" else 0)
+    except Exception as err:  # pandas raises many types for unreadable files
+        raise RankcertError(f"cannot read {file}: {' '.join(str(err).split())}") from None
+
+
+def _read_hub_split(name: str, config: str, split: str) -> pd.DataFrame:
+    import datasets  # heavy; only the hub path needs it
+
+    try:
+        table = datasets.load_dataset(name, config, split=split)
+    except Exception as err:  # offline, unknown id, missing split: all end the same way for the user
+        raise RankcertError(
+            f"cannot load dataset {name!r}/{config!r} split {split!r} from the hub "
+            f"({type(err).__name__}); set data.source to a local directory of split files"
+        ) from None
+    return table.to_pandas()
+
+
+def validate_frame(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
+    """Keep `sentence` and `label`; refuse data that isn't binary sentiment with text."""
+    missing = [c for c in ("sentence", "label") if c not in frame.columns]
+    if missing:
+        raise RankcertError(f"{origin}: missing column(s) {missing}; found {list(frame.columns)}")
+    frame = frame[["sentence", "label"]].reset_index(drop=True)
+    labels = pd.to_numeric(frame["label"], errors="coerce")
+    bad = ~labels.isin([0, 1])
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise RankcertError(f"{origin}: labels must be 0 or 1; row {row} has {frame['label'].iloc[row]!r}")
+    text = frame["sentence"]
+    empty = text.isna() | (text.astype(str).str.strip() == "")
+    if empty.any():
+        row = int(np.flatnonzero(empty.to_numpy())[0])
+        raise RankcertError(f"{origin}: empty sentence in row {row}")
+    return pd.DataFrame({"sentence": text.astype(str), "label": labels.astype("int64")})
+
+
+def draw_train(frame: pd.DataFrame, size: int, seed: int, origin: str = "train split") -> pd.DataFrame:
+    """`size` rows drawn without replacement with `seed`."""
+    if size > len(frame):
+        raise RankcertError(f"data.train_size is {size} but the {origin} has only {len(frame)} rows")
+    rows = np.random.default_rng(seed).permutation(len(frame))[:size]
+    return frame.iloc[rows].reset_index(drop=True)
+
+
+def take_eval(frame: pd.DataFrame, size: int, origin: str = "eval split") -> pd.DataFrame:
+    """The first `size` rows: the same eval examples for every seed and variant."""
+    if size > len(frame):
+        raise RankcertError(f"data.eval_size is {size} but the {origin} has only {len(frame)} rows")
+    return frame.iloc[:size].reset_index(drop=True)
+
+
+def encode(frame: pd.DataFrame, tokenizer, max_length: int) -> Encoded:
+    """Tokenize once, padded to the longest example (at most `max_length`)."""
+    batch = tokenizer(
+        list(frame["sentence"]), truncation=True, max_length=max_length, padding="longest", return_tensors="pt"
+    )
+    return Encoded(
+        input_ids=batch["input_ids"].to(torch.int64).contiguous(),
+        attention_mask=batch["attention_mask"].to(torch.int64).contiguous(),
+        labels=torch.tensor(frame["label"].to_numpy(), dtype=torch.int64),
+    )
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """sha256 over the drawn rows, in order: changes when any sentence, label or the order changes."""
+    digest = hashlib.sha256()
+    for sentence, label in zip(frame["sentence"], frame["label"]):
+        digest.update(f"{int(label)}\t{sentence}\n".encode("utf-8"))
+    return digest.hexdigest()
+
+
+def save_encoded(encoded: Encoded, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file(encoded.as_dict(), str(path))
+
+
+def load_encoded(path: str | Path) -> Encoded:
+    """Tensors written by the prepare stage (safetensors: nothing is unpickled)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise RankcertError(f"{path} not found; run the prepare stage first")
+    tensors = load_file(str(path))
+    return Encoded(tensors["input_ids"], tensors["attention_mask"], tensors["labels"])

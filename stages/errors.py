@@ -1,0 +1,24 @@
+"""The project's error type and the one-line reporting every stage uses."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable, Sequence
+
+
+class RankcertError(Exception):
+    """A problem the user can fix; shown as one line, never as a traceback."""
+
+
+def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
+    """Run a stage's main; turn a RankcertError into one line on stderr and exit 2.
+
+    Set RANKCERT_DEBUG=1 to see the traceback instead.
+    """
+    try:
+        main(argv)
+    except RankcertError as err:
+        if os.environ.get("RANKCERT_DEBUG") == "1":
+            raise
+        print(f"rankcert: error: {err}", file=sys.stderr)
+        sys.exit(2)

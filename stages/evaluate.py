@@ -1,0 +1,68 @@
+"""Stage evaluate (per seed and adapter): accuracy on the eval examples, size, and per-example predictions."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+from safetensors import safe_open
+
+from stages import data, modeling
+from stages.errors import RankcertError, run_main
+from stages.outputs import write_csv, write_json
+from stages.params import load_params
+from stages.training import predict
+
+
+def adapter_parameters(adapter: Path) -> int:
+    """Parameters stored in a saved adapter: its LoRA factors plus the trained head, i.e. what was trainable."""
+    path = adapter / "adapter_model.safetensors"
+    if not path.is_file():
+        raise RankcertError(f"no adapter_model.safetensors in {adapter}; run the stage that trains it first")
+    with safe_open(str(path), framework="pt") as handle:
+        return sum(_numel(handle.get_slice(key).get_shape()) for key in handle.keys())
+
+
+def _numel(shape: list[int]) -> int:
+    total = 1
+    for size in shape:
+        total *= size
+    return total
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--name", required=True, help="probe or a variant name")
+    parser.add_argument("--adapter", type=Path, required=True, help="the adapter folder to evaluate")
+    parser.add_argument("--probe-adapter", type=Path, required=True, help="the probe's adapter, for the reduction")
+    parser.add_argument("--prepared", type=Path, required=True)
+    parser.add_argument("--predictions", type=Path, required=True, help="per-example predictions CSV to write")
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    print(f"[evaluate@{args.seed}-{args.name}]", flush=True)
+
+    eval_data = data.load_encoded(args.prepared / "eval.safetensors")
+    size, probe_size = adapter_parameters(args.adapter), adapter_parameters(args.probe_adapter)
+    modeling.seed_everything(args.seed)
+    device = modeling.resolve_device(params.train.device)
+    model = modeling.load_adapter(modeling.load_base_model(params.model), args.adapter)
+    predictions = predict(model, eval_data, params.train.eval_batch_size, device)
+    labels = eval_data.labels.tolist()
+    correct = sum(int(p == y) for p, y in zip(predictions, labels))
+    write_csv(args.predictions, [{"index": i, "label": y, "prediction": p} for i, (y, p) in
+                                 enumerate(zip(labels, predictions))], ["index", "label", "prediction"])
+    write_json(args.metrics, {
+        "accuracy": correct / len(labels),
+        "correct": correct,
+        "examples": len(labels),
+        "trainable_parameters": size,
+        "reduction_vs_probe": round(1 - size / probe_size, 6),
+    })
+    print(f"[evaluate@{args.seed}-{args.name}] accuracy {correct / len(labels):.4f}, {size:,} params", flush=True)
+
+
+if __name__ == "__main__":
+    run_main(main)

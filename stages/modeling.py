@@ -1,0 +1,166 @@
+"""Model building: base encoder, LoRA adapters from a rank plan, shape checks, parameter counts."""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stages.errors import RankcertError
+from stages.params import ModelParams
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every generator and ask for deterministic kernels; call before any weight exists."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=False)
+    torch.backends.cudnn.benchmark = False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RankcertError("train.device is 'cuda' but no CUDA device is available; use auto or cpu")
+    return torch.device(name)
+
+
+def _check_source(name: str) -> None:
+    if (name.startswith((".", "/", "~")) or name.count("/") > 1) and not Path(name).is_dir():
+        raise RankcertError(f"model.name {name!r} is not a directory; point it at a saved model folder")
+
+
+def _hub_error(name: str, err: Exception) -> RankcertError:
+    return RankcertError(
+        f"cannot load model {name!r} ({type(err).__name__}: {' '.join(str(err).split())[:160]}); "
+        "if the hub is unreachable, set model.name to a local model directory"
+    )
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    _check_source(name)
+    try:
+        return AutoTokenizer.from_pretrained(name, trust_remote_code=False)
+    except (OSError, ValueError) as err:
+        raise _hub_error(name, err) from None
+
+
+def load_base_model(params: ModelParams):
+    """The encoder with a fresh classification head; seed first, the head is initialised here."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    _check_source(params.name)
+    hf_logging.set_verbosity_error()  # the "newly initialised head" warning is expected here
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            params.name, num_labels=params.num_labels, use_safetensors=True, trust_remote_code=False
+        )
+    except (OSError, ValueError) as err:
+        raise _hub_error(params.name, err) from None
+    return model
+
+
+def target_module_names(model: torch.nn.Module, targets: list[str]) -> list[str]:
+    """Names of the Linear modules matched by `targets`, in model order; error listing real names if none."""
+    names = [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)]
+    matched = [n for n in names if any(n == t or n.endswith("." + t) for t in targets)]
+    unmatched = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if unmatched:
+        leaves = sorted({n.split(".")[-1] for n in names} | {".".join(n.split(".")[-3:]) for n in names})
+        raise RankcertError(
+            f"model.target_modules {unmatched} match no Linear module; names that exist include: "
+            + ", ".join(leaves[:40])
+        )
+    return matched
+
+
+def check_head_modules(model: torch.nn.Module, heads: list[str]) -> None:
+    names = {name.split(".")[-1] for name, _ in model.named_modules()}
+    missing = [h for h in heads if h not in names]
+    if missing:
+        raise RankcertError(f"model.head_modules {missing} are not modules of this model")
+
+
+def add_lora(model: torch.nn.Module, params: ModelParams, plan: dict[str, int], dropout: float,
+             alphas: dict[str, float] | None = None):
+    """Wrap `model` with LoRA at exactly the ranks in `plan` (module name -> rank); alpha = rank unless given."""
+    from peft import LoraConfig, get_peft_model
+
+    check_head_modules(model, params.head_modules)
+    modules = target_module_names(model, params.target_modules)
+    unknown = sorted(set(plan) - set(modules))
+    if unknown:
+        raise RankcertError(f"rank plan names modules that don't exist in the model: {unknown[:5]}")
+    missing = [m for m in modules if m not in plan]
+    if missing:
+        raise RankcertError(f"rank plan leaves target modules without a rank: {missing[:5]}")
+    alphas = alphas or {m: float(r) for m, r in plan.items()}
+    default_rank = max(plan.values())
+    config = LoraConfig(
+        r=default_rank,
+        lora_alpha=alphas[modules[0]],
+        target_modules=modules,
+        rank_pattern={m: r for m, r in plan.items()},
+        alpha_pattern={m: a for m, a in alphas.items()},
+        lora_dropout=dropout,
+        bias="none",
+        modules_to_save=list(params.head_modules),
+        task_type="SEQ_CLS",
+    )
+    peft_model = get_peft_model(model, config)
+    verify_lora_shapes(peft_model, plan)
+    return peft_model
+
+
+def lora_shapes(model: torch.nn.Module) -> dict[str, tuple[int, int]]:
+    """Module name (as in the base model) -> (rank of lora_A, rank of lora_B)."""
+    shapes: dict[str, list[int]] = {}
+    for name, param in model.named_parameters():
+        for part, axis in ((".lora_A.", 0), (".lora_B.", 1)):
+            if part in name:
+                module = _base_name(name.split(part)[0])
+                shapes.setdefault(module, [0, 0])[0 if axis == 0 else 1] = int(param.shape[axis])
+    return {m: (a, b) for m, (a, b) in shapes.items()}
+
+
+def _base_name(peft_name: str) -> str:
+    prefix = "base_model.model."
+    return peft_name[len(prefix):] if peft_name.startswith(prefix) else peft_name
+
+
+def verify_lora_shapes(model: torch.nn.Module, plan: dict[str, int]) -> None:
+    """Stop when the built adapter differs from the plan (PEFT ignores pattern keys that match nothing)."""
+    built = lora_shapes(model)
+    if set(built) != set(plan):
+        extra, lost = sorted(set(built) - set(plan)), sorted(set(plan) - set(built))
+        raise RankcertError(f"built adapter modules differ from the plan: extra {extra[:3]}, missing {lost[:3]}")
+    wrong = [(m, plan[m], built[m]) for m in plan if built[m] != (plan[m], plan[m])]
+    if wrong:
+        m, want, got = wrong[0]
+        raise RankcertError(f"built adapter has rank {got} at {m}, the plan says {want} ({len(wrong)} modules differ)")
+
+
+def trainable_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def save_adapter(model, folder: Path) -> None:
+    """PEFT format (adapter_config.json + adapter_model.safetensors), loadable with PeftModel.from_pretrained."""
+    model.save_pretrained(str(folder), safe_serialization=True)
+
+
+def load_adapter(base_model, folder: str | Path):
+    from peft import PeftModel
+
+    folder = Path(folder)
+    if not (folder / "adapter_model.safetensors").is_file():
+        raise RankcertError(f"no adapter_model.safetensors in {folder}; run the stage that trains it first")
+    return PeftModel.from_pretrained(base_model, str(folder), is_trainable=False)

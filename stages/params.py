@@ -1,0 +1,278 @@
+"""Typed parameters, read from params.yaml and validated as a whole before any work starts."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stages.errors import RankcertError
+
+VARIANT_NAME = re.compile(r"^uniform_r(\d+)$")
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    name: str
+    target_modules: list[str]
+    head_modules: list[str]
+    num_labels: int
+    max_length: int
+
+
+@dataclass(frozen=True)
+class DataParams:
+    source: str
+    config: str
+    train_split: str
+    eval_split: str
+    train_size: int
+    eval_size: int
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    steps: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup_ratio: float
+    max_grad_norm: float
+    eval_batch_size: int
+    log_every: int
+    device: str
+    precision: str
+    checkpoint_every: int
+
+
+@dataclass(frozen=True)
+class ProbeParams:
+    rank: int
+    alpha: float
+    dropout: float
+
+
+@dataclass(frozen=True)
+class CompressParams:
+    energy_threshold: float
+    allowed_ranks: list[int]
+
+
+@dataclass(frozen=True)
+class CertifiableLevel:
+    min_seeds: int
+    min_steps: int
+    min_train_size: int
+    min_eval_size: int
+
+
+@dataclass(frozen=True)
+class CertifyParams:
+    tolerance: float
+    min_pass_rate: float
+    probe_min_accuracy: float
+    bootstrap_resamples: int
+    bootstrap_seed: int
+    confidence: float
+    policy: str
+    certifiable: CertifiableLevel
+
+
+@dataclass(frozen=True)
+class ReleaseParams:
+    max_worst_delta_drop: float
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A compression variant; its name says what it is (`per_layer` or `uniform_r<K>`)."""
+
+    name: str
+    kind: str  # "per_layer" | "uniform"
+    rank: int | None = None
+
+
+@dataclass(frozen=True)
+class Params:
+    model: ModelParams
+    data: DataParams
+    train: TrainParams
+    probe: ProbeParams
+    seeds: list[int]
+    compress: CompressParams
+    variants: list[str]
+    certify: CertifyParams
+    release: ReleaseParams
+    parsed_variants: list[Variant] = field(default_factory=list, compare=False)
+
+    def variant(self, name: str) -> Variant:
+        for v in self.parsed_variants:
+            if v.name == name:
+                return v
+        raise RankcertError(f"variant {name!r} is not in params.yaml variants {self.variants}")
+
+
+def parse_variant(name: Any) -> Variant:
+    """Read what a variant name says it is; refuse names that say nothing."""
+    if name == "per_layer":
+        return Variant(name, "per_layer")
+    match = VARIANT_NAME.match(name) if isinstance(name, str) else None
+    if not match:
+        raise RankcertError(
+            f"variants: {name!r} doesn't say what it is; use 'per_layer' or 'uniform_r<rank>' (e.g. uniform_r16)"
+        )
+    return Variant(name, "uniform", int(match.group(1)))
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Load and validate params.yaml; raise RankcertError naming the first bad key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise RankcertError(f"{path} not found; run from the project root or pass --params") from None
+    except yaml.YAMLError as err:
+        raise RankcertError(f"{path} is not valid YAML: {_one_line(err)}") from None
+    return params_from_dict(raw)
+
+
+def params_from_dict(raw: Any) -> Params:
+    params = build_config(Params, raw, "")
+    variants = [parse_variant(name) for name in params.variants]
+    params = dataclasses.replace(params, parsed_variants=variants)
+    _check_semantics(params)
+    return params
+
+
+def _check_semantics(p: Params) -> None:
+    _require(p.model.target_modules, "model.target_modules must name at least one module")
+    _require(p.model.num_labels >= 2, "model.num_labels must be at least 2")
+    _require(p.model.max_length >= 8, "model.max_length must be at least 8")
+    _require(p.data.train_size > 0 and p.data.eval_size > 0, "data.train_size and data.eval_size must be > 0")
+    t = p.train
+    _require(t.steps > 0, "train.steps must be > 0")
+    _require(t.batch_size > 0 and t.eval_batch_size > 0, "train.batch_size and train.eval_batch_size must be > 0")
+    _require(t.lr > 0, "train.lr must be > 0")
+    _require(t.weight_decay >= 0, "train.weight_decay must be >= 0")
+    _require(0 <= t.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)")
+    _require(t.max_grad_norm >= 0, "train.max_grad_norm must be >= 0 (0 turns clipping off)")
+    _require(t.log_every > 0, "train.log_every must be > 0")
+    _require(t.checkpoint_every >= 0, "train.checkpoint_every must be >= 0 (0 = off)")
+    _require(t.device in ("auto", "cpu", "cuda"), f"train.device must be auto, cpu or cuda, not {t.device!r}")
+    _require(t.precision in ("fp32", "bf16"), f"train.precision must be fp32 or bf16, not {t.precision!r}")
+    _require(p.probe.rank > 0, "probe.rank must be > 0")
+    _require(p.probe.alpha > 0, "probe.alpha must be > 0")
+    _require(0 <= p.probe.dropout < 1, "probe.dropout must be in [0, 1)")
+    _require(p.seeds, "seeds must list at least one seed")
+    _require(len(set(p.seeds)) == len(p.seeds), f"seeds has duplicates: {p.seeds}")
+    _require(all(s >= 0 for s in p.seeds), "seeds must be >= 0")
+    c = p.compress
+    _require(0 < c.energy_threshold <= 1, f"compress.energy_threshold must be in (0, 1], not {c.energy_threshold}")
+    _require(c.allowed_ranks, "compress.allowed_ranks must list at least one rank")
+    _require(all(r > 0 for r in c.allowed_ranks), f"compress.allowed_ranks must be > 0: {c.allowed_ranks}")
+    _require(
+        c.allowed_ranks == sorted(set(c.allowed_ranks)),
+        f"compress.allowed_ranks must be sorted and without duplicates: {c.allowed_ranks}",
+    )
+    _require(
+        max(c.allowed_ranks) <= p.probe.rank,
+        f"compress.allowed_ranks {c.allowed_ranks} go above probe.rank {p.probe.rank}",
+    )
+    _require(p.variants, "variants must list at least one variant")
+    _require(len(set(p.variants)) == len(p.variants), f"variants has duplicates: {p.variants}")
+    for v in p.parsed_variants:
+        if v.kind == "uniform":
+            _require(0 < v.rank <= p.probe.rank, f"variant {v.name}: rank must be in 1..probe.rank ({p.probe.rank})")
+    k = p.certify
+    _require(0 < k.tolerance < 1, f"certify.tolerance must be in (0, 1), not {k.tolerance}")
+    _require(0 < k.min_pass_rate <= 1, f"certify.min_pass_rate must be in (0, 1], not {k.min_pass_rate}")
+    _require(0 <= k.probe_min_accuracy <= 1, "certify.probe_min_accuracy must be in [0, 1]")
+    _require(k.bootstrap_resamples >= 1000, "certify.bootstrap_resamples must be >= 1000")
+    _require(0 < k.confidence < 1, f"certify.confidence must be in (0, 1), not {k.confidence}")
+    _require(p.release.max_worst_delta_drop >= 0, "release.max_worst_delta_drop must be >= 0")
+
+
+def _require(ok: Any, message: str) -> None:
+    if not ok:
+        raise RankcertError(message)
+
+
+def build_config(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass `cls` from a mapping, checking keys and types."""
+    label = where or "the file"
+    if not isinstance(raw, dict):
+        raise RankcertError(f"{label} must be a mapping of keys, not {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls) if f.init and f.name != "parsed_variants"]
+    for key in raw:
+        if key not in fields:
+            guess = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"; did you mean {guess[0]!r}?" if guess else f"; known keys: {', '.join(fields)}"
+            raise RankcertError(f"unknown key {_join(where, key)!r}{hint}")
+    values = {}
+    for name in fields:
+        if name not in raw:
+            raise RankcertError(f"missing key {_join(where, name)!r}")
+        values[name] = _coerce(hints[name], raw[name], _join(where, name))
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return build_config(hint, value, where)
+    if typing.get_origin(hint) is dict:
+        key_type, item = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise RankcertError(f"{where} must be a mapping, not {value!r}")
+        return {_coerce(key_type, k, f"{where} key"): _coerce(item, v, _join(where, k)) for k, v in value.items()}
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise RankcertError(f"{where} must be a list, not {value!r}")
+        return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise RankcertError(f"{where} must be true or false, not {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RankcertError(f"{where} must be an integer, not {value!r}")
+        return value
+    if hint is float:
+        return _as_float(value, where)
+    if hint is str:
+        if not isinstance(value, str) or not value.strip():
+            raise RankcertError(f"{where} must be a non-empty string, not {value!r}")
+        return value
+    raise TypeError(f"unsupported parameter type {hint!r}")  # a bug in this module, not user input
+
+
+def _as_float(value: Any, where: str) -> float:
+    # YAML 1.1 (PyYAML) reads `5e-5` as text while DVC's YAML 1.2 reads it as a number: accept both.
+    if isinstance(value, bool):
+        raise RankcertError(f"{where} must be a number, not {value!r}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise RankcertError(f"{where} must be a number, not {value!r}") from None
+    else:
+        raise RankcertError(f"{where} must be a number, not {value!r}")
+    if number != number or number in (float("inf"), float("-inf")):
+        raise RankcertError(f"{where} must be a finite number, not {value!r}")
+    return number
+
+
+def _join(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())

@@ -1,0 +1,46 @@
+"""Rows for the DVC plots: loss curves, Δ with CI, the per_layer rank plan, and the probe's spectra."""
+from __future__ import annotations
+
+import re
+
+from stages.verdict import Verdict
+
+LAYER = re.compile(r"\.(\d+)\.(.+)$")
+
+
+def split_module(name: str) -> tuple[str, str]:
+    """('3', 'attention.q_lin') from 'distilbert.transformer.layer.3.attention.q_lin'."""
+    match = LAYER.search(name)
+    return (match.group(1), match.group(2)) if match else ("-", name)
+
+
+def loss_rows(logs: dict[tuple[int, str], list[dict]]) -> list[dict]:
+    return [{"step": int(row["step"]), "loss": round(float(row["loss"]), 6), "series": f"{name}@{seed}"}
+            for (seed, name), rows in logs.items() for row in rows]
+
+
+def delta_rows(verdict: Verdict, tolerance: float) -> list[dict]:
+    """Δ and its CI in accuracy points; `threshold` is −tolerance, drawn as the pass line."""
+    return [{"variant": name, "seed": str(r.seed), "delta": round(100 * r.delta, 4),
+             "ci_low": round(100 * r.ci_low, 4), "ci_high": round(100 * r.ci_high, 4),
+             "threshold": round(-100 * tolerance, 4)}
+            for name, s in verdict.summaries.items() for r in s.seeds if r.delta is not None]
+
+
+def plan_rows(plans: dict[tuple[int, str], dict[str, int]]) -> list[dict]:
+    rows = []
+    for (seed, name), ranks in plans.items():
+        for module, rank in ranks.items():
+            layer, part = split_module(module)
+            rows.append({"layer": f"seed {seed} · layer {layer}", "module": part, "rank": rank, "variant": name})
+    return rows
+
+
+def spectrum_rows(spectra: dict[int, dict[str, list[float]]]) -> list[dict]:
+    rows = []
+    for seed, modules in spectra.items():
+        for module, values in modules.items():
+            layer, part = split_module(module)
+            rows += [{"index": i + 1, "singular_value": round(v, 6), "series": f"seed {seed} · L{layer} {part}"}
+                     for i, v in enumerate(values)]
+    return rows

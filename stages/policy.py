@@ -1,0 +1,120 @@
+"""The compression policy: load and validate policies/*.yaml, and check its claims against a run."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from stages.errors import RankcertError
+from stages.params import build_config
+from stages.stats import EPS, VariantSummary
+
+SCHEMA_VERSION = 1
+STATUSES = ("SAFE", "UNSAFE")
+AGREES, CONTRADICTS, NOT_MEASURED = "agrees", "contradicts", "not measured"
+
+
+@dataclass(frozen=True)
+class Scope:
+    model_family: str
+    task: str
+
+
+@dataclass(frozen=True)
+class Criteria:
+    tolerance: float
+    min_pass_rate: float
+
+
+@dataclass(frozen=True)
+class Claims:
+    expected: dict[str, str]
+    primary_uniform_rank: int
+    conservative_uniform_rank: int
+    avoid_ranks: list[int]
+
+
+@dataclass(frozen=True)
+class Policy:
+    version: int
+    name: str
+    scope: Scope
+    criteria: Criteria
+    claims: Claims
+
+    def expectations(self) -> list[tuple[str, str, str]]:
+        """(claim, variant, expected status) for every claim the policy makes."""
+        c = self.claims
+        rows = [(f"{variant} is {status}", variant, status) for variant, status in c.expected.items()]
+        rows.append((f"primary uniform rank {c.primary_uniform_rank} is SAFE",
+                     f"uniform_r{c.primary_uniform_rank}", "SAFE"))
+        rows.append((f"conservative uniform rank {c.conservative_uniform_rank} is SAFE",
+                     f"uniform_r{c.conservative_uniform_rank}", "SAFE"))
+        rows += [(f"rank {r} is to be avoided (UNSAFE)", f"uniform_r{r}", "UNSAFE") for r in c.avoid_ranks]
+        return rows
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    claim: str
+    variant: str
+    expected: str
+    observed: str | None
+    outcome: str  # agrees | contradicts | not measured
+
+
+def load_policy(path: str | Path, variants: list[str]) -> Policy:
+    """Read and validate a policy file; every claim must be about a variant the run defines."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise RankcertError(f"policy file {path} not found; set certify.policy in params.yaml") from None
+    except yaml.YAMLError as err:
+        raise RankcertError(f"policy {path} is not valid YAML: {' '.join(str(err).split())}") from None
+    try:
+        policy = build_config(Policy, raw, "")
+    except RankcertError as err:
+        raise RankcertError(f"policy {path}: {err}") from None
+    _validate(policy, variants, path)
+    return policy
+
+
+def _validate(policy: Policy, variants: list[str], path: Path) -> None:
+    if policy.version != SCHEMA_VERSION:
+        raise RankcertError(f"policy {path}: version {policy.version} is not supported (expected {SCHEMA_VERSION})")
+    for variant, status in policy.claims.expected.items():
+        if status not in STATUSES:
+            raise RankcertError(f"policy {path}: claims.expected.{variant} must be SAFE or UNSAFE, not {status!r}")
+    for claim, variant, _ in policy.expectations():
+        if variant not in variants:
+            raise RankcertError(f"policy {path}: claim '{claim}' is about {variant!r}, which params.yaml variants "
+                                f"{variants} does not define")
+    for claim, variant, status in policy.expectations():
+        other = policy.claims.expected.get(variant)
+        if other is not None and other != status:
+            raise RankcertError(f"policy {path}: claim '{claim}' conflicts with claims.expected.{variant}: {other}")
+
+
+def criteria_differences(policy: Policy, tolerance: float, min_pass_rate: float) -> list[str]:
+    """Where the run's rule differs from the rule the policy's claims were made under."""
+    out = []
+    if abs(policy.criteria.tolerance - tolerance) > EPS:
+        out.append(f"tolerance: policy {policy.criteria.tolerance}, params {tolerance}")
+    if abs(policy.criteria.min_pass_rate - min_pass_rate) > EPS:
+        out.append(f"min_pass_rate: policy {policy.criteria.min_pass_rate}, params {min_pass_rate}")
+    return out
+
+
+def check_claims(policy: Policy, summaries: dict[str, VariantSummary]) -> list[ClaimCheck]:
+    """agrees / contradicts / not measured for each claim; a variant with no measured seed is not measured."""
+    checks = []
+    for claim, variant, expected in policy.expectations():
+        summary = summaries.get(variant)
+        if summary is None or summary.worst_delta is None:
+            checks.append(ClaimCheck(claim, variant, expected, None, NOT_MEASURED))
+            continue
+        outcome = AGREES if summary.status == expected else CONTRADICTS
+        checks.append(ClaimCheck(claim, variant, expected, summary.status, outcome))
+    return checks

@@ -1,0 +1,46 @@
+"""Stage prepare (per seed): draw the train sample with the seed, take the fixed eval sample, tokenize once."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+from stages import data, modeling
+from stages.errors import run_main
+from stages.outputs import atomic_dir, write_json
+from stages.params import load_params
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="folder for train/eval tensors and manifest.json")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    d = params.data
+    print(f"[prepare@{args.seed}] {d.source}: {d.train_size} train (seed {args.seed}), {d.eval_size} eval", flush=True)
+
+    train = data.draw_train(data.load_split(d.source, d.config, d.train_split), d.train_size, args.seed,
+                            origin=f"{d.train_split} split")
+    evaluation = data.take_eval(data.load_split(d.source, d.config, d.eval_split), d.eval_size,
+                                origin=f"{d.eval_split} split")
+    tokenizer = modeling.load_tokenizer(params.model.name)
+    encoded = {name: data.encode(frame, tokenizer, params.model.max_length)
+               for name, frame in (("train", train), ("eval", evaluation))}
+    manifest = {
+        "seed": args.seed,
+        "source": d.source,
+        "train": {"rows": len(train), "fingerprint": data.fingerprint(train), "positive": int(train["label"].sum()),
+                  "padded_length": int(encoded["train"].input_ids.shape[1])},
+        "eval": {"rows": len(evaluation), "fingerprint": data.fingerprint(evaluation),
+                 "positive": int(evaluation["label"].sum()), "padded_length": int(encoded["eval"].input_ids.shape[1])},
+    }
+    with atomic_dir(args.out) as scratch:
+        for name, tensors in encoded.items():
+            data.save_encoded(tensors, scratch / f"{name}.safetensors")
+        write_json(scratch / "manifest.json", manifest)
+
+
+if __name__ == "__main__":
+    run_main(main)

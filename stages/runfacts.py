@@ -1,0 +1,58 @@
+"""Facts about the run environment (versions, device, code revision); never written into metrics files."""
+from __future__ import annotations
+
+import platform
+import subprocess
+from importlib import metadata
+
+import torch
+
+PACKAGES = ["torch", "transformers", "peft", "datasets", "dvc", "pandas", "numpy", "safetensors"]
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def environment(device: torch.device) -> dict:
+    return {"python": platform.python_version(), "packages": package_versions(), "device": device_name(device)}
+
+
+def model_fingerprint(name: str) -> str:
+    """sha256 over a local model folder's weight and tokenizer files; a hub id is reported as such."""
+    import hashlib
+    from pathlib import Path
+
+    folder = Path(name)
+    if not folder.is_dir():
+        return f"hub:{name}"
+    digest = hashlib.sha256()
+    for file in sorted(folder.iterdir()):
+        if file.suffix in (".safetensors", ".json", ".txt") and file.is_file():
+            digest.update(file.name.encode())
+            with open(file, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()

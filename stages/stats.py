@@ -1,0 +1,151 @@
+"""Statistics and verdicts: paired Δ with bootstrap CI and McNemar p, per-seed PASS/FAIL, per-variant SAFE/UNSAFE."""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+import numpy as np
+
+# Δ is a difference of two accuracies k/n; a Δ of exactly −tolerance must pass despite float rounding.
+EPS = 1e-9
+
+PASS, FAIL, UNDERTRAINED, MISSING = "PASS", "FAIL", "UNDERTRAINED", "MISSING"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The spec's certification rule, plus the CI settings."""
+
+    tolerance: float
+    min_pass_rate: float
+    probe_min_accuracy: float
+    resamples: int = 10000
+    bootstrap_seed: int = 0
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    seed: int
+    status: str  # PASS | FAIL | UNDERTRAINED | MISSING
+    probe_accuracy: float | None
+    accuracy: float | None
+    delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+    mcnemar_p: float | None
+    disagreement: float | None  # share of examples the two models label differently
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASS
+
+
+@dataclass(frozen=True)
+class VariantSummary:
+    name: str
+    seeds: list[SeedResult]
+    pass_rate: float
+    worst_delta: float | None
+    mean_delta: float | None
+    std_delta: float | None
+    safe: bool
+    non_inferior: bool  # every seed measured and its CI lower bound ≥ −tolerance
+    pass_rate_binding: bool  # would the verdict differ without the pass-rate condition?
+
+    @property
+    def status(self) -> str:
+        return "SAFE" if self.safe else "UNSAFE"
+
+
+def passes(delta: float, tolerance: float) -> bool:
+    return delta >= -tolerance - EPS
+
+
+def mcnemar_exact(probe_correct: np.ndarray, variant_correct: np.ndarray) -> float:
+    """Two-sided exact McNemar p-value on the discordant pairs."""
+    b = int(np.sum(probe_correct & ~variant_correct))
+    c = int(np.sum(~probe_correct & variant_correct))
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = math.fsum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2.0**n
+    return min(1.0, 2.0 * tail)
+
+
+def paired_bootstrap_ci(probe_correct: np.ndarray, variant_correct: np.ndarray, resamples: int,
+                        seed: int, confidence: float) -> tuple[float, float]:
+    """Percentile CI of Δ from resampling eval examples with replacement.
+
+    Each example's difference is −1, 0 or +1, so a resample is fully described by how many of each it
+    drew: one multinomial draw per resample is the same distribution as resampling indices, and fast.
+    """
+    diff = variant_correct.astype(np.int8) - probe_correct.astype(np.int8)
+    n = diff.size
+    shares = [np.mean(diff == -1), np.mean(diff == 0), np.mean(diff == 1)]
+    counts = np.random.default_rng(seed).multinomial(n, shares, size=resamples)
+    deltas = (counts[:, 2] - counts[:, 0]) / n
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(deltas, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def seed_result(seed: int, labels: np.ndarray | None, probe_pred: np.ndarray | None,
+                variant_pred: np.ndarray | None, rule: Rule) -> SeedResult:
+    """One seed's verdict; a missing probe or variant, or an undertrained probe, is a failed seed."""
+    if probe_pred is None or labels is None:
+        return SeedResult(seed, MISSING, None, None, None, None, None, None, None)
+    probe_correct = probe_pred == labels
+    probe_acc = float(probe_correct.mean())
+    if variant_pred is None:
+        return SeedResult(seed, MISSING, probe_acc, None, None, None, None, None, None)
+    variant_correct = variant_pred == labels
+    acc = float(variant_correct.mean())
+    delta = (int(variant_correct.sum()) - int(probe_correct.sum())) / labels.size
+    low, high = paired_bootstrap_ci(probe_correct, variant_correct, rule.resamples, rule.bootstrap_seed + seed,
+                                    rule.confidence)
+    if probe_acc < rule.probe_min_accuracy - EPS:
+        status = UNDERTRAINED
+    else:
+        status = PASS if passes(delta, rule.tolerance) else FAIL
+    return SeedResult(seed, status, probe_acc, acc, delta, low, high, mcnemar_exact(probe_correct, variant_correct),
+                      float(np.mean(probe_pred != variant_pred)))
+
+
+def summarize(name: str, results: list[SeedResult], rule: Rule) -> VariantSummary:
+    """Cross-seed summary; pass rate counts every configured seed, so failures can't drop out."""
+    deltas = [r.delta for r in results if r.delta is not None]
+    pass_rate = sum(r.passed for r in results) / len(results) if results else 0.0
+    worst = min(deltas) if deltas else None
+    rate_ok = pass_rate >= rule.min_pass_rate - EPS
+    worst_ok = worst is not None and passes(worst, rule.tolerance)
+    non_inferior = bool(results) and all(r.ci_low is not None and passes(r.ci_low, rule.tolerance) for r in results)
+    return VariantSummary(
+        name=name, seeds=results, pass_rate=pass_rate, worst_delta=worst,
+        mean_delta=statistics.fmean(deltas) if deltas else None,
+        std_delta=statistics.stdev(deltas) if len(deltas) >= 2 else None,
+        safe=rate_ok and worst_ok, non_inferior=non_inferior, pass_rate_binding=worst_ok and not rate_ok,
+    )
+
+
+@dataclass(frozen=True)
+class Level:
+    name: str  # certifiable | screening+ | screening
+    reasons: list[str]
+
+
+def validation_level(n_seeds: int, steps: int, train_size: int, eval_size: int, need) -> Level:
+    """What the run can support, from what it actually did; `need` is CertifiableLevel."""
+    short = []
+    if n_seeds < need.min_seeds:
+        short.append(f"{n_seeds} seed(s) < {need.min_seeds}")
+    if steps < need.min_steps:
+        short.append(f"{steps} steps < {need.min_steps}")
+    if train_size < need.min_train_size:
+        short.append(f"{train_size} train examples < {need.min_train_size}")
+    if eval_size < need.min_eval_size:
+        short.append(f"{eval_size} eval examples < {need.min_eval_size}")
+    if not short:
+        return Level("certifiable", [f"{n_seeds} seeds, {steps} steps, {train_size}/{eval_size} examples"])
+    return Level("screening+" if n_seeds >= 2 else "screening", short)

@@ -1,0 +1,114 @@
+"""The certification verdict: gather evaluated predictions, apply the rule, check the policy, and shape metrics."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stages import stats
+from stages.params import Params
+from stages.policy import CONTRADICTS, ClaimCheck, Policy, check_claims, criteria_differences
+
+
+@dataclass(frozen=True)
+class Verdict:
+    certified: bool
+    reasons: list[str]  # why not certified (empty when certified)
+    level: stats.Level
+    probe_accuracy: dict[int, float | None]
+    undertrained: list[int]
+    summaries: dict[str, stats.VariantSummary]
+    claims: list[ClaimCheck]
+    criteria_differences: list[str]
+    in_scope: bool
+
+
+def rule_from(params: Params) -> stats.Rule:
+    c = params.certify
+    return stats.Rule(c.tolerance, c.min_pass_rate, c.probe_min_accuracy, c.bootstrap_resamples,
+                      c.bootstrap_seed, c.confidence)
+
+
+def read_predictions(path: Path) -> pd.DataFrame | None:
+    """Per-example predictions, or None when the file is missing (that seed then counts as failed)."""
+    if not path.is_file():
+        return None
+    return pd.read_csv(path).sort_values("index").reset_index(drop=True)
+
+
+def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd.DataFrame | None],
+           scope_ok: bool) -> Verdict:
+    """Everything certify concludes, from predictions keyed by (seed, adapter name)."""
+    rule = rule_from(params)
+    summaries = {}
+    for variant in params.variants:
+        results = []
+        for seed in params.seeds:
+            probe, other = predictions.get((seed, "probe")), predictions.get((seed, variant))
+            labels = None if probe is None else probe["label"].to_numpy()
+            if probe is not None and other is not None and not np.array_equal(other["label"].to_numpy(), labels):
+                other = None  # not the same eval examples: unpairable, so it counts as missing
+            results.append(stats.seed_result(seed, labels, _column(probe), _column(other), rule))
+        summaries[variant] = stats.summarize(variant, results, rule)
+    probe_accuracy = {s: _accuracy(predictions.get((s, "probe"))) for s in params.seeds}
+    undertrained = [s for s, a in probe_accuracy.items() if a is None or a < rule.probe_min_accuracy - stats.EPS]
+    level = stats.validation_level(len(params.seeds), params.train.steps, params.data.train_size,
+                                   params.data.eval_size, params.certify.certifiable)
+    claims = check_claims(policy, summaries)
+    differences = criteria_differences(policy, rule.tolerance, rule.min_pass_rate)
+    reasons = []
+    if level.name != "certifiable":
+        reasons.append(f"validation level is {level.name} ({'; '.join(level.reasons)})")
+    if undertrained:
+        reasons.append(f"probe quality gate failed for seed(s) {undertrained}")
+    reasons += [f"policy claim contradicted: {c.claim} (observed {c.observed})" for c in claims if c.outcome == CONTRADICTS]
+    reasons += [f"policy criteria differ from params: {d}" for d in differences]
+    if not scope_ok:
+        reasons.append(f"run is outside the policy's scope ({policy.scope.model_family}/{policy.scope.task})")
+    return Verdict(not reasons, reasons, level, probe_accuracy, undertrained, summaries, claims, differences, scope_ok)
+
+
+def _column(frame: pd.DataFrame | None) -> np.ndarray | None:
+    return None if frame is None else frame["prediction"].to_numpy()
+
+
+def _accuracy(frame: pd.DataFrame | None) -> float | None:
+    return None if frame is None else float((frame["prediction"] == frame["label"]).mean())
+
+
+def metrics(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> dict:
+    """The certify metrics file: scalars only, stable keys, nothing that varies between identical runs."""
+    variants = {}
+    for name, s in verdict.summaries.items():
+        seeds = {}
+        for r in s.seeds:
+            size = sizes.get((r.seed, name), {})
+            seeds[f"seed_{r.seed}"] = {"status": r.status, "passed": r.passed, "accuracy": _r(r.accuracy),
+                                       "delta": _r(r.delta), "ci_low": _r(r.ci_low), "ci_high": _r(r.ci_high),
+                                       "mcnemar_p": _r(r.mcnemar_p),
+                                       "trainable_parameters": size.get("trainable_parameters"),
+                                       "reduction_vs_probe": size.get("reduction_vs_probe")}
+        reductions = [sizes[(r.seed, name)]["reduction_vs_probe"] for r in s.seeds if (r.seed, name) in sizes]
+        variants[name] = {"status": s.status, "safe": s.safe, "pass_rate": _r(s.pass_rate),
+                          "worst_delta": _r(s.worst_delta), "mean_delta": _r(s.mean_delta),
+                          "std_delta": _r(s.std_delta), "non_inferior": s.non_inferior,
+                          "mean_reduction_vs_probe": _r(sum(reductions) / len(reductions)) if reductions else None,
+                          "seeds": seeds}
+    counts = {outcome: sum(c.outcome == outcome for c in verdict.claims)
+              for outcome in ("agrees", "contradicts", "not measured")}
+    return {
+        "certified": verdict.certified,
+        "level": verdict.level.name,
+        "probe": {"gate_passed": not verdict.undertrained, "undertrained_seeds": len(verdict.undertrained),
+                  **{f"seed_{s}_accuracy": _r(a) for s, a in verdict.probe_accuracy.items()}},
+        "policy": {"in_scope": verdict.in_scope, "criteria_match": not verdict.criteria_differences,
+                   "claims_agree": counts["agrees"], "claims_contradicted": counts["contradicts"],
+                   "claims_not_measured": counts["not measured"]},
+        "variants": variants,
+    }
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
