@@ -89,7 +89,9 @@ def validate_frame(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     bad = ~labels.isin([0, 1])
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise RankcertError(f"{origin}: labels must be 0 or 1; row {row} has {frame['label'].iloc[row]!r}")
+        value = frame["label"].iloc[row]
+        value = value.item() if hasattr(value, "item") else value
+        raise RankcertError(f"{origin}: labels must be 0 or 1; row {row} has {value!r}")
     text = frame["sentence"]
     empty = text.isna() | (text.astype(str).str.strip() == "")
     if empty.any():

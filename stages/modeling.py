@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,9 @@ def load_base_model(params: ModelParams):
     from transformers.utils import logging as hf_logging
 
     _check_source(params.name)
-    hf_logging.set_verbosity_error()  # the "newly initialised head" warning is expected here
+    hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected here
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             params.name, num_labels=params.num_labels, use_safetensors=True, trust_remote_code=False

@@ -1,0 +1,35 @@
+"""Shared fixtures: tests never touch the network, and build their models and data themselves."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import copy  # noqa: E402
+
+import pytest  # noqa: E402
+
+from stages import demo  # noqa: E402
+from stages.params import params_from_dict  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def demo_assets(tmp_path_factory):
+    """The demo profile's generated model and data, made once per test session."""
+    root = tmp_path_factory.mktemp("assets")
+    demo.write_demo_model(root / "model")
+    demo.write_demo_data(root / "sst2")
+    return root
+
+
+@pytest.fixture
+def raw_params(demo_assets):
+    """A fresh, mutable copy of the demo params dict, pointing at the generated assets."""
+    return copy.deepcopy(demo.demo_params(str(demo_assets)))
+
+
+@pytest.fixture
+def demo_params_obj(raw_params):
+    return params_from_dict(raw_params)

@@ -1,0 +1,128 @@
+"""The certify stage on fixture predictions: the policy regression tests run the real code end to end."""
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from stages import certify
+
+SEEDS = [42, 123, 456]
+N = 500
+
+
+def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500, seeds=SEEDS, skip=()):
+    """A data tree with per-example predictions whose Δ per variant and seed are exactly `deltas`."""
+    params = yaml.safe_load(open("params.yaml"))
+    params["seeds"] = seeds
+    params["train"]["steps"] = steps
+    params["certify"]["policy"] = str(root / "policy.yaml")
+    (root / "policy.yaml").write_text(open("policies/safe_uniform.yaml").read())
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    labels = np.ones(N, dtype=int)
+    for seed in seeds:
+        _write_pred(root, seed, "probe", labels, probe_correct)
+        _write_run(root, seed)
+        for name, per_seed in deltas.items():
+            if (seed, name) in skip:
+                continue
+            _write_pred(root, seed, name, labels, probe_correct + round(per_seed[seeds.index(seed)] * N))
+    return root
+
+
+def _write_pred(root, seed, name, labels, n_correct):
+    path = root / "data" / "eval" / str(seed) / f"{name}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pred = np.where(np.arange(N) < n_correct, 1, 0)
+    rows = ["index,label,prediction"] + [f"{i},{y},{p}" for i, (y, p) in enumerate(zip(labels, pred))]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def _write_run(root, seed):
+    path = root / "data" / "probe" / str(seed) / "run.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"model_type": "distilbert", "device": "cpu", "python": "3", "packages": {}}))
+
+
+def run_certify(root, monkeypatch, strict=True):
+    monkeypatch.chdir(root)
+    try:
+        certify.main(["--strict"] if strict else [])
+    except SystemExit as stop:
+        return stop.code
+    return 0
+
+
+ALL_OK = {"per_layer": [0.0, -0.004, 0.002], "uniform_r24": [0.0, 0.0, 0.0], "uniform_r20": [-0.008] * 3,
+          "uniform_r16": [-0.04, -0.01, -0.05]}
+
+
+def test_policy_agrees_at_small_deltas_and_run_is_certified(tmp_path, monkeypatch):
+    make_run(tmp_path, ALL_OK)
+    assert run_certify(tmp_path, monkeypatch) == 0
+    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
+    assert result["certified"] is True and result["level"] == "certifiable"
+    assert result["variants"]["uniform_r20"]["status"] == "SAFE"
+    assert result["variants"]["uniform_r20"]["worst_delta"] == pytest.approx(-0.008)
+    assert result["variants"]["uniform_r16"]["status"] == "UNSAFE"
+    report = (tmp_path / "metrics" / "report.md").read_text()
+    assert report.startswith("# rankcert certification: **CERTIFIED**")
+    for plot in ("loss", "delta", "rank_plan", "spectra"):
+        assert (tmp_path / "plots" / "data" / f"{plot}.csv").is_file()
+
+
+def test_r20_at_minus_3_points_on_one_seed_contradicts_the_policy(tmp_path, monkeypatch):
+    deltas = dict(ALL_OK, uniform_r20=[-0.008, -0.030, -0.008])
+    make_run(tmp_path, deltas)
+    assert run_certify(tmp_path, monkeypatch) == 1
+    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
+    assert result["certified"] is False
+    assert result["variants"]["uniform_r20"]["seeds"]["seed_123"]["status"] == "FAIL"
+    assert result["policy"]["claims_contradicted"] == 2  # "uniform_r20 is SAFE" and "primary uniform rank 20"
+    assert "policy claim contradicted: uniform_r20 is SAFE" in (tmp_path / "metrics" / "report.md").read_text()
+
+
+def test_r16_claimed_unsafe_is_contradicted_when_it_passes(tmp_path, monkeypatch):
+    make_run(tmp_path, dict(ALL_OK, uniform_r16=[-0.01, 0.0, -0.02]))
+    assert run_certify(tmp_path, monkeypatch) == 1
+    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
+    assert result["variants"]["uniform_r16"]["status"] == "SAFE"
+    assert result["policy"]["claims_contradicted"] == 2  # "uniform_r16 is UNSAFE" and "rank 16 avoided"
+
+
+def test_exactly_minus_tolerance_passes_end_to_end(tmp_path, monkeypatch):
+    make_run(tmp_path, dict(ALL_OK, uniform_r20=[-0.025, -0.025, -0.025]))
+    assert run_certify(tmp_path, monkeypatch) == 0
+
+
+def test_missing_variant_for_a_seed_fails_that_seed_and_is_reported(tmp_path, monkeypatch):
+    make_run(tmp_path, ALL_OK, skip={(456, "uniform_r24")})
+    assert run_certify(tmp_path, monkeypatch) == 1
+    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
+    r24 = result["variants"]["uniform_r24"]
+    assert r24["seeds"]["seed_456"]["status"] == "MISSING" and r24["pass_rate"] == pytest.approx(2 / 3, abs=1e-6)
+    assert r24["status"] == "UNSAFE"
+    assert "| 456 |" in (tmp_path / "metrics" / "report.md").read_text().split("## uniform_r24")[1]
+
+
+def test_all_seeds_undertrained_is_never_certified(tmp_path, monkeypatch):
+    make_run(tmp_path, ALL_OK, probe_correct=300)  # probe accuracy 0.60 < 0.75
+    assert run_certify(tmp_path, monkeypatch) == 1
+    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
+    assert result["probe"]["gate_passed"] is False and result["probe"]["undertrained_seeds"] == 3
+    assert all(v["pass_rate"] == 0.0 and v["status"] == "UNSAFE" for v in result["variants"].values())
+
+
+def test_single_seed_short_run_is_screening_and_not_certified(tmp_path, monkeypatch):
+    make_run(tmp_path, {k: v[:1] for k, v in ALL_OK.items()}, seeds=[42], steps=100)
+    assert run_certify(tmp_path, monkeypatch) == 1
+    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
+    assert result["level"] == "screening" and result["variants"]["uniform_r20"]["std_delta"] is None
+
+
+def test_certify_output_is_byte_identical_across_runs(tmp_path, monkeypatch):
+    make_run(tmp_path, ALL_OK)
+    run_certify(tmp_path, monkeypatch)
+    first = (tmp_path / "metrics" / "certify.json").read_bytes()
+    run_certify(tmp_path, monkeypatch)
+    assert (tmp_path / "metrics" / "certify.json").read_bytes() == first

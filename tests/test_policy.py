@@ -1,0 +1,87 @@
+import pytest
+import yaml
+
+from stages.errors import RankcertError
+from stages.policy import AGREES, CONTRADICTS, NOT_MEASURED, check_claims, criteria_differences, load_policy
+from stages.stats import Rule, seed_result, summarize
+
+VARIANTS = ["per_layer", "uniform_r20", "uniform_r24", "uniform_r16"]
+
+
+def policy_dict():
+    return yaml.safe_load(open("policies/safe_uniform.yaml"))
+
+
+def write(tmp_path, raw, text=None):
+    path = tmp_path / "policy.yaml"
+    path.write_text(text if text is not None else yaml.safe_dump(raw))
+    return path
+
+
+def test_shipped_policy_loads_and_states_the_spec_claims():
+    policy = load_policy("policies/safe_uniform.yaml", VARIANTS)
+    expected = {(variant, status) for _, variant, status in policy.expectations()}
+    assert expected == {("per_layer", "SAFE"), ("uniform_r20", "SAFE"), ("uniform_r24", "SAFE"),
+                        ("uniform_r16", "UNSAFE")}
+    assert criteria_differences(policy, 0.025, 0.67) == []
+
+
+def _mutate(raw, path, value):
+    *parents, last = path
+    for key in parents:
+        raw = raw[key]
+    if value is None:
+        del raw[last]
+    else:
+        raw[last] = value
+
+
+BAD = [
+    (("criteria", "tolerance"), None, "missing key 'criteria.tolerance'"),
+    (("claims", "expected", "uniform_r20"), "MAYBE", "must be SAFE or UNSAFE"),
+    (("claims", "expected", "uniform_r8"), "SAFE", "'uniform_r8', which params.yaml variants"),
+    (("claims", "avoid_ranks"), [12], "'uniform_r12', which params.yaml variants"),
+    (("claims", "primary_uniform_rank"), 16, "conflicts with claims.expected.uniform_r16"),
+    (("version",), 2, "version 2 is not supported"),
+    (("scope", "familly"), "x", "unknown key 'scope.familly'"),
+    (("claims", "avoid_ranks"), "16", "claims.avoid_ranks must be a list"),
+]
+
+
+@pytest.mark.parametrize("path,value,message", BAD)
+def test_malformed_policy_names_the_bad_key(tmp_path, path, value, message):
+    raw = policy_dict()
+    _mutate(raw, path, value)
+    with pytest.raises(RankcertError) as err:
+        load_policy(write(tmp_path, raw), VARIANTS)
+    assert message in str(err.value)
+
+
+def test_unreadable_policy(tmp_path):
+    with pytest.raises(RankcertError, match="not valid YAML"):
+        load_policy(write(tmp_path, None, "claims: [oops\n"), VARIANTS)
+    with pytest.raises(RankcertError, match="not found"):
+        load_policy(tmp_path / "none.yaml", VARIANTS)
+
+
+def test_claims_agree_contradict_or_are_not_measured():
+    import numpy as np
+
+    rule = Rule(0.025, 0.67, 0.75, resamples=1000)
+    labels = np.ones(1000, dtype=int)
+    probe = (np.arange(1000) < 800).astype(int)
+    ok = (np.arange(1000) < 795).astype(int)
+    bad = (np.arange(1000) < 700).astype(int)
+    summaries = {
+        "per_layer": summarize("per_layer", [seed_result(s, labels, probe, ok, rule) for s in (1, 2, 3)], rule),
+        "uniform_r20": summarize("uniform_r20", [seed_result(s, labels, probe, bad, rule) for s in (1, 2, 3)], rule),
+        "uniform_r16": summarize("uniform_r16", [seed_result(s, labels, probe, ok, rule) for s in (1, 2, 3)], rule),
+        "uniform_r24": summarize("uniform_r24", [seed_result(s, labels, probe, None, rule) for s in (1, 2, 3)], rule),
+    }
+    policy = load_policy("policies/safe_uniform.yaml", VARIANTS)
+    outcome = {c.claim: c.outcome for c in check_claims(policy, summaries)}
+    assert outcome["per_layer is SAFE"] == AGREES
+    assert outcome["uniform_r20 is SAFE"] == CONTRADICTS
+    assert outcome["uniform_r16 is UNSAFE"] == CONTRADICTS
+    assert outcome["rank 16 is to be avoided (UNSAFE)"] == CONTRADICTS
+    assert outcome["uniform_r24 is SAFE"] == NOT_MEASURED

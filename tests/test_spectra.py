@@ -1,0 +1,63 @@
+import math
+
+import pytest
+import torch
+
+from stages import spectra
+from stages.errors import RankcertError
+from stages.params import Variant
+
+
+@pytest.mark.parametrize("rank,out_dim,in_dim,scale", [(32, 96, 80, 1.0), (8, 40, 64, 2.5), (4, 16, 16, 0.5)])
+def test_singular_values_match_direct_svd_of_scaled_product(rank, out_dim, in_dim, scale):
+    g = torch.Generator().manual_seed(rank)
+    a, b = torch.randn(rank, in_dim, generator=g), torch.randn(out_dim, rank, generator=g)
+    direct = torch.linalg.svdvals(scale * b.double() @ a.double())[:rank].tolist()
+    ours = spectra.delta_singular_values(a, b, scale)
+    assert ours == pytest.approx(direct, rel=1e-9, abs=1e-9)
+
+
+def test_energy_and_stable_rank_match_definitions_on_random_factors():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(16, 50, generator=g), torch.randn(60, 16, generator=g) * torch.logspace(0, -2, 16)
+    s = torch.linalg.svdvals(b.double() @ a.double()).tolist()
+    ours = spectra.delta_singular_values(a, b, 1.0)
+    energy = [x * x for x in s]
+    for threshold in (0.5, 0.9, 0.99, 1.0):
+        k = next(k for k in range(1, len(s) + 1) if sum(energy[:k]) / sum(energy) >= threshold - 1e-12)
+        assert spectra.energy_rank(ours, threshold) == k
+    assert spectra.stable_rank(ours) == pytest.approx(sum(energy) / max(energy), rel=1e-9)
+
+
+def test_energy_rank_edge_cases():
+    assert spectra.energy_rank([0.0, 0.0], 0.9) == 0
+    assert spectra.energy_rank([3.0, 1.0], 0.9) == 1  # 9/10 reaches 0.9 exactly
+    assert spectra.energy_rank([1.0, 1.0, 1.0, 1.0], 1.0) == 4
+    assert spectra.stable_rank([]) == 0.0
+
+
+@pytest.mark.parametrize("k,expected", [(0, 2), (1, 2), (2, 2), (3, 4), (9, 16), (17, 20), (21, 24), (25, 32), (40, 32)])
+def test_round_up_rank(k, expected):
+    assert spectra.round_up_rank(k, [2, 4, 8, 16, 20, 24, 32], cap=32) == expected
+
+
+def test_round_up_rank_never_exceeds_probe_rank():
+    assert spectra.round_up_rank(20, [2, 4, 8, 16, 20, 24, 32], cap=16) == 16
+
+
+def test_per_layer_plan_names_every_module_including_the_most_common_rank():
+    modules = [f"layer.{i}.attention.{m}" for i in range(6) for m in ("q_lin", "k_lin", "v_lin", "out_lin")]
+    found = {m: [1.0] + [0.0] * 31 for m in modules}  # energy rank 1 everywhere -> rank 2 everywhere
+    found[modules[5]] = [1.0] * 32  # needs all 32
+    plan = spectra.rank_plan(Variant("per_layer", "per_layer"), modules, found, 0.9, [2, 4, 8, 16, 20, 24, 32], 32)
+    assert list(plan) == modules
+    assert plan[modules[5]] == 32
+    assert sum(r == 2 for r in plan.values()) == 23
+    assert math.isclose(sum(plan.values()) / len(plan), (23 * 2 + 32) / 24)
+
+
+def test_uniform_plan_and_missing_spectra():
+    plan = spectra.rank_plan(Variant("uniform_r20", "uniform", 20), ["a", "b"], None, 0.9, [2, 20], 32)
+    assert plan == {"a": 20, "b": 20}
+    with pytest.raises(RankcertError, match="lack modules"):
+        spectra.rank_plan(Variant("per_layer", "per_layer"), ["a", "b"], {"a": [1.0]}, 0.9, [2], 32)
