@@ -1,0 +1,77 @@
+"""End to end on the demo profile: dvc repro, no-op repro, certify-only rerun, metrics diff, plots."""
+import json
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import certify_json, commit, ran_stages, sh
+
+pytestmark = pytest.mark.e2e
+
+
+def test_first_repro_runs_every_stage_and_writes_every_output(reproduced):
+    ws, output = reproduced
+    stages = ran_stages(output)
+    seeds, variants = [42, 123], ["per_layer", "uniform_r20", "uniform_r24", "uniform_r16"]
+    expected = {f"prepare@{s}" for s in seeds} | {f"probe@{s}" for s in seeds} | {"certify"}
+    expected |= {f"compress@{s}-{v}" for s in seeds for v in variants}
+    expected |= {f"evaluate_probe@{s}" for s in seeds} | {f"evaluate@{s}-{v}" for s in seeds for v in variants}
+    assert set(stages) == expected and len(stages) == len(expected)
+    for s in seeds:
+        assert (ws / f"data/probe/{s}/adapter/adapter_model.safetensors").is_file()
+        assert (ws / f"data/probe/{s}/spectra.json").is_file()
+        for v in variants:
+            plan = json.loads((ws / f"data/variants/{s}/{v}/plan.json").read_text())
+            assert len(plan["ranks"]) == 8  # every target module of the 2-layer demo model named
+            assert (ws / f"data/eval/{s}/{v}.csv").is_file() and (ws / f"metrics/eval/{s}/{v}.json").is_file()
+    result = certify_json(ws)
+    assert result["level"] == "screening+" and result["certified"] is False
+    assert set(result["variants"]) == set(variants)
+    assert (ws / "metrics/report.md").read_text().startswith("# rankcert certification")
+    assert "Running stage" in output and "[certify]" in output
+
+
+def test_uniform_plans_hold_their_rank_and_per_layer_follows_the_spectra(reproduced):
+    ws, _ = reproduced
+    plan = json.loads((ws / "data/variants/42/uniform_r20/plan.json").read_text())
+    assert set(plan["ranks"].values()) == {20}
+    per_layer = json.loads((ws / "data/variants/42/per_layer/plan.json").read_text())
+    allowed = [2, 4, 8, 16, 20, 24, 32]
+    for module, rank in per_layer["ranks"].items():
+        energy = per_layer["energy_ranks"][module]
+        assert rank == min([r for r in allowed if r >= energy] or [32])
+
+
+def test_second_repro_runs_nothing(reproduced):
+    ws, _ = reproduced
+    result = sh(ws, "dvc", "repro")
+    assert ran_stages(result.stdout) == []
+    assert "dvc.yaml" not in sh(ws, "dvc", "status").stdout or "up to date" in sh(ws, "dvc", "status").stdout
+
+
+def test_changing_a_certify_threshold_reruns_only_certify_and_metrics_diff_shows_it(reproduced):
+    ws, _ = reproduced
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["certify"]["min_pass_rate"] = 0.5
+    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = sh(ws, "dvc", "repro")
+    assert ran_stages(result.stdout) == ["certify"]
+    commit(ws, "lower pass rate")
+    diff = json.loads(sh(ws, "dvc", "metrics", "diff", "HEAD~1", "HEAD", "--json").stdout)
+    changed = diff["metrics/certify.json"]
+    assert (changed["policy.criteria_match"]["old"], changed["policy.criteria_match"]["new"]) == (True, False)
+    # restore, so later tests see the committed first run's params
+    params["certify"]["min_pass_rate"] = 0.67
+    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert ran_stages(sh(ws, "dvc", "repro").stdout) == ["certify"]
+    commit(ws, "restore")
+
+
+def test_dvc_plots_show_renders_every_plot(reproduced):
+    ws, _ = reproduced
+    sh(ws, "dvc", "plots", "show", "-o", "dvc_plots")
+    html = (ws / "dvc_plots" / "index.html").read_text()
+    for title in ("training loss per step", "delta vs probe", "per_layer rank plan", "singular-value spectra"):
+        assert title in html
+    for field in ('"series"', '"ci_low"', '"rank"', '"singular_value"'):
+        assert field in html
