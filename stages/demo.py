@@ -83,8 +83,8 @@ def deep_merge(base: dict, overrides: dict) -> dict:
     return merged
 
 
-def create_workspace(folder: Path, params: dict | None = None) -> Path:
-    """A fresh git+DVC workspace holding the pipeline, `params` (default: the demo profile) and the assets."""
+def create_workspace(folder: Path, params: dict | None = None, with_demo_assets: bool = True) -> Path:
+    """A fresh git+DVC workspace holding the pipeline and `params` (default: the demo profile and its assets)."""
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise RankcertError(f"{folder} is not empty; remove it or choose another folder")
@@ -97,8 +97,9 @@ def create_workspace(folder: Path, params: dict | None = None) -> Path:
             shutil.copy2(source, folder / name)
     (folder / "params.yaml").write_text(yaml.safe_dump(params or demo_params(), sort_keys=False))
     (folder / ".gitignore").write_text("/assets/\n/data/\n__pycache__/\n")
-    write_demo_model(folder / "assets" / "model")
-    write_demo_data(folder / "assets" / "sst2")
+    if with_demo_assets:
+        write_demo_model(folder / "assets" / "model")
+        write_demo_data(folder / "assets" / "sst2")
     for command in (["git", "init", "-q", "-b", "main"], ["dvc", "init", "-q"],
                     ["dvc", "config", "core.autostage", "true"]):
         subprocess.run(command, cwd=folder, check=True)

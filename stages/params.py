@@ -47,7 +47,7 @@ class TrainParams:
     log_every: int
     device: str
     precision: str
-    checkpoint_every: int
+    cuda_graphs: bool
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,6 @@ def _check_semantics(p: Params) -> None:
     _require(0 <= t.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)")
     _require(t.max_grad_norm >= 0, "train.max_grad_norm must be >= 0 (0 turns clipping off)")
     _require(t.log_every > 0, "train.log_every must be > 0")
-    _require(t.checkpoint_every >= 0, "train.checkpoint_every must be >= 0 (0 = off)")
     _require(t.device in ("auto", "cpu", "cuda"), f"train.device must be auto, cpu or cuda, not {t.device!r}")
     _require(t.precision in ("fp32", "bf16"), f"train.precision must be fp32 or bf16, not {t.precision!r}")
     _require(p.probe.rank > 0, "probe.rank must be > 0")

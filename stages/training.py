@@ -1,6 +1,7 @@
 """The training loop and batched prediction; the recipe comes from TrainParams."""
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -37,15 +38,21 @@ def lr_factor(step: int, steps: int, warmup_steps: int) -> float:
     return max(0.0, (steps - step) / max(1, steps - warmup_steps))
 
 
-def make_optimizer(model: torch.nn.Module, recipe: TrainParams, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with weight decay on weight matrices only (not on biases or norms), as Trainer does."""
+def make_optimizer(model: torch.nn.Module, recipe: TrainParams, device: torch.device,
+                   capturable: bool = False) -> torch.optim.AdamW:
+    """AdamW with weight decay on weight matrices only (not on biases or norms), as Trainer does.
+
+    With `capturable`, lr is a device tensor so a CUDA graph can replay the step with a new lr.
+    """
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if param.requires_grad:
             (no_decay if param.ndim < 2 else decay).append(param)
+    lr = torch.tensor(recipe.lr, device=device) if capturable else recipe.lr
     groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    fused = device.type == "cuda"
-    return torch.optim.AdamW(groups, lr=recipe.lr, fused=fused, foreach=None if fused else True)
+    if device.type == "cuda":
+        return torch.optim.AdamW(groups, lr=lr, fused=True, capturable=capturable)
+    return torch.optim.AdamW(groups, lr=lr, foreach=True)
 
 
 def train(model: torch.nn.Module, data: Encoded, recipe: TrainParams, seed: int,
@@ -53,29 +60,104 @@ def train(model: torch.nn.Module, data: Encoded, recipe: TrainParams, seed: int,
     """Train the trainable parameters of `model` for recipe.steps steps; return the loss log."""
     model.to(device).train()
     order = batch_order(len(data), recipe.steps, recipe.batch_size, seed)
-    lengths = data.attention_mask.sum(dim=1)  # host copy: batch trimming needs no device sync
-    tensors = {k: v.to(device) for k, v in data.as_dict().items()}
-    optimizer = make_optimizer(model, recipe, device)
-    warmup = int(recipe.warmup_ratio * recipe.steps + 0.5)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, recipe.steps, warmup))
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    losses = torch.zeros(recipe.steps, device=device)
-    use_bf16 = recipe.precision == "bf16"
-    for step in tqdm(range(recipe.steps), desc=desc, file=sys.stderr, mininterval=2.0, leave=False):
-        rows = order[step]
-        width = int(lengths[rows].max())
-        batch = {k: v[rows.to(device)] for k, v in tensors.items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            out = model(input_ids=batch["input_ids"][:, :width],
-                        attention_mask=batch["attention_mask"][:, :width], labels=batch["labels"])
-        out.loss.backward()
-        if recipe.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(trainable, recipe.max_grad_norm, foreach=True)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses[step] = out.loss.detach()
+    warmup = math.ceil(recipe.warmup_ratio * recipe.steps)
+    lrs = [recipe.lr * lr_factor(s, recipe.steps, warmup) for s in range(recipe.steps)]
+    graphed = device.type == "cuda" and recipe.cuda_graphs
+    step = (GraphedStep if graphed else EagerStep)(model, data, order, recipe, device)
+    losses = torch.zeros(recipe.steps, device=device)  # filled on the device: no per-step host sync
+    for i in tqdm(range(recipe.steps), desc=desc, file=sys.stderr, mininterval=2.0, leave=False):
+        losses[i] = step(i, lrs[i])
     return loss_log(losses.cpu().tolist(), recipe, warmup)
+
+
+class EagerStep:
+    """One optimizer step per call; each batch is trimmed to its longest example (dynamic padding)."""
+
+    def __init__(self, model, data: Encoded, order: torch.Tensor, recipe: TrainParams, device: torch.device):
+        self.model, self.order, self.recipe, self.device = model, order, recipe, device
+        self.lengths = data.attention_mask.sum(dim=1)  # host copies: trimming needs no device sync
+        self.tensors = {k: v.to(device) for k, v in data.as_dict().items()}
+        self.trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(model, recipe, device)
+
+    def __call__(self, i: int, lr: float) -> torch.Tensor:
+        rows = self.order[i]
+        width = int(self.lengths[rows].max())
+        index = rows.to(self.device)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        loss = forward_backward(self.model, self.tensors, index, width, self.recipe)
+        if self.recipe.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.trainable, self.recipe.max_grad_norm, foreach=True)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss
+
+
+class GraphedStep:
+    """The whole step (forward, backward, clipping, AdamW) captured once as a CUDA graph and replayed.
+
+    Batches are padded to the longest training example so every step has the same shapes.
+    """
+
+    WARMUP = 3
+
+    def __init__(self, model, data: Encoded, order: torch.Tensor, recipe: TrainParams, device: torch.device):
+        self.tensors = {k: v.to(device) for k, v in data.as_dict().items()}
+        self.order = order.to(device)  # on the device, so choosing a batch needs no host copy
+        width = int(data.attention_mask.sum(dim=1).max())
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(model, recipe, device, capturable=True)
+        self.lr = self.optimizer.param_groups[0]["lr"]
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr  # one device tensor drives every group
+        self.rows = torch.zeros(recipe.batch_size, dtype=torch.long, device=device)
+
+        def body() -> torch.Tensor:
+            loss = forward_backward(model, self.tensors, self.rows, width, recipe)
+            if recipe.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(trainable, recipe.max_grad_norm, foreach=True)
+            self.optimizer.step()
+            return loss
+
+        # Warm-up steps on a side stream are required before capture; they must not change the training,
+        # so the trainable weights and the optimizer state are put back exactly afterwards.
+        saved = [p.detach().clone() for p in trainable]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(self.WARMUP):
+                self.optimizer.zero_grad(set_to_none=True)
+                body()
+        torch.cuda.current_stream().wait_stream(side)
+        with torch.no_grad():
+            for param, value in zip(trainable, saved):
+                param.copy_(value)
+            for state in self.optimizer.state.values():
+                for value in state.values():
+                    value.zero_()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.loss = body()
+
+    def __call__(self, i: int, lr: float) -> torch.Tensor:
+        self.rows.copy_(self.order[i])
+        self.lr.fill_(lr)
+        self.graph.replay()
+        return self.loss
+
+
+def forward_backward(model, tensors: dict[str, torch.Tensor], rows: torch.Tensor, width: int,
+                     recipe: TrainParams) -> torch.Tensor:
+    """Loss of the batch `rows` (trimmed to `width` tokens), with gradients accumulated."""
+    ids = tensors["input_ids"].index_select(0, rows)[:, :width]
+    mask = tensors["attention_mask"].index_select(0, rows)[:, :width]
+    labels = tensors["labels"].index_select(0, rows)
+    with torch.autocast(ids.device.type, dtype=torch.bfloat16, enabled=recipe.precision == "bf16"):
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    loss.backward()
+    return loss.detach()
 
 
 def loss_log(losses: list[float], recipe: TrainParams, warmup: int) -> list[LogRow]:
