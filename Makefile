@@ -14,7 +14,7 @@ test-fast:
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PYTHON) -m pytest -q -m "not e2e"
 
 pre-release:
-	$(PYTHON) -m stages.pre_release
+	$(PYTHON) -m stages.pre_release $(PRE_RELEASE_ARGS)
 
 bench:
 	$(PYTHON) benchmarks/bench.py

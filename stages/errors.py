@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Callable, Sequence
+
+from stages import PROCESS_START
 
 
 class RankcertError(Exception):
@@ -17,6 +20,9 @@ def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] |
     """
     try:
         main(argv)
+        name = getattr(sys.modules.get(main.__module__), "__spec__", None)
+        label = name.name.split(".")[-1] if name else main.__module__
+        print(f"[{label}] finished in {time.perf_counter() - PROCESS_START:.1f} s (imports included)", flush=True)
     except RankcertError as err:
         if os.environ.get("RANKCERT_DEBUG") == "1":
             raise

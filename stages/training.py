@@ -205,6 +205,8 @@ def fit_adapter(params, seed: int, plan_for: Callable[[list[str]], dict[str, int
     started = time.perf_counter()
     log = train(model, train_data, params.train, seed, device, desc)
     seconds = time.perf_counter() - started
+    print(f"[{desc}] {params.train.steps} steps in {seconds:.1f} s ({1000 * seconds / params.train.steps:.2f} ms/step, "
+          f"{device.type})", flush=True)
     with atomic_dir(out) as scratch:
         modeling.save_adapter(model, scratch / "adapter")
         write_csv(scratch / "train_log.csv", [vars(row) for row in log], ["step", "loss", "lr"])
