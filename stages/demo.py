@@ -96,7 +96,7 @@ def create_workspace(folder: Path, params: dict | None = None, with_demo_assets:
         elif source.exists():
             shutil.copy2(source, folder / name)
     (folder / "params.yaml").write_text(yaml.safe_dump(params or demo_params(), sort_keys=False))
-    (folder / ".gitignore").write_text("/assets/\n/data/\n__pycache__/\n")
+    (folder / ".gitignore").write_text("/assets/\n/data/\n/.rankcert-tmp/\n__pycache__/\n")
     if with_demo_assets:
         write_demo_model(folder / "assets" / "model")
         write_demo_data(folder / "assets" / "sst2")

@@ -2,19 +2,36 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 
+# Scratch space outside every output and dependency folder: a killed run's leftovers can't change a DVC hash.
+SCRATCH = Path(".rankcert-tmp")
+
+
+def _scratch(path: Path) -> tuple[Path, str]:
+    """(folder, name prefix) for temporary copies of `path`; clears what a killed run left for it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = SCRATCH if SCRATCH.resolve().parent.stat().st_dev == path.parent.stat().st_dev else path.parent
+    root.mkdir(parents=True, exist_ok=True)
+    prefix = f".{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]}-{path.name}."
+    for stale in root.glob(f"{prefix}*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+    return root, prefix
+
+
 def write_text(path: str | Path, text: str) -> None:
     """Write `text` to `path` so that readers see the old file or the whole new one, never a part."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    root, prefix = _scratch(path)
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
@@ -57,13 +74,14 @@ def read_json(path: str | Path) -> Any:
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a scratch folder; on success it replaces `path` whole, on failure it is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    root, prefix = _scratch(path)
+    scratch = Path(tempfile.mkdtemp(dir=root, prefix=prefix, suffix=".tmp"))
     try:
         yield scratch
         _fsync_tree(scratch)
+        _injected_kill(path)
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
+            old = Path(tempfile.mkdtemp(dir=root, prefix=prefix, suffix=".tmp"))
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
             os.replace(scratch, path)
@@ -74,17 +92,15 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _injected_kill(path: Path) -> None:
+    """Fault injection for the kill tests: RANKCERT_KILL_BEFORE_RENAME=<part of a path> dies right here."""
+    target = os.environ.get("RANKCERT_KILL_BEFORE_RENAME")
+    if target and target in str(path):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _fsync_tree(root: Path) -> None:
     for file in root.rglob("*"):
         if file.is_file():
             with open(file, "rb") as handle:
                 os.fsync(handle.fileno())
-
-
-def remove_stale(*paths: str | Path) -> None:
-    """Remove earlier outputs before a stage starts, so a failed run leaves nothing that looks like a result."""
-    for path in map(Path, paths):
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()

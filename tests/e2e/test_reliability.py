@@ -1,0 +1,77 @@
+"""Reliability end to end: bit-identical reruns, and SIGKILL mid-training or mid-write loses nothing."""
+import hashlib
+import os
+import re
+import signal
+import subprocess
+
+import pytest
+
+from stages import demo
+from tests.e2e.conftest import commit, ran_stages, read_metrics, sh
+
+pytestmark = pytest.mark.e2e
+
+
+def adapter_digests(ws):
+    return {str(p.relative_to(ws)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((ws / "data").rglob("adapter_model.safetensors"))}
+
+
+def test_forced_rerun_is_byte_identical_and_metrics_diff_is_empty(reproduced):
+    ws, _ = reproduced
+    metrics, adapters = read_metrics(ws), adapter_digests(ws)
+    sh(ws, "dvc", "repro", "-f")
+    assert read_metrics(ws) == metrics
+    assert adapter_digests(ws) == adapters and len(adapters) == 10
+    assert sh(ws, "dvc", "metrics", "diff", "--json").stdout.strip() in ("", "{}")
+    commit(ws, "rerun") if sh(ws, "git", "status", "--porcelain").stdout.strip() else None
+
+
+@pytest.fixture(scope="module")
+def long_probe(tmp_path_factory):
+    """A workspace whose probe trains long enough (400 steps) to be killed mid-training; seed 42 run clean."""
+    params = demo.deep_merge(demo.demo_params(), {"train": {"steps": 400}, "seeds": [42]})
+    ws = demo.create_workspace(tmp_path_factory.mktemp("kill") / "ws", params)
+    sh(ws, "dvc", "repro", "evaluate_probe@42")
+    return ws, (ws / "metrics/eval/42/probe.json").read_bytes(), adapter_digests(ws)
+
+
+def test_sigkill_mid_training_then_repro_gives_the_same_results(long_probe):
+    ws, metrics, adapters = long_probe
+    proc = subprocess.Popen(["dvc", "repro", "-f", "-s", "probe@42"], cwd=ws, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    progress = re.compile(r"probe@42:\s+([1-9]\d?)%")
+    buffer = ""
+    while proc.poll() is None:
+        buffer += proc.stderr.read(1)
+        if progress.search(buffer):
+            break
+    assert proc.poll() is None, "training ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (ws / "data/probe/42/adapter/adapter_model.safetensors").exists()
+    recover_and_compare(ws, metrics, adapters)
+
+
+def recover_and_compare(ws, metrics, adapters):
+    """The next repro restores the committed results; a forced retrain then gives the same bytes."""
+    result = sh(ws, "dvc", "repro", "evaluate_probe@42")
+    assert "probe@42" in ran_stages(result.stdout) or "'probe@42' is cached" in result.stdout
+    assert adapter_digests(ws) == adapters
+    sh(ws, "dvc", "repro", "-f", "-s", "probe@42")
+    assert adapter_digests(ws) == adapters
+    sh(ws, "dvc", "repro", "-f", "-s", "evaluate_probe@42")
+    assert (ws / "metrics/eval/42/probe.json").read_bytes() == metrics
+
+
+def test_sigkill_mid_write_leaves_no_partial_output_and_repro_recovers(long_probe):
+    ws, metrics, adapters = long_probe
+    env = dict(os.environ, RANKCERT_KILL_BEFORE_RENAME="data/probe/42")
+    killed = subprocess.run(["dvc", "repro", "-f", "-s", "probe@42"], cwd=ws, env=env, capture_output=True, text=True)
+    assert killed.returncode != 0
+    assert not (ws / "data/probe/42/adapter").exists()  # the finished scratch folder was never renamed in
+    assert list((ws / ".rankcert-tmp").glob("*-42.*.tmp"))  # ...and is still there, as a kill leaves it
+    recover_and_compare(ws, metrics, adapters)
+    assert not list((ws / ".rankcert-tmp").glob("*-42.*.tmp"))  # the retrain cleared the leftover
+    assert not [p for p in (ws / "data").rglob("*") if p.name.endswith(".tmp")]
