@@ -112,6 +112,34 @@ def time_trainer(params, train_frame, device, steps: int) -> dict:
     return trainer_run(params, train_frame, device, steps)[1]
 
 
+def profile_step(params, train_set, device, steps: int = 5) -> dict:
+    """Kernels launched and GPU time spent per training step (eager step under torch.profiler).
+
+    A CUDA-graph replay runs the same kernels back to back, so their summed GPU time bounds the replay.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    recipe = dataclasses.replace(params.train, steps=steps + 3, cuda_graphs=False)
+    modeling.seed_everything(42)
+    base = modeling.load_base_model(params.model)
+    modules = modeling.target_module_names(base, params.model.target_modules)
+    model = modeling.add_lora(base, params.model, {m: params.probe.rank for m in modules}, params.probe.dropout)
+    model.to(device).train()
+    order = training.batch_order(len(train_set), recipe.steps, recipe.batch_size, 42)
+    step = training.EagerStep(model, train_set, order, recipe, device)
+    for i in range(3):
+        step(i, recipe.lr)
+    sync(device)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for i in range(3, 3 + steps):
+            step(i, recipe.lr)
+        sync(device)
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    gpu_us = sum(e.device_time for e in kernels)
+    return {"kernels_per_step": len(kernels) / steps, "gpu_ms_per_step": gpu_us / 1000 / steps,
+            "mean_kernel_us": gpu_us / max(1, len(kernels))}
+
+
 def _peak(device: torch.device) -> dict:
     out = {"peak_host_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if device.type == "cuda":
@@ -131,6 +159,8 @@ def time_repro(model_dir: Path, data_dir: Path, steps: int, seeds: list[int], de
         start = time.perf_counter()
         result = subprocess.run(command, cwd=ws, capture_output=True, text=True)
         out[name] = time.perf_counter() - start
+        if name == "full_repro_s":
+            out["stage_seconds"] = [line for line in result.stdout.splitlines() if "finished in" in line]
         if result.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     out["children_peak_host_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -166,6 +196,7 @@ def main() -> None:
     results["ours_eager"] = time_ours(params, train_set, device, args.steps, graphs=False)
     if device.type == "cuda":
         results["ours_graphed"] = time_ours(params, train_set, device, args.steps, graphs=True)
+        results["step_profile"] = profile_step(params, train_set, device)
     best = results.get("ours_graphed", results["ours_eager"])
     results["ratio_trainer_over_ours"] = results["trainer"]["ms_per_step"] / best["ms_per_step"]
     results["ratio_trainer_over_ours_eager"] = results["trainer"]["ms_per_step"] / results["ours_eager"]["ms_per_step"]
@@ -186,6 +217,10 @@ def print_table(r: dict) -> None:
             print(f"{key:<22}{row['ms_per_step']:>10.2f}{r['trainer']['ms_per_step'] / row['ms_per_step']:>11.2f}x"
                   f"{row.get('peak_gpu_mib', float('nan')):>14.0f}")
     print(f"Trainer steady-state (median step after 10): {r['trainer']['steady_ms_per_step']:.2f} ms")
+    if "step_profile" in r:
+        p = r["step_profile"]
+        print(f"one step: {p['kernels_per_step']:.0f} kernels, {p['gpu_ms_per_step']:.2f} ms of GPU time "
+              f"({p['mean_kernel_us']:.1f} us each)")
     if "repro" in r:
         rp = r["repro"]
         print(f"dvc repro full: {rp['full_repro_s']:.1f} s; no-op: {rp['noop_repro_s']:.2f} s; "
