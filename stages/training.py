@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
+from stages.checkpoint import Checkpoint, requested_every, run_key
 from stages.data import Encoded
 from stages.params import TrainParams
 
@@ -56,8 +57,11 @@ def make_optimizer(model: torch.nn.Module, recipe: TrainParams, device: torch.de
 
 
 def train(model: torch.nn.Module, data: Encoded, recipe: TrainParams, seed: int,
-          device: torch.device, desc: str) -> list[LogRow]:
-    """Train the trainable parameters of `model` for recipe.steps steps; return the loss log."""
+          device: torch.device, desc: str, checkpoint: Checkpoint | None = None) -> list[LogRow]:
+    """Train the trainable parameters of `model` for recipe.steps steps; return the loss log.
+
+    With a `checkpoint` (eager loop only), state is saved every few steps and a rerun resumes from it.
+    """
     model.to(device).train()
     order = batch_order(len(data), recipe.steps, recipe.batch_size, seed)
     warmup = math.ceil(recipe.warmup_ratio * recipe.steps)
@@ -65,8 +69,15 @@ def train(model: torch.nn.Module, data: Encoded, recipe: TrainParams, seed: int,
     graphed = device.type == "cuda" and recipe.cuda_graphs
     step = (GraphedStep if graphed else EagerStep)(model, data, order, recipe, device)
     losses = torch.zeros(recipe.steps, device=device)  # filled on the device: no per-step host sync
-    for i in tqdm(range(recipe.steps), desc=desc, file=sys.stderr, mininterval=2.0, leave=False):
+    checkpoint = None if graphed else checkpoint
+    start = checkpoint.resume(model, step.optimizer, losses) if checkpoint else 0
+    for i in tqdm(range(start, recipe.steps), desc=desc, file=sys.stderr, mininterval=2.0, leave=False,
+                  initial=start, total=recipe.steps):
         losses[i] = step(i, lrs[i])
+        if checkpoint and checkpoint.due(i + 1, recipe.steps):
+            checkpoint.save(i + 1, model, step.optimizer, losses)
+    if checkpoint:
+        checkpoint.clear()
     return loss_log(losses.cpu().tolist(), recipe, warmup)
 
 
@@ -202,8 +213,11 @@ def fit_adapter(params, seed: int, plan_for: Callable[[list[str]], dict[str, int
     plan = plan_for(modeling.target_module_names(base, params.model.target_modules))
     alphas = {module: alpha_for(rank) for module, rank in plan.items()}
     model = modeling.add_lora(base, params.model, plan, params.probe.dropout, alphas)
+    every = requested_every()
+    checkpoint = Checkpoint(desc.replace("@", "-"), run_key(params.model, params.train, params.probe, seed, plan),
+                            every) if every else None
     started = time.perf_counter()
-    log = train(model, train_data, params.train, seed, device, desc)
+    log = train(model, train_data, params.train, seed, device, desc, checkpoint)
     seconds = time.perf_counter() - started
     print(f"[{desc}] {params.train.steps} steps in {seconds:.1f} s ({1000 * seconds / params.train.steps:.2f} ms/step, "
           f"{device.type})", flush=True)

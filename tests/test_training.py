@@ -54,3 +54,42 @@ def test_same_seed_gives_bit_identical_weights_and_losses(demo_params_obj):
     _, weights_c, _ = _tiny_run(demo_params_obj, 8)
     assert not all(torch.equal(weights_a[k], weights_c[k]) for k in weights_a)
     assert len(log_a) == 3 and all(r.loss > 0 for r in log_a)
+
+
+def test_resume_from_checkpoint_is_bit_identical(demo_params_obj, tmp_path, monkeypatch):
+    from stages.checkpoint import Checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    params = demo_params_obj
+    tokenizer = modeling.load_tokenizer(params.model.name)
+    encoded = data.encode(demo.synthetic_sentiment(64, seed=5), tokenizer, 24)
+    recipe = dataclasses.replace(params.train, steps=12, batch_size=8, log_every=3)
+
+    def fresh_model():
+        modeling.seed_everything(3)
+        base = modeling.load_base_model(params.model)
+        modules = modeling.target_module_names(base, params.model.target_modules)
+        return modeling.add_lora(base, params.model, {m: 4 for m in modules}, dropout=0.1)
+
+    straight = fresh_model()
+    straight_log = training.train(straight, encoded, recipe, 3, torch.device("cpu"), "t")
+
+    original_call = training.EagerStep.__call__
+
+    def dies_at_step_8(self, i, lr):
+        if i == 8:
+            raise KeyboardInterrupt("killed")
+        return original_call(self, i, lr)
+
+    checkpoint = Checkpoint("t", "k", every=5)
+    monkeypatch.setattr(training.EagerStep, "__call__", dies_at_step_8)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(fresh_model(), encoded, recipe, 3, torch.device("cpu"), "t", checkpoint)
+    assert (checkpoint.folder / "meta.json").is_file()
+    monkeypatch.setattr(training.EagerStep, "__call__", original_call)
+    resumed = fresh_model()
+    resumed_log = training.train(resumed, encoded, recipe, 3, torch.device("cpu"), "t", checkpoint)
+    assert resumed_log == straight_log
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if "lora_" in k or "modules_to_save" in k)
+    assert not checkpoint.folder.exists()
