@@ -129,16 +129,20 @@ def parse_variant(name: Any) -> Variant:
     return Variant(name, "uniform", int(match.group(1)))
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Load and validate params.yaml; raise RankcertError naming the first bad key."""
+def read_yaml(path: str | Path, label: str, missing_hint: str) -> Any:
+    """A YAML file through the safe loader; a missing or malformed file is one clear error."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise RankcertError(f"{path} not found; run from the project root or pass --params") from None
+        raise RankcertError(f"{label} {path} not found; {missing_hint}") from None
     except yaml.YAMLError as err:
-        raise RankcertError(f"{path} is not valid YAML: {_one_line(err)}") from None
-    return params_from_dict(raw)
+        raise RankcertError(f"{label} {path} is not valid YAML: {_one_line(err)}") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Load and validate params.yaml; raise RankcertError naming the first bad key."""
+    return params_from_dict(read_yaml(path, "params file", "run from the project root or pass --params"))
 
 
 def params_from_dict(raw: Any) -> Params:

@@ -4,10 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from stages.errors import RankcertError
-from stages.params import build_config
+from stages.params import build_config, read_yaml
 from stages.stats import EPS, VariantSummary
 
 SCHEMA_VERSION = 1
@@ -67,12 +65,7 @@ class ClaimCheck:
 def load_policy(path: str | Path, variants: list[str]) -> Policy:
     """Read and validate a policy file; every claim must be about a variant the run defines."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise RankcertError(f"policy file {path} not found; set certify.policy in params.yaml") from None
-    except yaml.YAMLError as err:
-        raise RankcertError(f"policy {path} is not valid YAML: {' '.join(str(err).split())}") from None
+    raw = read_yaml(path, "policy", "set certify.policy in params.yaml")
     try:
         policy = build_config(Policy, raw, "")
     except RankcertError as err:
