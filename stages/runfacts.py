@@ -5,8 +5,6 @@ import platform
 import subprocess
 from importlib import metadata
 
-import torch
-
 PACKAGES = ["torch", "transformers", "peft", "datasets", "dvc", "pandas", "numpy", "safetensors"]
 
 
@@ -20,7 +18,9 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def device_name(device: torch.device) -> str:
+def device_name(device) -> str:
+    import torch  # only the training stages ask; certify reports without importing torch
+
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
@@ -36,7 +36,7 @@ def git_revision() -> str:
     return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def environment(device: torch.device) -> dict:
+def environment(device) -> dict:
     return {"python": platform.python_version(), "packages": package_versions(), "device": device_name(device)}
 
 
