@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import shutil
-from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file

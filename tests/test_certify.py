@@ -1,5 +1,6 @@
 """The certify stage on fixture predictions: the policy regression tests run the real code end to end."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,17 +8,19 @@ import yaml
 
 from stages import certify
 
+PROJECT = Path(__file__).resolve().parent.parent
 SEEDS = [42, 123, 456]
 N = 500
 
 
-def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500, seeds=SEEDS, skip=()):
+def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500, seeds=SEEDS, skip=(),
+             policy=None):
     """A data tree with per-example predictions whose Δ per variant and seed are exactly `deltas`."""
-    params = yaml.safe_load(open("params.yaml"))
+    params = yaml.safe_load(open(PROJECT / "params.yaml"))
     params["seeds"] = seeds
     params["train"]["steps"] = steps
-    params["certify"]["policy"] = str(root / "policy.yaml")
-    (root / "policy.yaml").write_text(open("policies/safe_uniform.yaml").read())
+    params["certify"]["policy"] = policy or str(root / "policy.yaml")
+    (root / "policy.yaml").write_text(open(PROJECT / "policies/safe_uniform.yaml").read())
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     labels = np.ones(N, dtype=int)
     for seed in seeds:

@@ -1,5 +1,4 @@
 """The pre-release gate in a temporary git+DVC repository with tagged commits, on fixture predictions."""
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +9,7 @@ import yaml
 from tests.test_certify import ALL_OK, make_run
 
 PROJECT = Path(__file__).resolve().parent.parent
+POLICY = "policies/safe_uniform.yaml"  # relative: the repo's own copy, tracked with it
 
 
 def sh(cwd, *command, check=True):
@@ -32,9 +32,6 @@ def certify_only_pipeline(root: Path) -> None:
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"certify": stage}}, sort_keys=False))
     shutil.copytree(PROJECT / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(PROJECT / "policies", root / "policies")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["certify"]["policy"] = "policies/safe_uniform.yaml"
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
     for folder in ("data/variants", "data/prepared", "metrics/eval"):
         (root / folder).mkdir(parents=True, exist_ok=True)
         (root / folder / ".keep").write_text("")
@@ -43,7 +40,7 @@ def certify_only_pipeline(root: Path) -> None:
 @pytest.fixture
 def released(tmp_path):
     """A repo whose v1 release is a clean, certified run."""
-    make_run(tmp_path, ALL_OK)
+    make_run(tmp_path, ALL_OK, policy=POLICY)
     certify_only_pipeline(tmp_path)
     sh(tmp_path, "git", "init", "-q", "-b", "main")
     sh(tmp_path, "dvc", "init", "-q")
@@ -57,16 +54,9 @@ def gate(root, *extra):
 
 
 def rerun_with(root, deltas):
-    make_run(root, deltas)
-    certify_only_pipeline_params_fix(root)
+    make_run(root, deltas, policy=POLICY)
     sh(root, "dvc", "repro")
     commit(root, "next")
-
-
-def certify_only_pipeline_params_fix(root):
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["certify"]["policy"] = "policies/safe_uniform.yaml"
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
 
 
 def test_clean_certified_run_passes_against_the_previous_tag(released):
@@ -102,7 +92,7 @@ def test_stale_pipeline_fails(released):
 
 
 def test_uncertified_run_fails_without_any_tag(tmp_path):
-    make_run(tmp_path, ALL_OK, steps=100)
+    make_run(tmp_path, ALL_OK, steps=100, policy=POLICY)
     certify_only_pipeline(tmp_path)
     sh(tmp_path, "git", "init", "-q", "-b", "main")
     sh(tmp_path, "dvc", "init", "-q")
