@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from stages import data, demo, modeling  # noqa: E402
 from stages.params import params_from_dict  # noqa: E402
+from stages.results import adapter_folder  # noqa: E402
 from stages.training import predict  # noqa: E402
 
 
@@ -49,7 +50,7 @@ def trainer_baseline(workspace: Path, params, seed: int, device) -> dict:
     out = {}
     for name in ["probe", *params.variants]:
         plan = None if name == "probe" else json.loads(
-            (workspace / "data" / "variants" / str(seed) / name / "plan.json").read_text())["ranks"]
+            (adapter_folder(workspace / "data", seed, name) / "plan.json").read_text())["ranks"]
         model, timing = trainer_run(params, frame, device, params.train.steps, seed=seed, plan=plan)
         pred = predict(model, eval_set, params.train.eval_batch_size, device)
         out[name] = {"accuracy": sum(int(p == y) for p, y in zip(pred, labels)) / len(labels), **timing}
@@ -91,9 +92,9 @@ def main() -> None:
                         for p in sorted((workspace / "metrics" / "eval").glob("*/*.json"))},
                "plans": {f"{p.parent.parent.name}/{p.parent.name}": json.loads(p.read_text())["ranks"]
                          for p in sorted((workspace / "data" / "variants").glob("*/per_layer/plan.json"))},
-               "train_ms_per_step": {f"{p.parent.parent.name}/{p.parent.name}" if p.parent.parent.name != "probe"
-                                     else f"probe/{p.parent.name}": json.loads(p.read_text())["ms_per_step"]
-                                     for p in sorted((workspace / "data").glob("**/run.json"))}}
+               "train_ms_per_step": {f"{s}/{n}": json.loads((adapter_folder(workspace / "data", s, n) / "run.json")
+                                                            .read_text())["ms_per_step"]
+                                     for s in params.seeds for n in ["probe", *params.variants]}}
     if args.trainer_seed is not None:
         summary["trainer_baseline"] = trainer_baseline(workspace, params, args.trainer_seed,
                                                        modeling.resolve_device(args.device))

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Sequence
 
 from safetensors import safe_open
 
 from stages import data, modeling
-from stages.errors import RankcertError, run_main
+from stages.errors import run_main
 from stages.outputs import write_csv, write_json
 from stages.params import load_params
 from stages.training import predict
@@ -16,18 +17,8 @@ from stages.training import predict
 
 def adapter_parameters(adapter: Path) -> int:
     """Parameters stored in a saved adapter: its LoRA factors plus the trained head, i.e. what was trainable."""
-    path = adapter / "adapter_model.safetensors"
-    if not path.is_file():
-        raise RankcertError(f"no adapter_model.safetensors in {adapter}; run the stage that trains it first")
-    with safe_open(str(path), framework="pt") as handle:
-        return sum(_numel(handle.get_slice(key).get_shape()) for key in handle.keys())
-
-
-def _numel(shape: list[int]) -> int:
-    total = 1
-    for size in shape:
-        total *= size
-    return total
+    with safe_open(str(modeling.adapter_weights_file(adapter)), framework="pt") as handle:
+        return sum(math.prod(handle.get_slice(key).get_shape()) for key in handle.keys())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

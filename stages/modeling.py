@@ -160,10 +160,16 @@ def save_adapter(model, folder: Path) -> None:
     model.save_pretrained(str(folder), safe_serialization=True)
 
 
+def adapter_weights_file(folder: str | Path) -> Path:
+    """The saved adapter's safetensors file; a clear error when the stage that writes it hasn't run."""
+    path = Path(folder) / "adapter_model.safetensors"
+    if not path.is_file():
+        raise RankcertError(f"no adapter_model.safetensors in {folder}; run the stage that trains it first")
+    return path
+
+
 def load_adapter(base_model, folder: str | Path):
     from peft import PeftModel
 
-    folder = Path(folder)
-    if not (folder / "adapter_model.safetensors").is_file():
-        raise RankcertError(f"no adapter_model.safetensors in {folder}; run the stage that trains it first")
+    adapter_weights_file(folder)
     return PeftModel.from_pretrained(base_model, str(folder), is_trainable=False)

@@ -1,9 +1,11 @@
 """Facts about the run environment (versions, device, code revision); never written into metrics files."""
 from __future__ import annotations
 
+import hashlib
 import platform
 import subprocess
 from importlib import metadata
+from pathlib import Path
 
 PACKAGES = ["torch", "transformers", "peft", "datasets", "dvc", "pandas", "numpy", "safetensors"]
 
@@ -42,9 +44,6 @@ def environment(device) -> dict:
 
 def model_fingerprint(name: str) -> str:
     """sha256 over a local model folder's weight and tokenizer files; a hub id is reported as such."""
-    import hashlib
-    from pathlib import Path
-
     folder = Path(name)
     if not folder.is_dir():
         return f"hub:{name}"

@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from stages.errors import RankcertError
+from stages.modeling import adapter_weights_file
 from stages.params import Variant
 
 # A float sum of squares can land a hair under the threshold it mathematically reaches.
@@ -71,7 +72,7 @@ def round_up_rank(k: int, allowed: list[int], cap: int) -> int:
 
 def adapter_spectra(adapter_dir: str | Path, scales: dict[str, float]) -> list[ModuleSpectrum]:
     """Per-module spectra of a saved PEFT adapter; `scales` maps module name -> alpha/r."""
-    weights = load_file(str(Path(adapter_dir) / "adapter_model.safetensors"))
+    weights = load_file(str(adapter_weights_file(adapter_dir)))
     factors: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in weights.items():
         for part in ("lora_A", "lora_B"):

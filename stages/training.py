@@ -11,9 +11,12 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
+from stages import data, modeling
 from stages.checkpoint import Checkpoint, requested_every, run_key
 from stages.data import Encoded
+from stages.outputs import atomic_dir, write_csv, write_json
 from stages.params import TrainParams
+from stages.runfacts import environment
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ def make_optimizer(model: torch.nn.Module, recipe: TrainParams, device: torch.de
     With `capturable`, lr is a device tensor so a CUDA graph can replay the step with a new lr.
     """
     decay, no_decay = [], []
-    for name, param in model.named_parameters():
+    for param in model.parameters():
         if param.requires_grad:
             (no_decay if param.ndim < 2 else decay).append(param)
     lr = torch.tensor(recipe.lr, device=device) if capturable else recipe.lr
@@ -202,10 +205,6 @@ def fit_adapter(params, seed: int, plan_for: Callable[[list[str]], dict[str, int
 
     `plan_for` maps the target module names to ranks; `alpha_for` maps a rank to its alpha.
     """
-    from stages import data, modeling
-    from stages.outputs import atomic_dir, write_csv, write_json
-    from stages.runfacts import environment
-
     modeling.seed_everything(seed)  # before any weight exists: the head and LoRA init come from this seed
     device = modeling.resolve_device(params.train.device)
     train_data = data.load_encoded(prepared / "train.safetensors")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,13 +28,6 @@ def rule_from(params: Params) -> stats.Rule:
     c = params.certify
     return stats.Rule(c.tolerance, c.min_pass_rate, c.probe_min_accuracy, c.bootstrap_resamples,
                       c.bootstrap_seed, c.confidence)
-
-
-def read_predictions(path: Path) -> pd.DataFrame | None:
-    """Per-example predictions, or None when the file is missing (that seed then counts as failed)."""
-    if not path.is_file():
-        return None
-    return pd.read_csv(path).sort_values("index").reset_index(drop=True)
 
 
 def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd.DataFrame | None],
