@@ -1,20 +1,47 @@
 # The two commands first: `make demo` runs the offline demo pipeline end to end, `make test` runs the tests.
-PYTHON ?= python
+# Both create and fill .venv/ on first use; later calls reinstall only when pyproject.toml or constraints.txt change.
+#
+# TORCH_INSTALL picks the torch build (the CPU pin by default), e.g. for CUDA 12.8 wheels:
+#   make test TORCH_INSTALL="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH_INSTALL ?= torch==2.13.0
+VENV ?= .venv
 DEMO_DIR ?= demo-run
+PYTHON := $(CURDIR)/$(VENV)/bin/python
+STAMP := $(VENV)/.rankcert-installed
+# Stage commands in dvc.yaml call `python` and the demo calls `dvc`: both must be the venv's.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: demo test test-fast pre-release bench
+.PHONY: demo test test-fast lint pre-release worker-status worker-stop clean-venv
 
-demo:
-	rm -rf $(DEMO_DIR) && $(PYTHON) -m stages.demo $(DEMO_DIR)
+demo: $(STAMP)
+	rm -rf $(DEMO_DIR) && $(OFFLINE) $(PYTHON) -m rankcert.tools.demo $(DEMO_DIR)
 
-test:
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PYTHON) -m pytest -q
+test: $(STAMP)
+	$(OFFLINE) $(PYTHON) -m pytest -q
 
-test-fast:
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PYTHON) -m pytest -q -m "not e2e"
+test-fast: $(STAMP)
+	$(OFFLINE) $(PYTHON) -m pytest -q -m "not e2e"
 
-pre-release:
-	$(PYTHON) -m stages.pre_release $(PRE_RELEASE_ARGS)
+lint: $(STAMP)
+	$(PYTHON) -m ruff check .
 
-bench:
-	$(PYTHON) benchmarks/bench.py
+pre-release: $(STAMP)
+	$(PYTHON) -m rankcert.tools.pre_release $(PRE_RELEASE_ARGS)
+
+worker-status: $(STAMP)
+	$(PYTHON) -m rankcert.worker status
+
+worker-stop: $(STAMP)
+	$(PYTHON) -m rankcert.worker stop
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	# The torch build first: an unpinned torch pulls several GB of CUDA packages.
+	$(PYTHON) -m pip install -q $(TORCH_INSTALL)
+	$(PYTHON) -m pip install -q -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+clean-venv:
+	rm -rf $(VENV)

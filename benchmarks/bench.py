@@ -26,9 +26,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stages import data, demo, modeling, training  # noqa: E402
-from stages.params import load_params  # noqa: E402
-from stages.runfacts import device_name, package_versions  # noqa: E402
+from rankcert import data, modeling, training  # noqa: E402
+from rankcert.tools import demo
+from rankcert.params import load_params  # noqa: E402
+from rankcert.runfacts import device_name, package_versions  # noqa: E402
 
 
 def build_model(folder: Path, vocab: Path) -> Path:
@@ -48,10 +49,7 @@ def sync(device: torch.device) -> None:
 
 def time_ours(params, train_set, device, steps: int, graphs: bool) -> dict:
     recipe = dataclasses.replace(params.train, steps=steps, cuda_graphs=graphs)
-    modeling.seed_everything(42)
-    base = modeling.load_base_model(params.model)
-    modules = modeling.target_module_names(base, params.model.target_modules)
-    model = modeling.add_lora(base, params.model, {m: params.probe.rank for m in modules}, params.probe.dropout)
+    model, _, _ = modeling.build_lora_model(params.model, 42, lambda names: {n: params.probe.rank for n in names}, float, params.probe.dropout)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     sync(device)
@@ -120,10 +118,7 @@ def profile_step(params, train_set, device, steps: int = 5) -> dict:
     from torch.profiler import ProfilerActivity, profile
 
     recipe = dataclasses.replace(params.train, steps=steps + 3, cuda_graphs=False)
-    modeling.seed_everything(42)
-    base = modeling.load_base_model(params.model)
-    modules = modeling.target_module_names(base, params.model.target_modules)
-    model = modeling.add_lora(base, params.model, {m: params.probe.rank for m in modules}, params.probe.dropout)
+    model, _, _ = modeling.build_lora_model(params.model, 42, lambda names: {n: params.probe.rank for n in names}, float, params.probe.dropout)
     model.to(device).train()
     order = training.batch_order(len(train_set), recipe.steps, recipe.batch_size, 42)
     step = training.EagerStep(model, train_set, order, recipe, device)
@@ -188,7 +183,7 @@ def main() -> None:
     params = load_params(demo.PROJECT / "params.yaml")
     params = dataclasses.replace(params, model=dataclasses.replace(params.model, name=str(model_dir)))
     frame = data.draw_train(data.load_split(str(args.data), "", "train"), params.data.train_size, 42)
-    train_set = data.encode(frame, modeling.load_tokenizer(str(model_dir)), params.model.max_length)
+    train_set = data.encode(frame, data.load_tokenizer(str(model_dir)), params.model.max_length)
 
     results = {"device": device_name(device), "python": platform.python_version(), "packages": package_versions(),
                "steps": args.steps, "model": "DistilBERT-shaped, random weights, r=32, batch 8, fp32"}

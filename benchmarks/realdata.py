@@ -23,10 +23,11 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stages import data, demo, modeling  # noqa: E402
-from stages.params import params_from_dict  # noqa: E402
-from stages.results import adapter_folder  # noqa: E402
-from stages.training import predict  # noqa: E402
+from rankcert import data, modeling  # noqa: E402
+from rankcert.tools import demo
+from rankcert.params import params_from_dict  # noqa: E402
+from rankcert.results import adapter_folder  # noqa: E402
+from rankcert.prediction import predict  # noqa: E402
 
 
 def apply(params: dict, assignment: str) -> None:

@@ -6,13 +6,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from stages import plotdata, report, runfacts
-from stages.errors import run_main
-from stages.outputs import write_csv, write_json, write_text
-from stages.params import load_params
-from stages.policy import load_policy
-from stages.results import read_results
-from stages.verdict import decide, metrics
+from rankcert import plotdata, report, runfacts
+from rankcert.errors import run_main
+from rankcert.outputs import write_csv, write_json, write_text
+from rankcert.params import load_params
+from rankcert.policy import load_policy
+from rankcert.results import read_results
+from rankcert.verdict import decide, metrics
 
 
 def main(argv: Sequence[str] | None = None) -> None:

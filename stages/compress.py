@@ -5,11 +5,11 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from stages import spectra
-from stages.errors import RankcertError, run_main
-from stages.outputs import read_json, write_json
-from stages.params import load_params
-from stages.training import fit_adapter
+from rankcert import spectra
+from rankcert.errors import RankcertError, run_main
+from rankcert.outputs import read_json, write_json
+from rankcert.params import load_params
+from rankcert.training import fit_adapter
 
 
 def load_probe_spectra(path: Path) -> dict[str, list[float]]:

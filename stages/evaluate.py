@@ -2,23 +2,15 @@
 from __future__ import annotations
 
 import argparse
-import math
+import time
 from pathlib import Path
 from typing import Sequence
 
-from safetensors import safe_open
-
-from stages import data, modeling
-from stages.errors import run_main
-from stages.outputs import write_csv, write_json
-from stages.params import load_params
-from stages.training import predict
-
-
-def adapter_parameters(adapter: Path) -> int:
-    """Parameters stored in a saved adapter: its LoRA factors plus the trained head, i.e. what was trainable."""
-    with safe_open(str(modeling.adapter_weights_file(adapter)), framework="pt") as handle:
-        return sum(math.prod(handle.get_slice(key).get_shape()) for key in handle.keys())
+from rankcert import data, modeling
+from rankcert.errors import run_main
+from rankcert.outputs import write_csv, write_json
+from rankcert.params import load_params
+from rankcert.prediction import adapter_parameters, predict
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -37,10 +29,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     eval_data = data.load_encoded(args.prepared / "eval.safetensors")
     size, probe_size = adapter_parameters(args.adapter), adapter_parameters(args.probe_adapter)
+    started = time.perf_counter()
     modeling.seed_everything(args.seed)
     device = modeling.resolve_device(params.train.device)
     model = modeling.load_adapter(modeling.load_base_model(params.model), args.adapter)
     predictions = predict(model, eval_data, params.train.eval_batch_size, device)
+    seconds = time.perf_counter() - started
     labels = eval_data.labels.tolist()
     correct = sum(int(p == y) for p, y in zip(predictions, labels))
     write_csv(args.predictions, [{"index": i, "label": y, "prediction": p} for i, (y, p) in
@@ -52,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "trainable_parameters": size,
         "reduction_vs_probe": round(1 - size / probe_size, 6),
     })
-    print(f"[evaluate@{args.seed}-{args.name}] accuracy {correct / len(labels):.4f}, {size:,} params", flush=True)
+    print(f"[evaluate@{args.seed}-{args.name}] accuracy {correct / len(labels):.4f}, {size:,} params; "
+          f"evaluated in {seconds:.2f} s ({device.type})", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,10 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from stages import data, modeling
-from stages.errors import run_main
-from stages.outputs import atomic_dir, write_json
-from stages.params import load_params
+from rankcert import data
+from rankcert.errors import run_main
+from rankcert.outputs import atomic_dir, write_json
+from rankcert.params import load_params
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -21,11 +21,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     d = params.data
     print(f"[prepare@{args.seed}] {d.source}: {d.train_size} train (seed {args.seed}), {d.eval_size} eval", flush=True)
 
+    tokenizer = data.load_tokenizer(params.model.name)  # first: an unreachable hub fails before any data work
     train = data.draw_train(data.load_split(d.source, d.config, d.train_split), d.train_size, args.seed,
                             origin=f"{d.train_split} split")
     evaluation = data.take_eval(data.load_split(d.source, d.config, d.eval_split), d.eval_size,
                                 origin=f"{d.eval_split} split")
-    tokenizer = modeling.load_tokenizer(params.model.name)
     encoded = {name: data.encode(frame, tokenizer, params.model.max_length)
                for name, frame in (("train", train), ("eval", evaluation))}
     manifest = {

@@ -5,11 +5,11 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from stages import spectra
-from stages.errors import run_main
-from stages.outputs import write_json
-from stages.params import load_params
-from stages.training import fit_adapter
+from rankcert import spectra
+from rankcert.errors import run_main
+from rankcert.outputs import write_json
+from rankcert.params import load_params
+from rankcert.training import fit_adapter
 
 
 def main(argv: Sequence[str] | None = None) -> None:

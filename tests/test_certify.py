@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from stages import certify
+from tests.helpers import PROJECT
 
-PROJECT = Path(__file__).resolve().parent.parent
 SEEDS = [42, 123, 456]
 N = 500
 

@@ -4,23 +4,21 @@ import dataclasses
 import pytest
 import torch
 
-from stages import data, demo, modeling, training
+from rankcert import data, modeling, prediction, training
+from rankcert.tools import demo
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
 def _run(params, graphs: bool, steps=60, seed=3):
-    tokenizer = modeling.load_tokenizer(params.model.name)
+    tokenizer = data.load_tokenizer(params.model.name)
     train_set = data.encode(demo.synthetic_sentiment(400, seed=5), tokenizer, 32)
     eval_set = data.encode(demo.synthetic_sentiment(200, seed=6), tokenizer, 32)
-    modeling.seed_everything(seed)
-    base = modeling.load_base_model(params.model)
-    modules = modeling.target_module_names(base, params.model.target_modules)
-    model = modeling.add_lora(base, params.model, {m: 8 for m in modules}, dropout=0.0)
+    model, _, _ = modeling.build_lora_model(params.model, seed, lambda names: {n: 8 for n in names}, float, 0.0)
     recipe = dataclasses.replace(params.train, steps=steps, cuda_graphs=graphs, log_every=10)
     device = torch.device("cuda")
     log = training.train(model, train_set, recipe, seed, device, "cuda-test")
-    pred = training.predict(model, eval_set, 64, device)
+    pred = prediction.predict(model, eval_set, 64, device)
     acc = sum(int(p == y) for p, y in zip(pred, eval_set.labels.tolist())) / len(pred)
     weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if "lora_" in k}
     return log, acc, weights

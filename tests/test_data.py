@@ -1,8 +1,9 @@
 import pandas as pd
 import pytest
 
-from stages import data, demo, modeling
-from stages.errors import RankcertError
+from rankcert import data, modeling
+from rankcert.tools import demo
+from rankcert.errors import RankcertError
 
 
 def frame(n=20):
@@ -78,7 +79,7 @@ def test_fingerprint_changes_with_content_and_order():
 
 
 def test_encode_save_and_load_round_trip(demo_assets, tmp_path):
-    tokenizer = modeling.load_tokenizer(str(demo_assets / "model"))
+    tokenizer = data.load_tokenizer(str(demo_assets / "model"))
     f = demo.synthetic_sentiment(12, seed=3)
     encoded = data.encode(f, tokenizer, max_length=16)
     assert encoded.input_ids.shape[0] == 12 and encoded.input_ids.shape[1] <= 16

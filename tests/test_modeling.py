@@ -2,9 +2,9 @@ import pytest
 import torch
 from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
-from stages import modeling
-from stages.errors import RankcertError
-from stages.params import ModelParams
+from rankcert import modeling
+from rankcert.errors import RankcertError
+from rankcert.params import ModelParams
 
 DISTILBERT = ModelParams(name="unused", target_modules=["q_lin", "k_lin", "v_lin", "out_lin"],
                          head_modules=["pre_classifier", "classifier"], num_labels=2, max_length=128)

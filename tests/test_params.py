@@ -5,8 +5,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stages.errors import RankcertError
-from stages.params import load_params, params_from_dict, parse_variant
+from rankcert.errors import RankcertError
+from rankcert.params import load_params, params_from_dict, parse_variant
 
 
 def canonical():

@@ -1,9 +1,9 @@
 import pytest
 import yaml
 
-from stages.errors import RankcertError
-from stages.policy import AGREES, CONTRADICTS, NOT_MEASURED, check_claims, criteria_differences, load_policy
-from stages.stats import Rule, seed_result, summarize
+from rankcert.errors import RankcertError
+from rankcert.policy import AGREES, CONTRADICTS, NOT_MEASURED, check_claims, criteria_differences, load_policy
+from rankcert.stats import Rule, seed_result, summarize
 
 VARIANTS = ["per_layer", "uniform_r20", "uniform_r24", "uniform_r16"]
 

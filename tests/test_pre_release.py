@@ -1,36 +1,24 @@
 """The pre-release gate in a temporary git+DVC repository with tagged commits, on fixture predictions."""
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.helpers import PROJECT, commit, sh
 from tests.test_certify import ALL_OK, make_run
 
-PROJECT = Path(__file__).resolve().parent.parent
 POLICY = "policies/safe_uniform.yaml"  # relative: the repo's own copy, tracked with it
 
 
-def sh(cwd, *command, check=True):
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{command}: {result.stdout}\n{result.stderr}")
-    return result
-
-
-def commit(cwd, message, tag=None):
-    sh(cwd, "git", "add", "-A")
-    sh(cwd, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message)
-    if tag:
-        sh(cwd, "git", "tag", tag)
 
 
 def certify_only_pipeline(root: Path) -> None:
     """The project's own certify stage (from dvc.yaml), over fixture inputs kept in git."""
     stage = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]["certify"]
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"certify": stage}}, sort_keys=False))
-    shutil.copytree(PROJECT / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    for code in ("stages", "rankcert"):
+        shutil.copytree(PROJECT / code, root / code, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(PROJECT / "policies", root / "policies")
     for folder in ("data/variants", "data/prepared", "metrics/eval"):
         (root / folder).mkdir(parents=True, exist_ok=True)
@@ -50,7 +38,7 @@ def released(tmp_path):
 
 
 def gate(root, *extra):
-    return sh(root, "python", "-m", "stages.pre_release", *extra, check=False)
+    return sh(root, "python", "-m", "rankcert.tools.pre_release", *extra, check=False)
 
 
 def rerun_with(root, deltas):

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from stages import spectra
-from stages.errors import RankcertError
-from stages.params import Variant
+from rankcert import spectra
+from rankcert.errors import RankcertError
+from rankcert.params import Variant
 
 
 @pytest.mark.parametrize("rank,out_dim,in_dim,scale", [(32, 96, 80, 1.0), (8, 40, 64, 2.5), (4, 16, 16, 0.5)])

@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from stages import certify, compress, prepare, probe
-from stages.errors import run_main
+from rankcert.errors import run_main
+from tests.helpers import PROJECT
 
 
 def write_params(tmp_path, raw, **changes):
@@ -99,7 +100,7 @@ POLICY_CASES = [
 def test_certify_bad_policy(tmp_path, raw_params, monkeypatch, capsys, label, text, message):
     monkeypatch.chdir(tmp_path)
     if text is None:
-        policy = yaml.safe_load(open(f"{__import__('stages').__path__[0]}/../policies/safe_uniform.yaml"))
+        policy = yaml.safe_load(open(PROJECT / "policies" / "safe_uniform.yaml"))
         policy["claims"]["expected"]["uniform_r8"] = "SAFE"
         text = yaml.safe_dump(policy)
     (tmp_path / "policy.yaml").write_text(text)

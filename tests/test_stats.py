@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from stages import stats
-from stages.params import CertifiableLevel
+from rankcert import stats
+from rankcert.params import CertifiableLevel
 
 RULE = stats.Rule(tolerance=0.025, min_pass_rate=0.67, probe_min_accuracy=0.75, resamples=10000)
 

@@ -3,7 +3,8 @@ import dataclasses
 import pytest
 import torch
 
-from stages import data, demo, modeling, training
+from rankcert import data, modeling, prediction, training
+from rankcert.tools import demo
 
 
 def test_batch_order_is_seeded_and_covers_each_epoch_once():
@@ -34,16 +35,13 @@ def test_loss_log_windows():
 
 
 def _tiny_run(params, seed):
-    tokenizer = modeling.load_tokenizer(params.model.name)
+    tokenizer = data.load_tokenizer(params.model.name)
     encoded = data.encode(demo.synthetic_sentiment(64, seed=5), tokenizer, 24)
-    modeling.seed_everything(seed)
-    base = modeling.load_base_model(params.model)
-    modules = modeling.target_module_names(base, params.model.target_modules)
-    model = modeling.add_lora(base, params.model, {m: 4 for m in modules}, dropout=0.0)
+    model, _, _ = modeling.build_lora_model(params.model, seed, lambda names: {n: 4 for n in names}, float, 0.0)
     recipe = dataclasses.replace(params.train, steps=6, batch_size=8, log_every=2)
     log = training.train(model, encoded, recipe, seed, torch.device("cpu"), "test")
     weights = {k: v.clone() for k, v in model.state_dict().items() if "lora_" in k}
-    return log, weights, training.predict(model, encoded, 16, torch.device("cpu"))
+    return log, weights, prediction.predict(model, encoded, 16, torch.device("cpu"))
 
 
 def test_same_seed_gives_bit_identical_weights_and_losses(demo_params_obj):
@@ -57,19 +55,16 @@ def test_same_seed_gives_bit_identical_weights_and_losses(demo_params_obj):
 
 
 def test_resume_from_checkpoint_is_bit_identical(demo_params_obj, tmp_path, monkeypatch):
-    from stages.checkpoint import Checkpoint
+    from rankcert.checkpoint import Checkpoint
 
     monkeypatch.chdir(tmp_path)
     params = demo_params_obj
-    tokenizer = modeling.load_tokenizer(params.model.name)
+    tokenizer = data.load_tokenizer(params.model.name)
     encoded = data.encode(demo.synthetic_sentiment(64, seed=5), tokenizer, 24)
     recipe = dataclasses.replace(params.train, steps=12, batch_size=8, log_every=3)
 
     def fresh_model():
-        modeling.seed_everything(3)
-        base = modeling.load_base_model(params.model)
-        modules = modeling.target_module_names(base, params.model.target_modules)
-        return modeling.add_lora(base, params.model, {m: 4 for m in modules}, dropout=0.1)
+        return modeling.build_lora_model(params.model, 3, lambda names: {n: 4 for n in names}, float, 0.1)[0]
 
     straight = fresh_model()
     straight_log = training.train(straight, encoded, recipe, 3, torch.device("cpu"), "t")

@@ -4,7 +4,8 @@ import json
 import pytest
 import yaml
 
-from tests.e2e.conftest import certify_json, commit, ran_stages, sh
+from tests.e2e.conftest import certify_json
+from tests.helpers import commit, ran_stages, sh
 
 pytestmark = pytest.mark.e2e
 

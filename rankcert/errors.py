@@ -6,11 +6,16 @@ import sys
 import time
 from typing import Callable, Sequence
 
-from stages import PROCESS_START
+from rankcert import PROCESS_START
 
 
 class RankcertError(Exception):
     """A problem the user can fix; shown as one line, never as a traceback."""
+
+
+def one_line(err: BaseException | str) -> str:
+    """An exception's (or a text's) message on one line, for error text quoted inside ours."""
+    return " ".join(str(err).split())
 
 
 def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
@@ -22,7 +27,7 @@ def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] |
         main(argv)
         name = getattr(sys.modules.get(main.__module__), "__spec__", None)
         label = name.name.split(".")[-1] if name else main.__module__
-        print(f"[{label}] finished in {time.perf_counter() - PROCESS_START:.1f} s (imports included)", flush=True)
+        print(f"[{label}] finished in {time.time() - PROCESS_START:.1f} s (imports included)", flush=True)
     except RankcertError as err:
         if os.environ.get("RANKCERT_DEBUG") == "1":
             raise

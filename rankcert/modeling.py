@@ -1,6 +1,7 @@
 """Model building: base encoder, LoRA adapters from a rank plan, shape checks, parameter counts."""
 from __future__ import annotations
 
+import json
 import os
 import random
 import warnings
@@ -9,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stages.errors import RankcertError
-from stages.params import ModelParams
+from rankcert.data import hub_error
+from rankcert.errors import RankcertError
+from rankcert.params import ModelParams
+from rankcert.sources import is_local
 
 
 def seed_everything(seed: int) -> None:
@@ -31,34 +34,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _check_source(name: str) -> None:
-    if (name.startswith((".", "/", "~")) or name.count("/") > 1) and not Path(name).is_dir():
-        raise RankcertError(f"model.name {name!r} is not a directory; point it at a saved model folder")
-
-
-def _hub_error(name: str, err: Exception) -> RankcertError:
-    return RankcertError(
-        f"cannot load model {name!r} ({type(err).__name__}: {' '.join(str(err).split())[:160]}); "
-        "if the hub is unreachable, set model.name to a local model directory"
-    )
-
-
-def load_tokenizer(name: str):
-    from transformers import AutoTokenizer
-
-    _check_source(name)
-    try:
-        return AutoTokenizer.from_pretrained(name, trust_remote_code=False)
-    except (OSError, ValueError) as err:
-        raise _hub_error(name, err) from None
-
-
 def load_base_model(params: ModelParams):
     """The encoder with a fresh classification head; seed first, the head is initialised here."""
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    _check_source(params.name)
+    is_local(params.name, "model.name", "saved model folder")
     hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected here
     hf_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
@@ -67,7 +48,7 @@ def load_base_model(params: ModelParams):
             params.name, num_labels=params.num_labels, use_safetensors=True, trust_remote_code=False
         )
     except (OSError, ValueError) as err:
-        raise _hub_error(params.name, err) from None
+        raise hub_error(params.name, err) from err
     return model
 
 
@@ -156,8 +137,18 @@ def trainable_parameters(model: torch.nn.Module) -> int:
 
 
 def save_adapter(model, folder: Path) -> None:
-    """PEFT format (adapter_config.json + adapter_model.safetensors), loadable with PeftModel.from_pretrained."""
+    """PEFT format (adapter_config.json + adapter_model.safetensors), loadable with PeftModel.from_pretrained.
+
+    PEFT keeps target_modules as a set, so its saved order follows PYTHONHASHSEED: the config is rewritten
+    with sorted lists and keys, so the same adapter gives the same bytes in every process.
+    """
     model.save_pretrained(str(folder), safe_serialization=True)
+    config_file = Path(folder) / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    for key, value in config.items():
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            config[key] = sorted(value)
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def adapter_weights_file(folder: str | Path) -> Path:
@@ -166,6 +157,19 @@ def adapter_weights_file(folder: str | Path) -> Path:
     if not path.is_file():
         raise RankcertError(f"no adapter_model.safetensors in {folder}; run the stage that trains it first")
     return path
+
+
+def build_lora_model(params: ModelParams, seed: int, plan_for, alpha_for, dropout: float):
+    """Seed, load the base model, plan its ranks and wrap it with LoRA: (model, plan, model_type).
+
+    The seed comes first, before any weight exists: the head and the LoRA init come from it.
+    `plan_for` maps the target module names to ranks; `alpha_for` maps a rank to its alpha.
+    """
+    seed_everything(seed)
+    base = load_base_model(params)
+    plan = plan_for(target_module_names(base, params.target_modules))
+    alphas = {module: alpha_for(rank) for module, rank in plan.items()}
+    return add_lora(base, params, plan, dropout, alphas), plan, base.config.model_type
 
 
 def load_adapter(base_model, folder: str | Path):

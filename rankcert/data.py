@@ -1,4 +1,7 @@
-"""Data: load SST-2-shaped splits (hub or local files), draw the samples, tokenize, fingerprint."""
+"""Data: load SST-2-shaped splits (hub or local files), draw the samples, tokenize, fingerprint.
+
+No torch here: prepare needs none, and tensors are stored as plain arrays (safetensors).
+"""
 from __future__ import annotations
 
 import hashlib
@@ -7,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-
-from stages.errors import RankcertError
+from safetensors.numpy import load_file, save_file
+from rankcert.errors import RankcertError, one_line
+from rankcert.sources import is_local
 
 LOCAL_FORMATS = {".parquet": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 
@@ -18,11 +21,11 @@ LOCAL_FORMATS = {".parquet": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": 
 class Encoded:
     """Tokenized examples, padded to the longest example in the set."""
 
-    input_ids: torch.Tensor  # int64 [n, length]
-    attention_mask: torch.Tensor  # int64 [n, length]
-    labels: torch.Tensor  # int64 [n]
+    input_ids: np.ndarray  # int64 [n, length]
+    attention_mask: np.ndarray  # int64 [n, length]
+    labels: np.ndarray  # int64 [n]
 
-    def as_dict(self) -> dict[str, torch.Tensor]:
+    def as_dict(self) -> dict[str, np.ndarray]:
         return {"input_ids": self.input_ids, "attention_mask": self.attention_mask, "labels": self.labels}
 
     def __len__(self) -> int:
@@ -31,20 +34,13 @@ class Encoded:
 
 def load_split(source: str, config: str, split: str) -> pd.DataFrame:
     """Rows with `sentence` and `label` from a local directory or, failing that, the dataset hub."""
-    path = Path(source)
-    if path.is_dir():
-        frame = _read_local_split(path, split)
-        origin = f"{path / split}.*"
-    elif _looks_like_path(source):
-        raise RankcertError(f"data.source {source!r} is not a directory; point it at a folder of split files")
+    if is_local(source, "data.source", "folder of split files"):
+        frame = _read_local_split(Path(source), split)
+        origin = f"{Path(source) / split}.*"
     else:
         frame = _read_hub_split(source, config, split)
         origin = f"{source}/{config}:{split}"
     return validate_frame(frame, origin)
-
-
-def _looks_like_path(source: str) -> bool:
-    return source.startswith((".", "/", "~")) or source.count("/") > 1
 
 
 def _read_local_split(folder: Path, split: str) -> pd.DataFrame:
@@ -63,7 +59,7 @@ def _read_local_split(folder: Path, split: str) -> pd.DataFrame:
             return pd.read_json(file, lines=True)
         return pd.read_csv(file, sep="\t" if kind == "tsv" else ",", keep_default_na=False, quoting=3 if kind == "tsv" else 0)
     except Exception as err:  # pandas raises many types for unreadable files
-        raise RankcertError(f"cannot read {file}: {' '.join(str(err).split())}") from None
+        raise RankcertError(f"cannot read {file}: {one_line(err)}") from err
 
 
 def _read_hub_split(name: str, config: str, split: str) -> pd.DataFrame:
@@ -75,7 +71,7 @@ def _read_hub_split(name: str, config: str, split: str) -> pd.DataFrame:
         raise RankcertError(
             f"cannot load dataset {name!r}/{config!r} split {split!r} from the hub "
             f"({type(err).__name__}); set data.source to a local directory of split files"
-        ) from None
+        ) from err
     return table.to_pandas()
 
 
@@ -118,12 +114,12 @@ def take_eval(frame: pd.DataFrame, size: int, origin: str = "eval split") -> pd.
 def encode(frame: pd.DataFrame, tokenizer, max_length: int) -> Encoded:
     """Tokenize once, padded to the longest example (at most `max_length`)."""
     batch = tokenizer(
-        list(frame["sentence"]), truncation=True, max_length=max_length, padding="longest", return_tensors="pt"
+        list(frame["sentence"]), truncation=True, max_length=max_length, padding="longest", return_tensors="np"
     )
     return Encoded(
-        input_ids=batch["input_ids"].to(torch.int64).contiguous(),
-        attention_mask=batch["attention_mask"].to(torch.int64).contiguous(),
-        labels=torch.tensor(frame["label"].to_numpy(), dtype=torch.int64),
+        input_ids=np.ascontiguousarray(batch["input_ids"], dtype=np.int64),
+        attention_mask=np.ascontiguousarray(batch["attention_mask"], dtype=np.int64),
+        labels=frame["label"].to_numpy(dtype=np.int64),
     )
 
 
@@ -136,17 +132,31 @@ def fingerprint(frame: pd.DataFrame) -> str:
 
 
 def save_encoded(encoded: Encoded, path: Path) -> None:
-    from safetensors.torch import save_file
-
     save_file(encoded.as_dict(), str(path))
 
 
 def load_encoded(path: str | Path) -> Encoded:
     """Tensors written by the prepare stage (safetensors: nothing is unpickled)."""
-    from safetensors.torch import load_file
-
     path = Path(path)
     if not path.is_file():
         raise RankcertError(f"{path} not found; run the prepare stage first")
-    tensors = load_file(str(path))
+    tensors = {k: np.array(v) for k, v in load_file(str(path)).items()}  # writable copies, as torch wants
     return Encoded(tensors["input_ids"], tensors["attention_mask"], tensors["labels"])
+
+
+def load_tokenizer(name: str):
+    """The model's tokenizer, from a local directory or the hub."""
+    from transformers import AutoTokenizer
+
+    is_local(name, "model.name", "saved model folder")
+    try:
+        return AutoTokenizer.from_pretrained(name, trust_remote_code=False)
+    except (OSError, ValueError) as err:
+        raise hub_error(name, err) from err
+
+
+def hub_error(name: str, err: Exception) -> RankcertError:
+    return RankcertError(
+        f"cannot load model {name!r} ({type(err).__name__}: {one_line(err)[:160]}); "
+        "if the hub is unreachable, set model.name to a local model directory"
+    )

@@ -1,6 +1,6 @@
 """The offline demo profile: a tiny random DistilBERT and a synthetic sentiment set, both generated here.
 
-`python -m stages.demo DIR` builds a self-contained git+DVC workspace in DIR (project files, the demo
+`python -m rankcert.tools.demo DIR` builds a self-contained git+DVC workspace in DIR (project files, the demo
 params, generated assets) and, unless --no-run, runs `dvc repro` there.
 """
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Sequence
 import pandas as pd
 import yaml
 
-from stages.errors import RankcertError, run_main
+from rankcert.errors import RankcertError, run_main
 
-PROJECT = Path(__file__).resolve().parent.parent
-WORKSPACE_FILES = ["dvc.yaml", "stages", "policies", "plots/templates", "Makefile"]
+PROJECT = Path(__file__).resolve().parents[2]
+WORKSPACE_FILES = ["dvc.yaml", "stages", "rankcert", "policies", "plots/templates", "Makefile"]
 PROFILE = PROJECT / "profiles" / "demo.yaml"
 
 POSITIVE = "good great fine superb lovely moving charming brilliant warm funny gripping clever tender vivid".split()

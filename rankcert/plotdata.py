@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from stages.verdict import Verdict
+from rankcert.verdict import Verdict
 
 LAYER = re.compile(r"\.(\d+)\.(.+)$")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from stages.errors import RankcertError
-from stages.params import build_config, read_yaml
-from stages.stats import EPS, VariantSummary
+from rankcert.errors import RankcertError
+from rankcert.params import build_config, read_yaml
+from rankcert.stats import EPS, VariantSummary
 
 SCHEMA_VERSION = 1
 STATUSES = ("SAFE", "UNSAFE")

@@ -1,6 +1,6 @@
 """The pre-release gate: pipeline up to date, run certified, no regression against the last release.
 
-    python -m stages.pre_release [--rev REV] [--tag-pattern 'v*'] [--allow-missing-data]
+    python -m rankcert.tools.pre_release [--rev REV] [--tag-pattern 'v*'] [--allow-missing-data]
 
 Fails (exit 1) when `dvc status` shows changed code, params or data; when metrics/certify.json is not
 certified; or when, against REV (default: the newest tag matching the pattern, not on HEAD), a variant's
@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from stages.errors import RankcertError, run_main
-from stages.params import load_params
+from rankcert.errors import RankcertError, one_line, run_main
+from rankcert.params import load_params
 
 CERTIFY = "metrics/certify.json"
 MISSING_DATA = {"deleted", "not in cache"}
@@ -26,7 +26,7 @@ MISSING_DATA = {"deleted", "not in cache"}
 def _run(*command: str) -> str:
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RankcertError(f"`{' '.join(command)}` failed: {' '.join(result.stderr.split())[:300]}")
+        raise RankcertError(f"`{' '.join(command)}` failed: {one_line(result.stderr)[:300]}")
     return result.stdout
 
 

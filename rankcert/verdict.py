@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stages import stats
-from stages.params import Params
-from stages.policy import CONTRADICTS, ClaimCheck, Policy, check_claims, criteria_differences
+from rankcert import stats
+from rankcert.params import Params
+from rankcert.policy import CONTRADICTS, ClaimCheck, Policy, check_claims, criteria_differences
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from stages.errors import RankcertError
+from rankcert.errors import RankcertError, one_line
 
 VARIANT_NAME = re.compile(r"^uniform_r(\d+)$")
 
@@ -137,7 +137,7 @@ def read_yaml(path: str | Path, label: str, missing_hint: str) -> Any:
     except FileNotFoundError:
         raise RankcertError(f"{label} {path} not found; {missing_hint}") from None
     except yaml.YAMLError as err:
-        raise RankcertError(f"{label} {path} is not valid YAML: {_one_line(err)}") from None
+        raise RankcertError(f"{label} {path} is not valid YAML: {one_line(err)}") from None
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -275,7 +275,3 @@ def _as_float(value: Any, where: str) -> float:
 
 def _join(where: str, key: Any) -> str:
     return f"{where}.{key}" if where else str(key)
-
-
-def _one_line(err: Exception) -> str:
-    return " ".join(str(err).split())

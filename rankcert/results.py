@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.outputs import read_json
+from rankcert.outputs import read_json
 
 Key = tuple[int, str]  # (seed, adapter name: "probe" or a variant)
 

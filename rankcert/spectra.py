@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from stages.errors import RankcertError
-from stages.modeling import adapter_weights_file
-from stages.params import Variant
+from rankcert.errors import RankcertError
+from rankcert.modeling import adapter_weights_file
+from rankcert.params import Variant
 
 # A float sum of squares can land a hair under the threshold it mathematically reaches.
 ENERGY_EPS = 1e-12

@@ -13,7 +13,7 @@ import shutil
 import torch
 from safetensors.torch import load_file, save_file
 
-from stages.outputs import SCRATCH, atomic_dir, write_json
+from rankcert.outputs import SCRATCH, atomic_dir, write_json
 
 
 def requested_every() -> int:

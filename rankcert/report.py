@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from stages.params import Params
-from stages.policy import Policy
-from stages.verdict import Verdict
+from rankcert.params import Params
+from rankcert.policy import Policy
+from rankcert.verdict import Verdict
 
 
 def _pct(x: float | None) -> str:

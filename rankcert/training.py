@@ -1,4 +1,4 @@
-"""The training loop and batched prediction; the recipe comes from TrainParams."""
+"""The training loop (eager on CPU, one CUDA graph per step on GPU); the recipe comes from TrainParams."""
 from __future__ import annotations
 
 import math
@@ -11,12 +11,12 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from stages import data, modeling
-from stages.checkpoint import Checkpoint, requested_every, run_key
-from stages.data import Encoded
-from stages.outputs import atomic_dir, write_csv, write_json
-from stages.params import TrainParams
-from stages.runfacts import environment
+from rankcert import data, modeling
+from rankcert.checkpoint import Checkpoint, requested_every, run_key
+from rankcert.data import Encoded
+from rankcert.outputs import atomic_dir, write_csv, write_json
+from rankcert.params import TrainParams
+from rankcert.runfacts import environment
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,8 @@ class EagerStep:
 
     def __init__(self, model, data: Encoded, order: torch.Tensor, recipe: TrainParams, device: torch.device):
         self.model, self.order, self.recipe, self.device = model, order, recipe, device
-        self.lengths = data.attention_mask.sum(dim=1)  # host copies: trimming needs no device sync
-        self.tensors = {k: v.to(device) for k, v in data.as_dict().items()}
+        self.lengths = torch.from_numpy(data.attention_mask.sum(axis=1))  # on the host: trimming needs no sync
+        self.tensors = on_device(data, device)
         self.trainable = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(model, recipe, device)
 
@@ -117,9 +117,9 @@ class GraphedStep:
     WARMUP = 3
 
     def __init__(self, model, data: Encoded, order: torch.Tensor, recipe: TrainParams, device: torch.device):
-        self.tensors = {k: v.to(device) for k, v in data.as_dict().items()}
+        self.tensors = on_device(data, device)
         self.order = order.to(device)  # on the device, so choosing a batch needs no host copy
-        width = int(data.attention_mask.sum(dim=1).max())
+        width = int(data.attention_mask.sum(axis=1).max())
         trainable = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(model, recipe, device, capturable=True)
         self.lr = self.optimizer.param_groups[0]["lr"]
@@ -162,6 +162,10 @@ class GraphedStep:
         return self.loss
 
 
+def on_device(data: Encoded, device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(v).to(device) for k, v in data.as_dict().items()}
+
+
 def forward_backward(model, tensors: dict[str, torch.Tensor], rows: torch.Tensor, width: int,
                      recipe: TrainParams) -> torch.Tensor:
     """Loss of the batch `rows` (trimmed to `width` tokens), with gradients accumulated."""
@@ -184,34 +188,14 @@ def loss_log(losses: list[float], recipe: TrainParams, warmup: int) -> list[LogR
     return rows
 
 
-@torch.no_grad()
-def predict(model: torch.nn.Module, data: Encoded, batch_size: int, device: torch.device) -> list[int]:
-    """Predicted label of every example, in order."""
-    model.to(device).eval()
-    lengths = data.attention_mask.sum(dim=1)
-    predictions = []
-    for start in range(0, len(data), batch_size):
-        stop = min(start + batch_size, len(data))
-        width = int(lengths[start:stop].max())
-        logits = model(input_ids=data.input_ids[start:stop, :width].to(device),
-                       attention_mask=data.attention_mask[start:stop, :width].to(device)).logits
-        predictions.append(logits.argmax(dim=-1).cpu())
-    return torch.cat(predictions).tolist()
-
 
 def fit_adapter(params, seed: int, plan_for: Callable[[list[str]], dict[str, int]],
                 alpha_for: Callable[[int], float], prepared: Path, out: Path, desc: str) -> dict[str, int]:
-    """Seed, build base + LoRA, train, write adapter/, train_log.csv and run.json into `out`; return the plan.
-
-    `plan_for` maps the target module names to ranks; `alpha_for` maps a rank to its alpha.
-    """
-    modeling.seed_everything(seed)  # before any weight exists: the head and LoRA init come from this seed
+    """Build base + LoRA (modeling.build_lora_model), train, write adapter/, train_log.csv and run.json into
+    `out` as one folder; return the plan."""
     device = modeling.resolve_device(params.train.device)
     train_data = data.load_encoded(prepared / "train.safetensors")
-    base = modeling.load_base_model(params.model)
-    plan = plan_for(modeling.target_module_names(base, params.model.target_modules))
-    alphas = {module: alpha_for(rank) for module, rank in plan.items()}
-    model = modeling.add_lora(base, params.model, plan, params.probe.dropout, alphas)
+    model, plan, model_type = modeling.build_lora_model(params.model, seed, plan_for, alpha_for, params.probe.dropout)
     every = requested_every()
     checkpoint = Checkpoint(desc.replace("@", "-"), run_key(params.model, params.train, params.probe, seed, plan),
                             every) if every else None
@@ -224,7 +208,7 @@ def fit_adapter(params, seed: int, plan_for: Callable[[list[str]], dict[str, int
         modeling.save_adapter(model, scratch / "adapter")
         write_csv(scratch / "train_log.csv", [vars(row) for row in log], ["step", "loss", "lr"])
         write_json(scratch / "run.json", {
-            **environment(device), "seed": seed, "model_type": base.config.model_type, "train_seconds": round(seconds, 3),
+            **environment(device), "seed": seed, "model_type": model_type, "train_seconds": round(seconds, 3),
             "ms_per_step": round(1000 * seconds / params.train.steps, 3),
             "trainable_parameters": modeling.trainable_parameters(model),
         })

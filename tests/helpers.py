@@ -1,0 +1,38 @@
+"""Helpers shared by the tests: the project root, shell commands in temporary repos, reading stage runs."""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def sh(cwd: Path, *command: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `command` in `cwd`; with `check`, a failure raises with its whole output."""
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def commit(cwd: Path, message: str, tag: str | None = None) -> None:
+    sh(cwd, "git", "add", "-A")
+    sh(cwd, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message)
+    if tag:
+        sh(cwd, "git", "tag", tag)
+
+
+def ran_stages(output: str) -> list[str]:
+    """Names of the stages `dvc repro` ran, in order."""
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
+
+
+def read_metrics(cwd: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(cwd)): p.read_bytes() for p in sorted((cwd / "metrics").rglob("*.json"))}
+
+
+def adapter_digests(ws: Path) -> dict[str, str]:
+    """sha256 of every adapter file (weights and config) under ws/data."""
+    files = sorted((ws / "data").rglob("adapter_model.safetensors")) + sorted((ws / "data").rglob("adapter_config.json"))
+    return {str(p.relative_to(ws)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
