@@ -49,13 +49,13 @@ def trainer_baseline(workspace: Path, params, seed: int, device) -> dict:
     eval_set = data.load_encoded(workspace / "data" / "prepared" / str(seed) / "eval.safetensors")
     labels = eval_set.labels.tolist()
     out = {}
-    for name in ["probe", *params.variants]:
+    for name in ["probe", *params.variant_names]:
         plan = None if name == "probe" else json.loads(
             (adapter_folder(workspace / "data", seed, name) / "plan.json").read_text())["ranks"]
         model, timing = trainer_run(params, frame, device, params.train.steps, seed=seed, plan=plan)
         pred = predict(model, eval_set, params.train.eval_batch_size, device)
         out[name] = {"accuracy": sum(int(p == y) for p, y in zip(pred, labels)) / len(labels), **timing}
-    for name in params.variants:
+    for name in params.variant_names:
         out[name]["delta"] = out[name]["accuracy"] - out["probe"]["accuracy"]
         out[name]["pass"] = out[name]["delta"] >= -params.certify.tolerance - 1e-9
     return out
@@ -95,7 +95,7 @@ def main() -> None:
                          for p in sorted((workspace / "data" / "variants").glob("*/per_layer/plan.json"))},
                "train_ms_per_step": {f"{s}/{n}": json.loads((adapter_folder(workspace / "data", s, n) / "run.json")
                                                             .read_text())["ms_per_step"]
-                                     for s in params.seeds for n in ["probe", *params.variants]}}
+                                     for s in params.seeds for n in ["probe", *params.variant_names]}}
     if args.trainer_seed is not None:
         summary["trainer_baseline"] = trainer_baseline(workspace, params, args.trainer_seed,
                                                        modeling.resolve_device(args.device))

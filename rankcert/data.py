@@ -119,7 +119,7 @@ def encode(frame: pd.DataFrame, tokenizer, max_length: int) -> Encoded:
     return Encoded(
         input_ids=np.ascontiguousarray(batch["input_ids"], dtype=np.int64),
         attention_mask=np.ascontiguousarray(batch["attention_mask"], dtype=np.int64),
-        labels=frame["label"].to_numpy(dtype=np.int64),
+        labels=np.array(frame["label"], dtype=np.int64),  # a copy: pandas may hand out read-only views
     )
 
 

@@ -27,7 +27,7 @@ def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] |
         main(argv)
         name = getattr(sys.modules.get(main.__module__), "__spec__", None)
         label = name.name.split(".")[-1] if name else main.__module__
-        print(f"[{label}] finished in {time.time() - PROCESS_START:.1f} s (imports included)", flush=True)
+        print(f"[{label}] finished in {time.time() - PROCESS_START:.2f} s (start-up included)", flush=True)
     except RankcertError as err:
         if os.environ.get("RANKCERT_DEBUG") == "1":
             raise

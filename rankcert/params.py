@@ -5,9 +5,9 @@ import dataclasses
 import difflib
 import re
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -45,8 +45,8 @@ class TrainParams:
     max_grad_norm: float
     eval_batch_size: int
     log_every: int
-    device: str
-    precision: str
+    device: Literal["auto", "cpu", "cuda"]
+    precision: Literal["fp32", "bf16"]  # fp32 certifies; bf16 is autocast
     cuda_graphs: bool
 
 
@@ -93,8 +93,11 @@ class Variant:
     """A compression variant; its name says what it is (`per_layer` or `uniform_r<K>`)."""
 
     name: str
-    kind: str  # "per_layer" | "uniform"
-    rank: int | None = None
+    kind: Literal["per_layer", "uniform"]
+    rank: int | None = None  # the uniform rank
+
+    def __str__(self) -> str:
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -105,16 +108,13 @@ class Params:
     probe: ProbeParams
     seeds: list[int]
     compress: CompressParams
-    variants: list[str]
+    variants: list[Variant]
     certify: CertifyParams
     release: ReleaseParams
-    parsed_variants: list[Variant] = field(default_factory=list, compare=False)
 
-    def variant(self, name: str) -> Variant:
-        for v in self.parsed_variants:
-            if v.name == name:
-                return v
-        raise RankcertError(f"variant {name!r} is not in params.yaml variants {self.variants}")
+    @property
+    def variant_names(self) -> list[str]:
+        return [v.name for v in self.variants]
 
 
 def parse_variant(name: Any) -> Variant:
@@ -147,8 +147,6 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 def params_from_dict(raw: Any) -> Params:
     params = build_config(Params, raw, "")
-    variants = [parse_variant(name) for name in params.variants]
-    params = dataclasses.replace(params, parsed_variants=variants)
     _check_semantics(params)
     return params
 
@@ -166,8 +164,6 @@ def _check_semantics(p: Params) -> None:
     _require(0 <= t.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)")
     _require(t.max_grad_norm >= 0, "train.max_grad_norm must be >= 0 (0 turns clipping off)")
     _require(t.log_every > 0, "train.log_every must be > 0")
-    _require(t.device in ("auto", "cpu", "cuda"), f"train.device must be auto, cpu or cuda, not {t.device!r}")
-    _require(t.precision in ("fp32", "bf16"), f"train.precision must be fp32 or bf16, not {t.precision!r}")
     _require(p.probe.rank > 0, "probe.rank must be > 0")
     _require(p.probe.alpha > 0, "probe.alpha must be > 0")
     _require(0 <= p.probe.dropout < 1, "probe.dropout must be in [0, 1)")
@@ -187,10 +183,9 @@ def _check_semantics(p: Params) -> None:
         f"compress.allowed_ranks {c.allowed_ranks} go above probe.rank {p.probe.rank}",
     )
     _require(p.variants, "variants must list at least one variant")
-    _require(len(set(p.variants)) == len(p.variants), f"variants has duplicates: {p.variants}")
-    for v in p.parsed_variants:
-        if v.kind == "uniform":
-            _require(0 < v.rank <= p.probe.rank, f"variant {v.name}: rank must be in 1..probe.rank ({p.probe.rank})")
+    _require(len(set(p.variant_names)) == len(p.variants), f"variants has duplicates: {p.variant_names}")
+    for v in p.variants:
+        check_variant(v, p.probe.rank)
     k = p.certify
     _require(0 < k.tolerance < 1, f"certify.tolerance must be in (0, 1), not {k.tolerance}")
     _require(0 < k.min_pass_rate <= 1, f"certify.min_pass_rate must be in (0, 1], not {k.min_pass_rate}")
@@ -198,6 +193,11 @@ def _check_semantics(p: Params) -> None:
     _require(k.bootstrap_resamples >= 1000, "certify.bootstrap_resamples must be >= 1000")
     _require(0 < k.confidence < 1, f"certify.confidence must be in (0, 1), not {k.confidence}")
     _require(p.release.max_worst_delta_drop >= 0, "release.max_worst_delta_drop must be >= 0")
+
+
+def check_variant(variant: Variant, probe_rank: int) -> None:
+    if variant.kind == "uniform":
+        _require(0 < variant.rank <= probe_rank, f"variant {variant.name}: rank must be in 1..probe.rank ({probe_rank})")
 
 
 def _require(ok: Any, message: str) -> None:
@@ -211,7 +211,7 @@ def build_config(cls: type, raw: Any, where: str) -> Any:
     if not isinstance(raw, dict):
         raise RankcertError(f"{label} must be a mapping of keys, not {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
-    fields = [f.name for f in dataclasses.fields(cls) if f.init and f.name != "parsed_variants"]
+    fields = [f.name for f in dataclasses.fields(cls) if f.init]
     for key in raw:
         if key not in fields:
             guess = difflib.get_close_matches(str(key), fields, n=1)
@@ -226,6 +226,13 @@ def build_config(cls: type, raw: Any, where: str) -> Any:
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if hint is Variant:
+        return parse_variant(value)
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise RankcertError(f"{where} must be {_one_of(choices)}, not {value!r}")
+        return value
     if dataclasses.is_dataclass(hint):
         return build_config(hint, value, where)
     if typing.get_origin(hint) is dict:
@@ -271,6 +278,10 @@ def _as_float(value: Any, where: str) -> float:
     if number != number or number in (float("inf"), float("-inf")):
         raise RankcertError(f"{where} must be a finite number, not {value!r}")
     return number
+
+
+def _one_of(choices: tuple) -> str:
+    return ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}"
 
 
 def _join(where: str, key: Any) -> str:

@@ -35,7 +35,7 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     """Everything certify concludes, from predictions keyed by (seed, adapter name)."""
     rule = rule_from(params)
     summaries = {}
-    for variant in params.variants:
+    for variant in params.variant_names:
         results = []
         for seed in params.seeds:
             probe, other = predictions.get((seed, "probe")), predictions.get((seed, variant))

@@ -26,8 +26,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--strict", action="store_true", help="exit 1 unless certified (for CI gates)")
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    policy = load_policy(params.certify.policy, params.variants)
-    found = read_results(args.data, args.eval_metrics, params.seeds, params.variants)
+    policy = load_policy(params.certify.policy, params.variant_names)
+    found = read_results(args.data, args.eval_metrics, params.seeds, params.variant_names)
     run = found.run
     verdict = decide(params, policy, found.predictions, scope_ok=_in_scope(params, policy, run))
 

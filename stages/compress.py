@@ -8,7 +8,7 @@ from typing import Sequence
 from rankcert import spectra
 from rankcert.errors import RankcertError, run_main
 from rankcert.outputs import read_json, write_json
-from rankcert.params import load_params
+from rankcert.params import check_variant, load_params, parse_variant
 from rankcert.training import fit_adapter
 
 
@@ -28,7 +28,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    variant = params.variant(args.variant)
+    variant = parse_variant(args.variant)  # from the name alone: the stage must not depend on the list
+    check_variant(variant, params.probe.rank)
     c = params.compress
     probe_spectra = load_probe_spectra(args.probe / "spectra.json") if variant.kind == "per_layer" else None
 

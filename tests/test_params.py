@@ -20,7 +20,7 @@ def test_canonical_params_are_the_spec():
     assert (p.train.steps, p.train.batch_size, p.train.lr, p.train.weight_decay) == (500, 8, 5e-5, 0.01)
     assert (p.data.train_size, p.data.eval_size, p.model.max_length) == (2000, 500, 128)
     assert p.compress.allowed_ranks == [2, 4, 8, 16, 20, 24, 32] and p.compress.energy_threshold == 0.9
-    assert [(v.name, v.kind, v.rank) for v in p.parsed_variants] == [
+    assert [(v.name, v.kind, v.rank) for v in p.variants] == [
         ("per_layer", "per_layer", None), ("uniform_r20", "uniform", 20), ("uniform_r24", "uniform", 24),
         ("uniform_r16", "uniform", 16)]
     assert (p.certify.tolerance, p.certify.min_pass_rate, p.certify.probe_min_accuracy) == (0.025, 0.67, 0.75)

@@ -1,0 +1,68 @@
+"""python -m rankcert.worker run MODULE [ARGS...] | status | stop | serve --key KEY (started by `run`)."""
+from __future__ import annotations
+
+import sys
+import time
+
+USAGE = __doc__.strip()
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("run", "status", "stop", "serve"):
+        print(f"usage: {USAGE}", file=sys.stderr)
+        return 2
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        if not rest:
+            print("usage: python -m rankcert.worker run MODULE [ARGS...]", file=sys.stderr)
+            return 2
+        from rankcert.worker.client import run
+
+        return run(rest)
+    if command == "serve":
+        from rankcert.worker.server import serve
+
+        serve(rest[rest.index("--key") + 1])
+        return 0
+    return status(stop=command == "stop")
+
+
+def status(stop: bool) -> int:
+    """Every worker of this user: ask each (or tell each to stop); remove sockets nobody answers."""
+    from rankcert.worker import WorkerUnavailable, runtime_dir, worker_paths
+    from rankcert.worker.client import connect
+    from rankcert.worker.protocol import ConnectionClosed
+
+    try:
+        folder = runtime_dir()
+    except WorkerUnavailable as err:
+        print(f"rankcert: error: {err}", file=sys.stderr)
+        return 2
+    sockets = sorted(folder.glob("w-*.sock"))
+    if not sockets:
+        print(f"no worker running (folder {folder})")
+    for path in sockets:
+        key = path.stem[2:]
+        log = path.with_suffix(".log")
+        try:
+            channel = connect(worker_paths(key, folder))
+            channel.send({"op": "stop" if stop else "ping"})
+            info, _ = channel.receive()
+        except (ConnectionRefusedError, ConnectionClosed, OSError):
+            path.unlink(missing_ok=True)
+            print(f"worker {key}: not answering; removed its socket (log {log})")
+            continue
+        if stop:
+            print(f"worker {key}: stopping ({info['running']} stage(s) still running finish first; log {log})")
+        else:
+            age = time.time() - info["started"]
+            print(f"worker {key}: pid {info['pid']}, up {age:.0f} s, idle {info['idle_s']} s, "
+                  f"{info['running']} stage(s) running, {info['threads']} thread(s), "
+                  f"CUDA initialised: {'yes' if info['cuda_initialized'] else 'no'}; python {info['python']}; "
+                  f"log {log}")
+    return 0
+
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
