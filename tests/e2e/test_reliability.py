@@ -69,3 +69,17 @@ def test_sigkill_mid_write_leaves_no_partial_output_and_repro_recovers(long_prob
     recover_and_compare(ws, metrics, adapters)
     assert not list((ws / ".rankcert-tmp").glob("*-42.*.tmp"))  # the retrain cleared the leftover
     assert not [p for p in (ws / "data").rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_worker_and_in_process_runs_give_identical_bytes(reproduced):
+    """The warm worker changes nothing: a forced cold rerun (RANKCERT_WORKER=off) writes the same files."""
+    ws, _ = reproduced
+    target = "evaluate@42-per_layer"
+    predictions = ws / "data/eval/42/per_layer.csv"
+    before_metrics, before_adapters, before_predictions = read_metrics(ws), adapter_digests(ws), predictions.read_bytes()
+    env = dict(os.environ, RANKCERT_WORKER="off")
+    result = sh(ws, "dvc", "repro", "-f", target, env=env)
+    assert {"prepare@42", "probe@42", "compress@42-per_layer", target} <= set(ran_stages(result.stdout))
+    assert "warm worker" not in result.stderr
+    assert read_metrics(ws) == before_metrics and adapter_digests(ws) == before_adapters
+    assert predictions.read_bytes() == before_predictions

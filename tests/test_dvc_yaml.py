@@ -1,0 +1,62 @@
+"""dvc.yaml against the code: each stage's code deps are exactly its entry point's import closure, and each
+stage declares only params it reads (none of the training recipe for evaluate, no `seeds` per seed)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from rankcert.tools.deps import closure
+from tests.helpers import PROJECT
+
+DVC = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+ENTRY = re.compile(r"rankcert\.worker run (stages\.\w+)")
+
+
+def stage_body(name: str) -> dict:
+    stage = DVC[name]
+    return stage.get("do", stage)
+
+
+def code_deps(stage: dict) -> list[str]:
+    return sorted(d for d in stage["deps"] if d.endswith(".py"))
+
+
+@pytest.mark.parametrize("name", sorted(DVC))
+def test_code_deps_are_exactly_the_import_closure(name):
+    stage = stage_body(name)
+    module = ENTRY.search(stage["cmd"]).group(1)
+    entry = module.replace(".", "/") + ".py"
+    assert code_deps(stage) == closure(PROJECT, entry)
+
+
+def test_the_closure_follows_lazy_imports_and_package_inits(tmp_path):
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "rankcert").mkdir()
+    (tmp_path / "stages" / "__init__.py").write_text("")
+    (tmp_path / "rankcert" / "__init__.py").write_text("")
+    (tmp_path / "stages" / "s.py").write_text("def main():\n    from rankcert import lazy\n")
+    (tmp_path / "rankcert" / "lazy.py").write_text("import torch\nfrom rankcert.deep import x\n")
+    (tmp_path / "rankcert" / "deep.py").write_text("x = 1\n")
+    assert closure(tmp_path, "stages/s.py") == ["rankcert/__init__.py", "rankcert/deep.py", "rankcert/lazy.py",
+                                                 "stages/__init__.py", "stages/s.py"]
+
+
+def test_per_seed_stages_do_not_depend_on_the_seed_list_or_the_variant_list():
+    for name in ("prepare", "probe", "compress", "evaluate_probe", "evaluate"):
+        params = stage_body(name)["params"]
+        assert "seeds" not in params and "variants" not in params, name
+
+
+def test_evaluation_does_not_depend_on_the_training_recipe():
+    for name in ("evaluate_probe", "evaluate"):
+        params = stage_body(name)["params"]
+        assert not [p for p in params if p.startswith("train.") and p not in ("train.device", "train.eval_batch_size")]
+        assert "train" not in params and "probe" not in params
+
+
+def test_eval_batch_size_retrains_nothing():
+    for name in ("prepare", "probe", "compress"):
+        params = stage_body(name)["params"]
+        assert "train" not in params and "train.eval_batch_size" not in params, name
