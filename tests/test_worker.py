@@ -35,7 +35,9 @@ TOYS = {
         os.kill(os.getpid(), signal.SIGSEGV)
     """,
     "cuda_state": """
-        import torch
+        import sys, torch
+        if sys.argv[1:] == ["use"]:
+            torch.zeros(1, device="cuda").sum().item()
         print("cuda initialised in child:", torch.cuda.is_initialized(), flush=True)
     """,
 }
@@ -174,3 +176,15 @@ def test_an_unusable_worker_folder_falls_back_with_one_line(toy_project, tmp_pat
     assert result.returncode == 4 and "out " in result.stdout
     assert result.stderr.count("warm worker unavailable") == 1 and "mode 0700" in result.stderr
 
+
+
+@pytest.mark.cuda
+def test_children_initialise_cuda_and_the_worker_never_does(toy_project):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    root, env = toy_project
+    for _ in range(2):  # a second child after the first used CUDA: the worker is still clean
+        result = stage(root, env, "stages.cuda_state", "use")
+        assert result.returncode == 0 and "cuda initialised in child: True" in result.stdout, result.stderr
+    assert ping(root, env)["cuda_initialized"] is False
