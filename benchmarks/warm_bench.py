@@ -5,6 +5,10 @@
         --set model.head_modules=classifier                  # the canonical real-data run (MiniLM stand-in)
     python benchmarks/warm_bench.py --demo --out RESULT.json  # the offline demo profile
 
+Where one command may not outlast the cold run (a device call's time limit), run it in phases on the same
+machine, one after the other: `--phase warm`, then `--phase cold --targets ...` as often as needed (each
+adds its wall time; the last one runs `dvc repro` whole, certify included), then `--phase report`.
+
 Builds two identical fresh workspaces; runs `dvc repro` in one with RANKCERT_WORKER=off (every stage a cold
 Python process) and in the other through the warm worker (started by the first stage: its import time is
 counted), then a no-op `dvc repro`. A stage's overhead is its wall time (from the client's start to its
@@ -107,19 +111,43 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="params override key=value (lists: a,b)")
     parser.add_argument("--seeds", help="comma-separated seeds instead of params.yaml's")
     parser.add_argument("--demo", action="store_true", help="the offline demo profile instead of --model/--data")
-    parser.add_argument("--root", type=Path, default=Path("/tmp/rankcert-warm-bench"))
+    parser.add_argument("--root", type=Path, default=Path("/tmp/rankcert-warm-bench"), help="must be new or empty")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--phase", choices=["all", "warm", "cold", "report"], default="all")
+    parser.add_argument("--targets", nargs="*", default=[], help="with --phase cold: dvc repro targets")
     args = parser.parse_args()
-    if not args.demo and not (args.model and args.data):
+    if args.phase != "report" and not args.demo and not (args.model and args.data):
         parser.error("give --model and --data, or --demo")
-    subprocess.run([sys.executable, "-m", "rankcert.worker", "stop"], capture_output=True)
-    time.sleep(0.5)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    cold_ws, warm_ws = (workspace(args.root / f"{stamp}-{kind}", args) for kind in ("cold", "warm"))
+    cold_ws, warm_ws = args.root / "cold", args.root / "warm"
+    state = args.root / "phases.json"
+    if args.phase in ("all", "warm"):
+        subprocess.run([sys.executable, "-m", "rankcert.worker", "stop"], capture_output=True)
+        time.sleep(0.5)
+        workspace(warm_ws, args)
+        warm_s, warm_out = repro(warm_ws, worker=True)
+        noop_s, _ = repro(warm_ws, worker=True)
+        save_phase(state, "warm", {"seconds": warm_s, "output": warm_out, "noop_s": noop_s})
+    if args.phase in ("all", "cold"):
+        if not cold_ws.exists():
+            workspace(cold_ws, args)
+        seconds, output = repro(cold_ws, False, *args.targets)
+        save_phase(state, "cold", {"seconds": seconds, "output": output}, append=True)
+    if args.phase in ("all", "report"):
+        report(args, state, cold_ws, warm_ws)
 
-    cold_s, cold_out = repro(cold_ws, worker=False)
-    warm_s, warm_out = repro(warm_ws, worker=True)
-    noop_s, _ = repro(warm_ws, worker=True)
+
+def save_phase(state: Path, name: str, result: dict, append: bool = False) -> None:
+    phases = json.loads(state.read_text()) if state.is_file() else {}
+    phases[name] = phases.get(name, []) + [result] if append else [result]
+    state.write_text(json.dumps(phases))
+
+
+def report(args, state: Path, cold_ws: Path, warm_ws: Path) -> None:
+    phases = json.loads(state.read_text())
+    warm_s, warm_out = phases["warm"][0]["seconds"], phases["warm"][0]["output"]
+    noop_s = phases["warm"][0]["noop_s"]
+    cold_s = sum(p["seconds"] for p in phases["cold"])
+    cold_out = "\n".join(p["output"] for p in phases["cold"])
     cold, warm = stage_times(cold_out), stage_times(warm_out)
     same = outputs(cold_ws) == outputs(warm_ws)
     accuracies = {k: json.loads(v)["accuracy"] for k, v in outputs(warm_ws).items() if k.endswith(".json")}
@@ -133,6 +161,7 @@ def main() -> None:
         "stages": len(warm),
         "identical_predictions_and_metrics": same,
         "profile": "demo" if args.demo else {"model": args.model, "data": args.data, "set": args.set},
+        "cold_repro_parts": len(phases["cold"]),
         "accuracies": accuracies,
         "python": platform.python_version(),
         "packages": package_versions(),
