@@ -27,9 +27,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rankcert import data, modeling, training  # noqa: E402
-from rankcert.tools import demo
 from rankcert.params import load_params  # noqa: E402
 from rankcert.runfacts import device_name, package_versions  # noqa: E402
+from rankcert.tools import demo
 
 
 def build_model(folder: Path, vocab: Path) -> Path:
@@ -49,7 +49,8 @@ def sync(device: torch.device) -> None:
 
 def time_ours(params, train_set, device, steps: int, graphs: bool) -> dict:
     recipe = dataclasses.replace(params.train, steps=steps, cuda_graphs=graphs)
-    model, _, _ = modeling.build_lora_model(params.model, 42, lambda names: {n: params.probe.rank for n in names}, float, params.probe.dropout)
+    model, _, _ = modeling.build_lora_model(
+        params.model, 42, lambda names: {n: params.probe.rank for n in names}, float, params.probe.dropout)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     sync(device)
@@ -67,8 +68,14 @@ def trainer_run(params, train_frame, device, steps: int, seed: int = 42,
     `plan` (module -> rank, alpha = rank) trains a compressed variant; default is the probe.
     """
     from peft import LoraConfig, get_peft_model
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainerCallback, TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
 
     tokenizer = AutoTokenizer.from_pretrained(params.model.name)
     encoded = tokenizer(list(train_frame["sentence"]), truncation=True, max_length=params.model.max_length)
@@ -118,7 +125,8 @@ def profile_step(params, train_set, device, steps: int = 5) -> dict:
     from torch.profiler import ProfilerActivity, profile
 
     recipe = dataclasses.replace(params.train, steps=steps + 3, cuda_graphs=False)
-    model, _, _ = modeling.build_lora_model(params.model, 42, lambda names: {n: params.probe.rank for n in names}, float, params.probe.dropout)
+    model, _, _ = modeling.build_lora_model(
+        params.model, 42, lambda names: {n: params.probe.rank for n in names}, float, params.probe.dropout)
     model.to(device).train()
     order = training.batch_order(len(train_set), recipe.steps, recipe.batch_size, 42)
     step = training.EagerStep(model, train_set, order, recipe, device)

@@ -24,10 +24,11 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rankcert import data, modeling  # noqa: E402
-from rankcert.tools import demo
 from rankcert.params import params_from_dict  # noqa: E402
-from rankcert.results import adapter_folder  # noqa: E402
 from rankcert.prediction import predict  # noqa: E402
+from rankcert.results import adapter_folder  # noqa: E402
+from rankcert.stats import passes  # noqa: E402
+from rankcert.tools import demo
 
 
 def apply(params: dict, assignment: str) -> None:
@@ -57,7 +58,7 @@ def trainer_baseline(workspace: Path, params, seed: int, device) -> dict:
         out[name] = {"accuracy": sum(int(p == y) for p, y in zip(pred, labels)) / len(labels), **timing}
     for name in params.variant_names:
         out[name]["delta"] = out[name]["accuracy"] - out["probe"]["accuracy"]
-        out[name]["pass"] = out[name]["delta"] >= -params.certify.tolerance - 1e-9
+        out[name]["pass"] = passes(out[name]["delta"], params.certify.tolerance)
     return out
 
 

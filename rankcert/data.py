@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from safetensors.numpy import load_file, save_file
+
 from rankcert.errors import RankcertError, one_line
 from rankcert.sources import is_local
 
@@ -127,7 +128,7 @@ def fingerprint(frame: pd.DataFrame) -> str:
     """sha256 over the drawn rows, in order: changes when any sentence, label or the order changes."""
     digest = hashlib.sha256()
     for sentence, label in zip(frame["sentence"], frame["label"]):
-        digest.update(f"{int(label)}\t{sentence}\n".encode("utf-8"))
+        digest.update(f"{int(label)}\t{sentence}\n".encode())
     return digest.hexdigest()
 
 

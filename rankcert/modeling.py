@@ -104,20 +104,27 @@ def add_lora(model: torch.nn.Module, params: ModelParams, plan: dict[str, int], 
     return peft_model
 
 
+def lora_factor(key: str) -> tuple[str, str] | None:
+    """(module name as in the base model, "lora_A" or "lora_B") for a LoRA parameter or saved-weight key, else None.
+
+    PEFT names them `base_model.model.<module>.lora_A[.<adapter>].weight`, in memory and in saved files alike.
+    """
+    for part in ("lora_A", "lora_B"):
+        marker = f".{part}."
+        if marker in key:
+            return key.split(marker)[0].removeprefix("base_model.model."), part
+    return None
+
+
 def lora_shapes(model: torch.nn.Module) -> dict[str, tuple[int, int]]:
     """Module name (as in the base model) -> (rank of lora_A, rank of lora_B)."""
     shapes: dict[str, list[int]] = {}
     for name, param in model.named_parameters():
-        for part, axis in ((".lora_A.", 0), (".lora_B.", 1)):
-            if part in name:
-                module = _base_name(name.split(part)[0])
-                shapes.setdefault(module, [0, 0])[0 if axis == 0 else 1] = int(param.shape[axis])
+        if found := lora_factor(name):
+            module, part = found
+            axis = 0 if part == "lora_A" else 1  # A is [r, in], B is [out, r]
+            shapes.setdefault(module, [0, 0])[axis] = int(param.shape[axis])
     return {m: (a, b) for m, (a, b) in shapes.items()}
-
-
-def _base_name(peft_name: str) -> str:
-    prefix = "base_model.model."
-    return peft_name[len(prefix):] if peft_name.startswith(prefix) else peft_name
 
 
 def verify_lora_shapes(model: torch.nn.Module, plan: dict[str, int]) -> None:

@@ -8,9 +8,9 @@ import os
 import shutil
 import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
-
+from typing import Any
 
 # Scratch space outside every output and dependency folder: a killed run's leftovers can't change a DVC hash.
 SCRATCH = Path(".rankcert-tmp")
@@ -29,12 +29,18 @@ def _scratch(path: Path) -> tuple[Path, str]:
 
 def write_text(path: str | Path, text: str) -> None:
     """Write `text` to `path` so that readers see the old file or the whole new one, never a part."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (a temporary file, then a rename)."""
     path = Path(path)
     root, prefix = _scratch(path)
     fd, tmp = tempfile.mkstemp(dir=root, prefix=prefix, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: give the file the permissions open() would
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -76,6 +82,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     root, prefix = _scratch(path)
     scratch = Path(tempfile.mkdtemp(dir=root, prefix=prefix, suffix=".tmp"))
+    scratch.chmod(0o777 & ~_umask())  # mkdtemp makes 0700: give the folder the permissions mkdir would
     try:
         yield scratch
         _fsync_tree(scratch)
@@ -90,6 +97,12 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             os.replace(scratch, path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _injected_kill(path: Path) -> None:

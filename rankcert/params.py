@@ -134,10 +134,10 @@ def read_yaml(path: str | Path, label: str, missing_hint: str) -> Any:
     path = Path(path)
     try:
         return yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise RankcertError(f"{label} {path} not found; {missing_hint}") from None
+    except FileNotFoundError as err:
+        raise RankcertError(f"{label} {path} not found; {missing_hint}") from err
     except yaml.YAMLError as err:
-        raise RankcertError(f"{label} {path} is not valid YAML: {one_line(err)}") from None
+        raise RankcertError(f"{label} {path} is not valid YAML: {one_line(err)}") from err
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -271,8 +271,8 @@ def _as_float(value: Any, where: str) -> float:
     elif isinstance(value, str):
         try:
             number = float(value)
-        except ValueError:
-            raise RankcertError(f"{where} must be a number, not {value!r}") from None
+        except ValueError as err:
+            raise RankcertError(f"{where} must be a number, not {value!r}") from err
     else:
         raise RankcertError(f"{where} must be a number, not {value!r}")
     if number != number or number in (float("inf"), float("-inf")):

@@ -3,9 +3,20 @@ from __future__ import annotations
 
 import re
 
+from rankcert.results import RunResults
 from rankcert.verdict import Verdict
 
+COLUMNS = {"loss": ["step", "loss", "series"], "delta": ["variant", "seed", "delta", "ci_low", "ci_high", "threshold"],
+           "rank_plan": ["layer", "module", "rank", "variant"], "spectra": ["index", "singular_value", "series"]}
+
 LAYER = re.compile(r"\.(\d+)\.(.+)$")
+
+
+def plot_rows(found: RunResults, verdict: Verdict, tolerance: float) -> dict[str, list[dict]]:
+    """Every plot's rows, by plot name (the names of COLUMNS)."""
+    per_layer = {k: v for k, v in found.plans.items() if k[1] == "per_layer"}
+    return {"loss": loss_rows(found.logs), "delta": delta_rows(verdict, tolerance), "rank_plan": plan_rows(per_layer),
+            "spectra": spectrum_rows(found.probe_spectra)}
 
 
 def split_module(name: str) -> tuple[str, str]:

@@ -69,7 +69,7 @@ def load_policy(path: str | Path, variants: list[str]) -> Policy:
     try:
         policy = build_config(Policy, raw, "")
     except RankcertError as err:
-        raise RankcertError(f"policy {path}: {err}") from None
+        raise RankcertError(f"policy {path}: {err}") from err
     _validate(policy, variants, path)
     return policy
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from rankcert.errors import RankcertError
 from rankcert.outputs import read_json
 
 Key = tuple[int, str]  # (seed, adapter name: "probe" or a variant)
@@ -34,6 +35,13 @@ def read_predictions(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path).sort_values("index").reset_index(drop=True)
 
 
+def read_spectra(path: Path) -> dict[str, list[float]]:
+    """Module name -> singular values, from a probe's spectra.json."""
+    if not path.is_file():
+        raise RankcertError(f"{path} not found; run the probe stage for this seed first")
+    return {m: s["singular_values"] for m, s in read_json(path)["modules"].items()}
+
+
 def _optional_json(path: Path) -> dict | None:
     return read_json(path) if path.is_file() else None
 
@@ -47,7 +55,7 @@ def _read_log(path: Path) -> list[dict]:
 
 def read_results(data: Path, eval_metrics: Path, seeds: list[int], variants: list[str]) -> RunResults:
     keys = [(seed, name) for seed in seeds for name in ["probe", *variants]]
-    spectra = {s: _optional_json(adapter_folder(data, s, "probe") / "spectra.json") for s in seeds}
+    spectra_files = {s: adapter_folder(data, s, "probe") / "spectra.json" for s in seeds}
     runs = [r for s in seeds if (r := _optional_json(adapter_folder(data, s, "probe") / "run.json"))]
     return RunResults(
         predictions={(s, n): read_predictions(data / "eval" / str(s) / f"{n}.csv") for s, n in keys},
@@ -55,8 +63,7 @@ def read_results(data: Path, eval_metrics: Path, seeds: list[int], variants: lis
         plans={(s, n): p["ranks"] for s, n in keys
                if n != "probe" and (p := _optional_json(adapter_folder(data, s, n) / "plan.json"))},
         logs={(s, n): _read_log(adapter_folder(data, s, n) / "train_log.csv") for s, n in keys},
-        probe_spectra={s: {m: v["singular_values"] for m, v in sp["modules"].items()}
-                       for s, sp in spectra.items() if sp},
+        probe_spectra={s: read_spectra(path) for s, path in spectra_files.items() if path.is_file()},
         run=runs[0] if runs else {},
         data_fingerprints=_data_fingerprints(data, seeds),
     )

@@ -1,9 +1,8 @@
-"""Facts about the run environment (versions, device, code revision); never written into metrics files."""
+"""Facts about the run environment (versions, device, model files); never written into metrics files."""
 from __future__ import annotations
 
 import hashlib
 import platform
-import subprocess
 from importlib import metadata
 from pathlib import Path
 
@@ -26,16 +25,6 @@ def device_name(device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-def git_revision() -> str:
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def environment(device) -> dict:

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from rankcert.errors import RankcertError
-from rankcert.modeling import adapter_weights_file
+from rankcert.modeling import adapter_weights_file, lora_factor
 from rankcert.params import Variant
 
 # A float sum of squares can land a hair under the threshold it mathematically reaches.
@@ -24,9 +24,6 @@ class ModuleSpectrum:
     @property
     def stable_rank(self) -> float:
         return stable_rank(self.singular_values)
-
-    def energy_rank(self, threshold: float) -> int:
-        return energy_rank(self.singular_values, threshold)
 
 
 def delta_singular_values(lora_a: torch.Tensor, lora_b: torch.Tensor, scale: float) -> list[float]:
@@ -75,11 +72,9 @@ def adapter_spectra(adapter_dir: str | Path, scales: dict[str, float]) -> list[M
     weights = load_file(str(adapter_weights_file(adapter_dir)))
     factors: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in weights.items():
-        for part in ("lora_A", "lora_B"):
-            marker = f".{part}."
-            if marker in key:
-                module = key.split(marker)[0].removeprefix("base_model.model.")
-                factors.setdefault(module, {})[part] = tensor
+        if found := lora_factor(key):
+            module, part = found
+            factors.setdefault(module, {})[part] = tensor
     if set(factors) != set(scales):
         raise RankcertError(f"adapter in {adapter_dir} does not hold the expected LoRA modules")
     return [

@@ -35,7 +35,6 @@ class SeedResult:
     ci_low: float | None
     ci_high: float | None
     mcnemar_p: float | None
-    disagreement: float | None  # share of examples the two models label differently
 
     @property
     def passed(self) -> bool:
@@ -57,6 +56,11 @@ class VariantSummary:
     @property
     def status(self) -> str:
         return "SAFE" if self.safe else "UNSAFE"
+
+
+def undertrained(probe_accuracy: float | None, rule: Rule) -> bool:
+    """The probe quality gate failed (a missing probe fails it too)."""
+    return probe_accuracy is None or probe_accuracy < rule.probe_min_accuracy - EPS
 
 
 def passes(delta: float, tolerance: float) -> bool:
@@ -95,22 +99,21 @@ def seed_result(seed: int, labels: np.ndarray | None, probe_pred: np.ndarray | N
                 variant_pred: np.ndarray | None, rule: Rule) -> SeedResult:
     """One seed's verdict; a missing probe or variant, or an undertrained probe, is a failed seed."""
     if probe_pred is None or labels is None:
-        return SeedResult(seed, MISSING, None, None, None, None, None, None, None)
+        return SeedResult(seed, MISSING, None, None, None, None, None, None)
     probe_correct = probe_pred == labels
     probe_acc = float(probe_correct.mean())
     if variant_pred is None:
-        return SeedResult(seed, MISSING, probe_acc, None, None, None, None, None, None)
+        return SeedResult(seed, MISSING, probe_acc, None, None, None, None, None)
     variant_correct = variant_pred == labels
     acc = float(variant_correct.mean())
     delta = (int(variant_correct.sum()) - int(probe_correct.sum())) / labels.size
     low, high = paired_bootstrap_ci(probe_correct, variant_correct, rule.resamples, rule.bootstrap_seed + seed,
                                     rule.confidence)
-    if probe_acc < rule.probe_min_accuracy - EPS:
+    if undertrained(probe_acc, rule):
         status = UNDERTRAINED
     else:
         status = PASS if passes(delta, rule.tolerance) else FAIL
-    return SeedResult(seed, status, probe_acc, acc, delta, low, high, mcnemar_exact(probe_correct, variant_correct),
-                      float(np.mean(probe_pred != variant_pred)))
+    return SeedResult(seed, status, probe_acc, acc, delta, low, high, mcnemar_exact(probe_correct, variant_correct))
 
 
 def summarize(name: str, results: list[SeedResult], rule: Rule) -> VariantSummary:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from tqdm import tqdm
@@ -100,10 +100,7 @@ class EagerStep:
         index = rows.to(self.device)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        loss = forward_backward(self.model, self.tensors, index, width, self.recipe)
-        if self.recipe.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.trainable, self.recipe.max_grad_norm, foreach=True)
-        self.optimizer.step()
+        loss = step_body(self.model, self.tensors, index, width, self.recipe, self.trainable, self.optimizer)
         self.optimizer.zero_grad(set_to_none=True)
         return loss
 
@@ -127,12 +124,10 @@ class GraphedStep:
             group["lr"] = self.lr  # one device tensor drives every group
         self.rows = torch.zeros(recipe.batch_size, dtype=torch.long, device=device)
 
+        # No zero_grad inside the graph: gradients are None when it is captured, so the captured backward
+        # *writes* each .grad buffer (it doesn't accumulate), and every replay overwrites them.
         def body() -> torch.Tensor:
-            loss = forward_backward(model, self.tensors, self.rows, width, recipe)
-            if recipe.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(trainable, recipe.max_grad_norm, foreach=True)
-            self.optimizer.step()
-            return loss
+            return step_body(model, self.tensors, self.rows, width, recipe, trainable, self.optimizer)
 
         # Warm-up steps on a side stream are required before capture; they must not change the training,
         # so the trainable weights and the optimizer state are put back exactly afterwards.
@@ -160,6 +155,16 @@ class GraphedStep:
         self.lr.fill_(lr)
         self.graph.replay()
         return self.loss
+
+
+def step_body(model, tensors: dict[str, torch.Tensor], rows: torch.Tensor, width: int, recipe: TrainParams,
+              trainable: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    """One optimizer step on batch `rows`: forward, backward, clipping, AdamW. The same in both loops."""
+    loss = forward_backward(model, tensors, rows, width, recipe)
+    if recipe.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(trainable, recipe.max_grad_norm, foreach=True)
+    optimizer.step()
+    return loss
 
 
 def on_device(data: Encoded, device: torch.device) -> dict[str, torch.Tensor]:

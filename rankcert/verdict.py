@@ -45,7 +45,7 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
             results.append(stats.seed_result(seed, labels, _column(probe), _column(other), rule))
         summaries[variant] = stats.summarize(variant, results, rule)
     probe_accuracy = {s: _accuracy(predictions.get((s, "probe"))) for s in params.seeds}
-    undertrained = [s for s, a in probe_accuracy.items() if a is None or a < rule.probe_min_accuracy - stats.EPS]
+    undertrained = [s for s, a in probe_accuracy.items() if stats.undertrained(a, rule)]
     level = stats.validation_level(len(params.seeds), params.train.steps, params.data.train_size,
                                    params.data.eval_size, params.certify.certifiable)
     claims = check_claims(policy, summaries)

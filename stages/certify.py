@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from rankcert import plotdata, report, runfacts
+from rankcert import figures, plotdata, report, runfacts
 from rankcert.errors import run_main
-from rankcert.outputs import write_csv, write_json, write_text
+from rankcert.outputs import write_bytes, write_csv, write_json, write_text
 from rankcert.params import load_params
 from rankcert.policy import load_policy
 from rankcert.results import read_results
@@ -21,7 +22,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--eval-metrics", type=Path, default=Path("metrics/eval"))
     parser.add_argument("--out", type=Path, default=Path("metrics/certify.json"))
     parser.add_argument("--report", type=Path, default=Path("metrics/report.md"))
-    parser.add_argument("--plots", type=Path, default=Path("plots/data"))
+    parser.add_argument("--plots", type=Path, default=Path("plots/data"), help="plot data for `dvc plots`")
+    parser.add_argument("--templates", type=Path, default=Path("plots/templates"))
+    parser.add_argument("--figures", type=Path, default=Path("metrics/figures"), help="PNG pictures for the report")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--strict", action="store_true", help="exit 1 unless certified (for CI gates)")
     args = parser.parse_args(argv)
@@ -31,22 +34,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     run = found.run
     verdict = decide(params, policy, found.predictions, scope_ok=_in_scope(params, policy, run))
 
+    # Facts from tracked inputs only (no git state): the same inputs always give the same report.
     facts = {"model": params.model.name, "model type": run.get("model_type", "unknown"),
              "model fingerprint": runfacts.model_fingerprint(params.model.name),
              "data": f"{params.data.source} ({params.data.train_size} train drawn per seed, "
                      f"first {params.data.eval_size} of {params.data.eval_split})",
              "data fingerprints": found.data_fingerprints,
              "training device": run.get("device", "unknown"), "python": run.get("python", "unknown"),
-             "packages": run.get("packages", runfacts.package_versions()), "code revision": runfacts.git_revision()}
+             "packages": run.get("packages", runfacts.package_versions())}
+    rows = plotdata.plot_rows(found, verdict, params.certify.tolerance)
+    for name, plot in rows.items():
+        write_csv(args.plots / f"{name}.csv", plot, plotdata.COLUMNS[name])
+    pictures = {}
+    for name, png in figures.render_all(args.templates, rows).items():
+        write_bytes(args.figures / f"{name}.png", png)
+        pictures[name] = os.path.relpath(args.figures / f"{name}.png", args.report.parent)
     write_json(args.out, metrics(verdict, found.sizes))
-    write_text(args.report, report.render(params, policy, verdict, found.plans, found.sizes, facts))
-    per_layer = {k: v for k, v in found.plans.items() if k[1] == "per_layer"}
-    write_csv(args.plots / "loss.csv", plotdata.loss_rows(found.logs), ["step", "loss", "series"])
-    write_csv(args.plots / "delta.csv", plotdata.delta_rows(verdict, params.certify.tolerance),
-              ["variant", "seed", "delta", "ci_low", "ci_high", "threshold"])
-    write_csv(args.plots / "rank_plan.csv", plotdata.plan_rows(per_layer), ["layer", "module", "rank", "variant"])
-    write_csv(args.plots / "spectra.csv", plotdata.spectrum_rows(found.probe_spectra),
-              ["index", "singular_value", "series"])
+    write_text(args.report, report.render(params, policy, verdict, found.plans, found.sizes, facts, pictures))
     print(f"[certify] {'CERTIFIED' if verdict.certified else 'NOT CERTIFIED'} ({verdict.level.name}); "
           + ", ".join(f"{n} {s.status}" for n, s in verdict.summaries.items()), flush=True)
     for reason in verdict.reasons:

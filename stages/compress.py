@@ -2,20 +2,16 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from rankcert import spectra
-from rankcert.errors import RankcertError, run_main
-from rankcert.outputs import read_json, write_json
+from rankcert.errors import run_main
+from rankcert.outputs import write_json
 from rankcert.params import check_variant, load_params, parse_variant
+from rankcert.results import read_spectra
+from rankcert.text import rank_summary
 from rankcert.training import fit_adapter
-
-
-def load_probe_spectra(path: Path) -> dict[str, list[float]]:
-    if not path.is_file():
-        raise RankcertError(f"{path} not found; run the probe stage for this seed first")
-    return {m: s["singular_values"] for m, s in read_json(path)["modules"].items()}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -31,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     variant = parse_variant(args.variant)  # from the name alone: the stage must not depend on the list
     check_variant(variant, params.probe.rank)
     c = params.compress
-    probe_spectra = load_probe_spectra(args.probe / "spectra.json") if variant.kind == "per_layer" else None
+    probe_spectra = read_spectra(args.probe / "spectra.json") if variant.kind == "per_layer" else None
 
     def plan_for(modules: list[str]) -> dict[str, int]:
         return spectra.rank_plan(variant, modules, probe_spectra, c.energy_threshold, c.allowed_ranks,
@@ -44,8 +40,7 @@ def main(argv: Sequence[str] | None = None) -> None:
               if probe_spectra else None)
     write_json(args.out / "plan.json", {"variant": variant.name, "kind": variant.kind, "ranks": plan,
                                         "energy_ranks": energy, "energy_threshold": c.energy_threshold})
-    summary = ", ".join(f"r{r}×{list(plan.values()).count(r)}" for r in sorted(set(plan.values())))
-    print(f"[compress@{args.seed}-{variant.name}] plan: {summary}", flush=True)
+    print(f"[compress@{args.seed}-{variant.name}] plan: {rank_summary(plan)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from rankcert import data, modeling
 from rankcert.errors import run_main

@@ -1,6 +1,6 @@
 """The certify stage on fixture predictions: the policy regression tests run the real code end to end."""
 import json
-from pathlib import Path
+import shutil
 
 import numpy as np
 import pytest
@@ -22,6 +22,8 @@ def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500,
     params["certify"]["policy"] = policy or str(root / "policy.yaml")
     (root / "policy.yaml").write_text(open(PROJECT / "policies/safe_uniform.yaml").read())
     (root / "params.yaml").write_text(yaml.safe_dump(params))
+    if not (root / "plots" / "templates").exists():
+        shutil.copytree(PROJECT / "plots" / "templates", root / "plots" / "templates")
     labels = np.ones(N, dtype=int)
     for seed in seeds:
         _write_pred(root, seed, "probe", labels, probe_correct)
@@ -72,6 +74,21 @@ def test_policy_agrees_at_small_deltas_and_run_is_certified(tmp_path, monkeypatc
     assert report.startswith("# rankcert certification: **CERTIFIED**")
     for plot in ("loss", "delta", "rank_plan", "spectra"):
         assert (tmp_path / "plots" / "data" / f"{plot}.csv").is_file()
+    # the Δ picture is rendered from the same template as `dvc plots`, and embedded right under the verdict
+    delta_png = (tmp_path / "metrics" / "figures" / "delta.png").read_bytes()
+    assert delta_png.startswith(b"\x89PNG") and len(delta_png) > 10_000
+    assert "![Δ vs probe with paired bootstrap CI; the dashed line is the tolerance](figures/delta.png)" in report
+    assert not (tmp_path / "metrics" / "figures" / "rank_plan.png").exists()  # no per_layer plans in this fixture
+
+
+def test_figures_fill_the_dvc_templates(tmp_path):
+    from rankcert import figures
+
+    rows = [{"variant": "uniform_r20", "seed": "42", "delta": -0.8, "ci_low": -2.0, "ci_high": 0.4, "threshold": -2.5}]
+    spec = figures.vega_lite(PROJECT / "plots" / "templates" / "delta_ci.json", "t", rows)
+    assert spec["data"]["values"] == [dict(rows[0], rev="workspace")] and spec["title"] == "t"
+    assert "<DVC" not in json.dumps(spec)
+    assert figures.render_png(spec) == figures.render_png(spec)  # same spec, same bytes
 
 
 def test_r20_at_minus_3_points_on_one_seed_contradicts_the_policy(tmp_path, monkeypatch):

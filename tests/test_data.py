@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from rankcert import data, modeling
-from rankcert.tools import demo
+from rankcert import data
 from rankcert.errors import RankcertError
+from rankcert.tools import demo
 
 
 def frame(n=20):

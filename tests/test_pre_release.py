@@ -1,5 +1,6 @@
 """The pre-release gate in a temporary git+DVC repository with tagged commits, on fixture predictions."""
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,9 @@ def test_uncertified_run_fails_without_any_tag(tmp_path):
     assert result.returncode == 1
     assert "no earlier release tag" in result.stdout
     assert "FAIL not certified: level screening+" in result.stdout
+
+
+def test_the_gate_imports_without_torch():
+    """Its CI job installs only dvc and pyyaml."""
+    code = "import sys; sys.modules['torch'] = None; import rankcert.tools.pre_release; print('ok')"
+    assert sh(PROJECT, sys.executable, "-c", code).stdout.strip() == "ok"

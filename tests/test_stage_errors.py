@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from stages import certify, compress, prepare, probe
 from rankcert.errors import run_main
+from stages import certify, compress, prepare, probe
 from tests.helpers import PROJECT
 
 

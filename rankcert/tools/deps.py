@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 PROJECT_PACKAGES = ("rankcert", "stages")
 

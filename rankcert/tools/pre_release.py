@@ -13,11 +13,12 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from rankcert.errors import RankcertError, one_line, run_main
 from rankcert.params import load_params
+from rankcert.text import pts
 
 CERTIFY = "metrics/certify.json"
 MISSING_DATA = {"deleted", "not in cache"}
@@ -75,10 +76,10 @@ def regressions(old: dict, new: dict, max_drop: float) -> list[str]:
             continue
         if before.get("status") != now.get("status"):
             found.append(f"{name}: status flipped {before.get('status')} → {now.get('status')} (worst Δ "
-                         f"{_pts(before.get('worst_delta'))} → {_pts(now.get('worst_delta'))}; {_worst_seed(now)})")
+                         f"{pts(before.get('worst_delta'))} → {pts(now.get('worst_delta'))}; {_worst_seed(now)})")
         old_w, new_w = before.get("worst_delta"), now.get("worst_delta")
         if old_w is not None and new_w is not None and old_w - new_w > max_drop + 1e-9:
-            found.append(f"{name}: worst Δ dropped {100 * (old_w - new_w):.1f} points ({_pts(old_w)} → {_pts(new_w)}), "
+            found.append(f"{name}: worst Δ dropped {100 * (old_w - new_w):.1f} points ({pts(old_w)} → {pts(new_w)}), "
                          f"more than the allowed {100 * max_drop:.1f}; {_worst_seed(now)}")
     return found
 
@@ -95,10 +96,6 @@ def side_of(flat_diff: dict, side: str) -> dict:
     return nested
 
 
-def _pts(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:+.1f}"
-
-
 def not_certified(result: dict) -> list[str]:
     if result.get("certified") is True:
         return []
@@ -106,7 +103,7 @@ def not_certified(result: dict) -> list[str]:
              f"{'passed' if result.get('probe', {}).get('gate_passed') else 'FAILED'}, "
              f"{result.get('policy', {}).get('claims_contradicted')} policy claim(s) contradicted"]
     for name, v in result.get("variants", {}).items():
-        failed = [f"{seed.replace('_', ' ')} {s['status']} (Δ {_pts(s.get('delta'))})"
+        failed = [f"{seed.replace('_', ' ')} {s['status']} (Δ {pts(s.get('delta'))})"
                   for seed, s in v.get("seeds", {}).items() if not s.get("passed")]
         if failed:
             lines.append(f"{name} is {v.get('status')}: " + ", ".join(failed))

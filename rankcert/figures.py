@@ -1,0 +1,34 @@
+"""Pictures for the report: the Vega-Lite templates that `dvc plots` uses, rendered to PNG offline (vl-convert)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# name -> (template in plots/templates, title); the same templates dvc.yaml declares for `dvc plots show`
+FIGURES = {
+    "delta": ("delta_ci.json", "Δ accuracy vs probe per variant and seed, with paired bootstrap CI (points)"),
+    "loss": ("lines.json", "training loss per step (probe and every variant, each seed)"),
+    "rank_plan": ("heatmap.json", "per_layer rank plan (layer × module)"),
+    "spectra": ("spectra.json", "probe singular-value spectra per module"),
+}
+
+
+def vega_lite(template: Path, title: str, rows: list[dict]) -> dict:
+    """The template with its data and title filled in, as DVC fills them (one revision: the workspace)."""
+    spec = json.loads(template.read_text(encoding="utf-8"))
+    spec["data"] = {"values": [dict(row, rev="workspace") for row in rows]}
+    spec["title"] = title
+    return spec
+
+
+def render_png(spec: dict) -> bytes:
+    """PNG bytes of a Vega-Lite spec; no browser, no network, the same bytes for the same spec."""
+    import vl_convert
+
+    return vl_convert.vegalite_to_png(spec, scale=2)
+
+
+def render_all(templates: Path, rows: dict[str, list[dict]]) -> dict[str, bytes]:
+    """name -> PNG for every figure that has rows (a run without per_layer has no rank plan to draw)."""
+    return {name: render_png(vega_lite(templates / template, title, rows[name]))
+            for name, (template, title) in FIGURES.items() if rows.get(name)}

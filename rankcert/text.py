@@ -1,0 +1,22 @@
+"""Small text formats shared by the report, the stages and the release gate (no heavy imports)."""
+from __future__ import annotations
+
+from collections import Counter
+
+MISSING = "—"
+
+
+def pct(x: float | None) -> str:
+    """0.826 → '82.6%'."""
+    return MISSING if x is None else f"{100 * x:.1f}%"
+
+
+def pts(x: float | None) -> str:
+    """A Δ of accuracies in signed points: -0.026 → '-2.6'."""
+    return MISSING if x is None else f"{100 * x:+.1f}"
+
+
+def rank_summary(ranks: dict[str, int]) -> str:
+    """How many modules have each rank: 'r2×14, r4×3, r16×5'."""
+    counts = Counter(ranks.values())
+    return ", ".join(f"r{r}×{counts[r]}" for r in sorted(counts))
