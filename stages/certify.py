@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rankcert import figures, plotdata, report, runfacts
 from rankcert.errors import run_main
-from rankcert.outputs import write_bytes, write_csv, write_json, write_text
+from rankcert.outputs import atomic_dir, write_bytes, write_csv, write_json, write_text
 from rankcert.params import load_params
 from rankcert.policy import load_policy
 from rankcert.results import read_results
@@ -46,9 +46,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name, plot in rows.items():
         write_csv(args.plots / f"{name}.csv", plot, plotdata.COLUMNS[name])
     pictures = {}
-    for name, png in figures.render_all(args.templates, rows).items():
-        write_bytes(args.figures / f"{name}.png", png)
-        pictures[name] = os.path.relpath(args.figures / f"{name}.png", args.report.parent)
+    with atomic_dir(args.figures) as scratch:  # replaced whole: no picture of an earlier run is left behind
+        for name, png in figures.render_all(args.templates, rows).items():
+            write_bytes(scratch / f"{name}.png", png)
+            pictures[name] = os.path.relpath(args.figures / f"{name}.png", args.report.parent)
     write_json(args.out, metrics(verdict, found.sizes))
     write_text(args.report, report.render(params, policy, verdict, found.plans, found.sizes, facts, pictures))
     print(f"[certify] {'CERTIFIED' if verdict.certified else 'NOT CERTIFIED'} ({verdict.level.name}); "
