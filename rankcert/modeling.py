@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rankcert import gpus
 from rankcert.data import hub_error
 from rankcert.errors import RankcertError
 from rankcert.params import ModelParams
@@ -26,12 +27,16 @@ def seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, label: str) -> torch.device:
+    """The CPU, or the GPU this stage leased (gpus.lease): the lease comes before anything starts CUDA."""
+    if name == "cpu":
+        return torch.device("cpu")
+    pinned = int(name.split(":")[1]) if name.startswith("cuda:") else None
+    if gpus.lease(label, pinned) is not None and torch.cuda.is_available():
+        return torch.device("cuda")
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RankcertError("train.device is 'cuda' but no CUDA device is available; use auto or cpu")
-    return torch.device(name)
+        return torch.device("cpu")
+    raise RankcertError(f"train.device is {name!r} but no CUDA device is available; use auto or cpu")
 
 
 def load_base_model(params: ModelParams):

@@ -14,6 +14,7 @@ import yaml
 from rankcert.errors import RankcertError, one_line
 
 VARIANT_NAME = re.compile(r"^uniform_r(\d+)$")
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class TrainParams:
     max_grad_norm: float
     eval_batch_size: int
     log_every: int
-    device: Literal["auto", "cpu", "cuda"]
+    device: str  # auto | cpu | cuda | cuda:<index> (pins one GPU; the others are leased as free)
     precision: Literal["fp32", "bf16"]  # fp32 certifies; bf16 is autocast
     cuda_graphs: bool
 
@@ -164,6 +165,7 @@ def _check_semantics(p: Params) -> None:
     _require(0 <= t.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)")
     _require(t.max_grad_norm >= 0, "train.max_grad_norm must be >= 0 (0 turns clipping off)")
     _require(t.log_every > 0, "train.log_every must be > 0")
+    _require(DEVICE.fullmatch(t.device), f"train.device must be auto, cpu, cuda or cuda:<index>, not {t.device!r}")
     _require(p.probe.rank > 0, "probe.rank must be > 0")
     _require(p.probe.alpha > 0, "probe.alpha must be > 0")
     _require(0 <= p.probe.dropout < 1, "probe.dropout must be in [0, 1)")

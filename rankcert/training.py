@@ -198,7 +198,7 @@ def fit_adapter(params, seed: int, plan_for: Callable[[list[str]], dict[str, int
                 alpha_for: Callable[[int], float], prepared: Path, out: Path, desc: str) -> dict[str, int]:
     """Build base + LoRA (modeling.build_lora_model), train, write adapter/, train_log.csv and run.json into
     `out` as one folder; return the plan."""
-    device = modeling.resolve_device(params.train.device)
+    device = modeling.resolve_device(params.train.device, desc)
     train_data = data.load_encoded(prepared / "train.safetensors")
     model, plan, model_type = modeling.build_lora_model(params.model, seed, plan_for, alpha_for, params.probe.dropout)
     every = requested_every()

@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     size, probe_size = adapter_parameters(args.adapter), adapter_parameters(args.probe_adapter)
     started = time.perf_counter()
     modeling.seed_everything(args.seed)
-    device = modeling.resolve_device(params.train.device)
+    device = modeling.resolve_device(params.train.device, f"evaluate@{args.seed}-{args.name}")
     model = modeling.load_adapter(modeling.load_base_model(params.model), args.adapter)
     predictions = predict(model, eval_data, params.train.eval_batch_size, device)
     seconds = time.perf_counter() - started

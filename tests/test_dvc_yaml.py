@@ -60,3 +60,12 @@ def test_eval_batch_size_retrains_nothing():
     for name in ("prepare", "probe", "compress"):
         params = stage_body(name)["params"]
         assert "train" not in params and "train.eval_batch_size" not in params, name
+
+
+def test_the_sharded_workflow_example_is_valid_and_gathers_with_the_run_cache():
+    workflow = yaml.safe_load((PROJECT / ".github" / "workflows" / "sharded-certify.yml").read_text())
+    jobs = workflow["jobs"]
+    assert jobs["certify"]["needs"] == "seed" and jobs["seed"]["strategy"]["matrix"]["seed"]
+    seed_steps = " ".join(step.get("run", "") for step in jobs["seed"]["steps"])
+    assert "dvc push --run-cache" in seed_steps and "evaluate_probe@" in seed_steps
+    assert any("dvc repro --pull" in step.get("run", "") for step in jobs["certify"]["steps"])

@@ -1,0 +1,84 @@
+"""GPU leases: a stage that runs on CUDA first takes one GPU for itself (an exclusive lock file per device).
+
+Stages that DVC runs at once (parallel `dvc repro` targets, the experiments queue) so spread over the GPUs
+instead of piling onto the first one, and wait when all are taken. The lock is an flock: it is released when
+the stage ends, however it ends. The lease must come before CUDA starts in the process: it narrows
+CUDA_VISIBLE_DEVICES to the leased GPU, which CUDA reads only when it initialises.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+_held: dict[str, int] = {}  # GPU -> lock fd, kept open for the life of the process
+
+
+def lease_folder() -> Path:
+    """Shared by every user of the host (the GPUs are): RANKCERT_GPU_LEASE_DIR or /tmp/rankcert-gpu-leases."""
+    folder = Path(os.environ.get("RANKCERT_GPU_LEASE_DIR") or "/tmp/rankcert-gpu-leases")
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.chmod(0o1777)  # like /tmp: everyone may lock, nobody may remove another's file
+        except PermissionError:
+            pass
+    return folder
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, without initialising CUDA: CUDA_VISIBLE_DEVICES, else the driver's list."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [g.strip() for g in listed.split(",") if g.strip() and g.strip() != "-1"]
+    try:  # what this container may use (the driver's /proc list can name the whole host's GPUs)
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+        return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    proc = Path("/proc/driver/nvidia/gpus")
+    return [str(i) for i in range(len(list(proc.iterdir())))] if proc.is_dir() else []
+
+
+def lease(label: str, pinned: int | None = None, poll_s: float = 0.1) -> str | None:
+    """Take a free GPU (or GPU `pinned`, the index among the visible ones), waiting while all are taken.
+
+    Returns the GPU's id (now the only one in CUDA_VISIBLE_DEVICES), or None when there is no GPU.
+    """
+    gpus = visible_gpus()
+    if not gpus:
+        return None
+    if pinned is not None:
+        if pinned >= len(gpus):
+            from rankcert.errors import RankcertError
+
+            raise RankcertError(f"train.device is cuda:{pinned} but only {len(gpus)} GPU(s) are visible")
+        gpus = [gpus[pinned]]
+    folder, waited = lease_folder(), False
+    while True:
+        for gpu in gpus:
+            if _try_lock(folder, gpu):
+                os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+                print(f"[{label}] on GPU {gpu}" + (" (after waiting for a free one)" if waited else ""),
+                      file=sys.stderr, flush=True)
+                return gpu
+        if not waited:
+            print(f"[{label}] waiting for a free GPU ({', '.join(gpus)} all leased)", file=sys.stderr, flush=True)
+            waited = True
+        time.sleep(poll_s)
+
+
+def _try_lock(folder: Path, gpu: str) -> bool:
+    if gpu in _held:
+        return True
+    fd = os.open(folder / f"gpu-{gpu}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    _held[gpu] = fd
+    return True

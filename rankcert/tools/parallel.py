@@ -1,0 +1,104 @@
+"""The pipeline over several GPUs of one host: each seed's stages in a `dvc repro` of their own, then certify.
+
+    python -m rankcert.tools.parallel [--jobs N] [--params params.yaml]
+
+DVC's own mechanism does the work: several `dvc --wait-for-lock repro TARGETS` at once in one workspace, for
+independent targets (a seed's prepare, probe, variants and evaluations depend on no other seed), and GPU
+leases (rankcert.gpus) spread their stages over the GPUs. N defaults to the number of visible GPUs. Each
+output line is prefixed with its seed; a failed seed stops the others and is named; the results are the
+same as a serial `dvc repro` (the stages and their inputs are).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import selectors
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rankcert import gpus
+from rankcert.errors import RankcertError, run_main
+from rankcert.params import load_params
+
+STOP_GRACE_S = 10.0
+
+
+def seed_targets(seed: int, variants: list[str]) -> list[str]:
+    """The evaluations of one seed: reproducing them reproduces all of that seed's stages."""
+    return [f"evaluate_probe@{seed}"] + [f"evaluate@{seed}-{v}" for v in variants]
+
+
+def start(seed: int, variants: list[str]) -> subprocess.Popen:
+    command = ["dvc", "--wait-for-lock", "repro", *seed_targets(seed, variants)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                            start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+def stop(procs: dict[int, subprocess.Popen]) -> None:
+    """SIGTERM each seed's process group (dvc, the stage client and through it the stage), then SIGKILL."""
+    for proc in procs.values():
+        _signal_group(proc, signal.SIGTERM)
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen, number: int) -> None:
+    try:
+        os.killpg(proc.pid, number)
+    except ProcessLookupError:
+        pass
+
+
+def run_seeds(seeds: list[int], variants: list[str], jobs: int) -> None:
+    """At most `jobs` seeds at a time; raise naming the first seed that fails, after stopping the rest."""
+    pending, running = list(seeds), {}
+    tails: dict[int, list[str]] = {}
+    selector = selectors.DefaultSelector()
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                seed = pending.pop(0)
+                running[seed] = start(seed, variants)
+                selector.register(running[seed].stdout, selectors.EVENT_READ, seed)
+                print(f"[parallel] seed {seed}: dvc repro {' '.join(seed_targets(seed, variants))}", flush=True)
+            for key, _ in selector.select(timeout=1.0):
+                seed, line = key.data, key.fileobj.readline()
+                if line:
+                    print(f"[seed {seed}] {line.rstrip()}", flush=True)
+                    tails.setdefault(seed, []).append(line.rstrip())
+                    continue
+                selector.unregister(key.fileobj)
+                code = running.pop(seed).wait()
+                if code != 0:
+                    stop(running)
+                    stopped = f"; stopped seed(s) {sorted(running)}" if running else ""
+                    raise RankcertError(f"seed {seed} failed (dvc repro exit {code}){stopped}; its last line: "
+                                        f"{(tails.get(seed) or ['(none)'])[-1]}")
+                print(f"[parallel] seed {seed}: done", flush=True)
+    finally:
+        stop(running)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, help="seeds at once (default: the number of visible GPUs, at least 1)")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    jobs = args.jobs or max(1, len(gpus.visible_gpus()))
+    print(f"[parallel] {len(params.seeds)} seed(s), {jobs} at a time", flush=True)
+    run_seeds(params.seeds, params.variant_names, jobs)
+    result = subprocess.run(["dvc", "--wait-for-lock", "repro"])  # certify (and anything left), in the open
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+if __name__ == "__main__":
+    run_main(main)

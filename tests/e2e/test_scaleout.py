@@ -1,0 +1,67 @@
+"""Scaling out with DVC's own mechanisms: parallel per-seed `dvc repro`s in one workspace, and shards on
+several clones merged through a shared remote's run-cache."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from rankcert.tools import demo
+from rankcert.tools.parallel import seed_targets
+from tests.helpers import adapter_digests, commit, ran_stages, read_metrics, sh
+
+pytestmark = pytest.mark.e2e
+
+QUICK = {"train": {"steps": 20, "log_every": 5}}
+VARIANTS = ["per_layer", "uniform_r20", "uniform_r24", "uniform_r16"]
+ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+
+
+def workspace(folder: Path) -> Path:
+    return demo.create_workspace(folder, demo.deep_merge(demo.demo_params(), QUICK))
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    ws = workspace(tmp_path_factory.mktemp("serial") / "ws")
+    sh(ws, "dvc", "repro", env=ENV)
+    return ws
+
+
+def test_parallel_seeds_give_the_serial_results(serial, tmp_path):
+    ws = workspace(tmp_path / "ws")
+    result = sh(ws, sys.executable, "-m", "rankcert.tools.parallel", "--jobs", "2", env=ENV)
+    assert "[seed 42] Running stage 'probe@42'" in result.stdout and "[seed 123] Running stage" in result.stdout
+    assert ran_stages(result.stdout) == ["certify"]  # the rest ran inside the per-seed processes
+    assert read_metrics(ws) == read_metrics(serial) and adapter_digests(ws) == adapter_digests(serial)
+    assert (ws / "metrics" / "report.md").read_bytes() == (serial / "metrics" / "report.md").read_bytes()
+
+
+def test_a_failed_seed_stops_the_others_and_is_named(tmp_path):
+    ws = workspace(tmp_path / "ws")
+    (ws / "data" / "probe").mkdir(parents=True)
+    (ws / "data" / "probe" / "123").write_text("a file where seed 123's probe folder must go")
+    result = sh(ws, sys.executable, "-m", "rankcert.tools.parallel", "--jobs", "2", check=False, env=ENV)
+    assert result.returncode == 2
+    assert "rankcert: error: seed 123 failed" in result.stderr
+    assert not (ws / "metrics" / "certify.json").exists()  # nothing certified from a partial run
+
+
+def test_shards_on_two_clones_merge_through_the_run_cache(serial, tmp_path):
+    origin = workspace(tmp_path / "origin")
+    (origin / ".gitignore").write_text("/data/\n/.rankcert-tmp/\n__pycache__/\n")  # the clones need the assets
+    sh(origin, "dvc", "remote", "add", "-d", "shared", str(tmp_path / "remote"))
+    commit(origin, "assets and a shared remote")
+    for name, seed in (("a", 42), ("b", 123)):  # machine A runs seed 42, machine B seed 123
+        clone = tmp_path / name
+        sh(tmp_path, "git", "clone", "-q", str(origin), str(clone))
+        assert len(ran_stages(sh(clone, "dvc", "repro", *seed_targets(seed, VARIANTS), env=ENV).stdout)) == 11
+        sh(clone, "dvc", "push", "--run-cache")
+    aggregator = tmp_path / "aggregator"
+    sh(tmp_path, "git", "clone", "-q", str(origin), str(aggregator))
+    result = sh(aggregator, "dvc", "repro", "--pull", env=ENV)
+    assert ran_stages(result.stdout) == ["certify"]  # every per-seed stage restored, nothing retrained
+    assert result.stdout.count("is cached - skipping run") == 22
+    assert read_metrics(aggregator) == read_metrics(serial)

@@ -1,0 +1,62 @@
+"""GPU leases on a CPU machine: CUDA_VISIBLE_DEVICES names pretend GPUs; the locks are what is tested."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rankcert import gpus
+from rankcert.errors import RankcertError
+from tests.helpers import PROJECT
+
+HOLD = "from rankcert import gpus; import time; print(gpus.lease('t'), flush=True); time.sleep(60)"
+
+
+def holder(env: dict) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD], cwd=PROJECT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    return proc, proc.stdout.readline().strip()
+
+
+@pytest.fixture
+def two_gpus(tmp_path):
+    return dict(os.environ, CUDA_VISIBLE_DEVICES="0,1", RANKCERT_GPU_LEASE_DIR=str(tmp_path))
+
+
+def test_concurrent_stages_take_different_gpus_and_a_third_waits_for_a_dead_ones(two_gpus):
+    first, gpu_a = holder(two_gpus)
+    second, gpu_b = holder(two_gpus)
+    third = subprocess.Popen([sys.executable, "-c", HOLD], cwd=PROJECT, env=two_gpus, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert {gpu_a, gpu_b} == {"0", "1"}
+        assert "waiting for a free GPU" in third.stderr.readline()
+        first.kill()  # SIGKILL: the lock goes with the process
+        assert third.stdout.readline().strip() == gpu_a
+        assert "after waiting" in third.stderr.readline()
+    finally:
+        for proc in (first, second, third):
+            proc.kill()
+            proc.wait()
+
+
+def test_the_lease_narrows_cuda_visible_devices(two_gpus, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    monkeypatch.setenv("RANKCERT_GPU_LEASE_DIR", two_gpus["RANKCERT_GPU_LEASE_DIR"])
+    monkeypatch.setattr(gpus, "_held", {})
+    assert gpus.lease("t", pinned=1) == "5"
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "5"
+
+
+def test_a_pin_beyond_the_visible_gpus_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setenv("RANKCERT_GPU_LEASE_DIR", str(tmp_path))
+    with pytest.raises(RankcertError, match="cuda:2 but only 1 GPU"):
+        gpus.lease("t", pinned=2)
+
+
+def test_no_gpu_means_no_lease(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert gpus.visible_gpus() == [] and gpus.lease("t") is None
