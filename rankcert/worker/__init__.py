@@ -25,6 +25,8 @@ from pathlib import Path
 # (CUDA_* and thread counts are read later, in the child, so they are not part of the key.)
 KEY_ENV_PREFIXES = ("PYTHON", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "TOKENIZERS_", "DATASETS_", "USE_TORCH",
                     "USE_TF", "LD_", "TORCH_")
+# ...except those the child applies itself when it rebuilds sys.std* (child._reopen_stdio).
+KEY_ENV_IGNORED = ("PYTHONUNBUFFERED", "PYTHONIOENCODING")
 DEFAULT_IDLE_S = 300.0
 
 
@@ -68,7 +70,7 @@ def environment_key(env: dict[str, str]) -> str:
     for name in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(name.read_bytes())
     for name in sorted(env):
-        if name.startswith(KEY_ENV_PREFIXES):
+        if name.startswith(KEY_ENV_PREFIXES) and name not in KEY_ENV_IGNORED:
             digest.update(f"{name}={env[name]}\0".encode())
     return digest.hexdigest()[:16]
 
