@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 # name -> (template in plots/templates, title); the same templates dvc.yaml declares for `dvc plots show`
@@ -29,6 +30,14 @@ def render_png(spec: dict) -> bytes:
 
 
 def render_all(templates: Path, rows: dict[str, list[dict]]) -> dict[str, bytes]:
-    """name -> PNG for every figure that has rows (a run without per_layer has no rank plan to draw)."""
+    """name -> PNG for every figure that has rows (a run without per_layer has no rank plan to draw).
+
+    Without vl-convert (a trimmed install) the report goes without pictures, saying so in one line.
+    """
+    try:
+        import vl_convert  # noqa: F401
+    except ImportError:
+        print("rankcert: pictures skipped: vl-convert-python is not installed", file=sys.stderr, flush=True)
+        return {}
     return {name: render_png(vega_lite(templates / template, title, rows[name]))
             for name, (template, title) in FIGURES.items() if rows.get(name)}
