@@ -102,7 +102,11 @@ def draw_train(frame: pd.DataFrame, size: int, seed: int, origin: str = "train s
     if size > len(frame):
         raise RankcertError(f"data.train_size is {size} but the {origin} has only {len(frame)} rows")
     rows = np.random.default_rng(seed).permutation(len(frame))[:size]
-    return frame.iloc[rows].reset_index(drop=True)
+    drawn = frame.iloc[rows].reset_index(drop=True)
+    if drawn["label"].nunique() < 2:
+        raise RankcertError(f"the {size} train examples drawn with seed {seed} from the {origin} all have label "
+                            f"{drawn['label'].iloc[0]}; a classifier needs both labels (check the data)")
+    return drawn
 
 
 def take_eval(frame: pd.DataFrame, size: int, origin: str = "eval split") -> pd.DataFrame:

@@ -12,7 +12,7 @@ import torch
 
 from rankcert import gpus
 from rankcert.data import hub_error
-from rankcert.errors import RankcertError
+from rankcert.errors import RankcertError, one_line
 from rankcert.params import ModelParams
 from rankcert.sources import is_local
 
@@ -123,13 +123,7 @@ def lora_factor(key: str) -> tuple[str, str] | None:
 
 def lora_shapes(model: torch.nn.Module) -> dict[str, tuple[int, int]]:
     """Module name (as in the base model) -> (rank of lora_A, rank of lora_B)."""
-    shapes: dict[str, list[int]] = {}
-    for name, param in model.named_parameters():
-        if found := lora_factor(name):
-            module, part = found
-            axis = 0 if part == "lora_A" else 1  # A is [r, in], B is [out, r]
-            shapes.setdefault(module, [0, 0])[axis] = int(param.shape[axis])
-    return {m: (a, b) for m, (a, b) in shapes.items()}
+    return factor_shapes(dict(model.named_parameters()))  # A is [r, in], B is [out, r]: the same reading
 
 
 def verify_lora_shapes(model: torch.nn.Module, plan: dict[str, int]) -> None:
@@ -184,8 +178,46 @@ def build_lora_model(params: ModelParams, seed: int, plan_for, alpha_for, dropou
     return add_lora(base, params, plan, dropout, alphas), plan, base.config.model_type
 
 
+def read_adapter_weights(folder: str | Path) -> dict[str, torch.Tensor]:
+    """The adapter's tensors; a truncated or foreign file is one clear error, not a traceback."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = adapter_weights_file(folder)
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise RankcertError(f"{path} is not a readable safetensors file ({one_line(err)[:100]}); "
+                            "rerun the stage that trains it (dvc repro -f <stage>)") from err
+
+
 def load_adapter(base_model, folder: str | Path):
+    """The saved adapter on `base_model`; its config and weights must agree (shapes, modules)."""
     from peft import PeftModel
 
-    adapter_weights_file(folder)
-    return PeftModel.from_pretrained(base_model, str(folder), is_trainable=False)
+    saved = factor_shapes(read_adapter_weights(folder))
+    config = Path(folder) / "adapter_config.json"
+    if not config.is_file():
+        raise RankcertError(f"no adapter_config.json in {folder}; rerun the stage that trains it")
+    try:
+        model = PeftModel.from_pretrained(base_model, str(folder), is_trainable=False)
+    except (ValueError, RuntimeError, KeyError, TypeError) as err:
+        raise RankcertError(f"the adapter in {folder} doesn't match its adapter_config.json or this model "
+                            f"({type(err).__name__}: {one_line(err)[:140]})") from err
+    built = lora_shapes(model)
+    if built != saved:  # PEFT skips weights whose shapes differ: the model would run with fresh LoRA factors
+        module = next(m for m in sorted(set(built) | set(saved)) if built.get(m) != saved.get(m))
+        raise RankcertError(f"the adapter in {folder} doesn't match its adapter_config.json: at {module} the weights "
+                            f"have (r_A, r_B) {saved.get(module)}, the config builds {built.get(module)}")
+    return model
+
+
+def factor_shapes(weights: dict[str, torch.Tensor]) -> dict[str, tuple[int, int]]:
+    """Module name -> (rank of lora_A, rank of lora_B) in saved adapter weights."""
+    shapes: dict[str, list[int]] = {}
+    for key, tensor in weights.items():
+        if found := lora_factor(key):
+            module, part = found
+            axis = 0 if part == "lora_A" else 1
+            shapes.setdefault(module, [0, 0])[axis] = int(tensor.shape[axis])
+    return {m: (a, b) for m, (a, b) in shapes.items()}

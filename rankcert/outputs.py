@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rankcert.errors import RankcertError
+
 # Scratch space outside every output and dependency folder: a killed run's leftovers can't change a DVC hash.
 SCRATCH = Path(".rankcert-tmp")
 
@@ -35,6 +37,21 @@ def write_text(path: str | Path, text: str) -> None:
 def write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` atomically (a temporary file, then a rename)."""
     path = Path(path)
+    with _writable(path):
+        _write_bytes(path, data)
+
+
+@contextlib.contextmanager
+def _writable(path: Path) -> Iterator[None]:
+    """A folder the user can't write to is one clear line, not a traceback."""
+    try:
+        yield
+    except PermissionError as err:
+        raise RankcertError(f"cannot write {path}: permission denied on {err.filename or path}; "
+                            "check the folder's owner and mode") from err
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
     root, prefix = _scratch(path)
     fd, tmp = tempfile.mkstemp(dir=root, prefix=prefix, suffix=".tmp")
     try:
@@ -80,23 +97,29 @@ def read_json(path: str | Path) -> Any:
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a scratch folder; on success it replaces `path` whole, on failure it is removed."""
     path = Path(path)
-    root, prefix = _scratch(path)
-    scratch = Path(tempfile.mkdtemp(dir=root, prefix=prefix, suffix=".tmp"))
+    with _writable(path):
+        root, prefix = _scratch(path)
+        scratch = Path(tempfile.mkdtemp(dir=root, prefix=prefix, suffix=".tmp"))
     scratch.chmod(0o777 & ~_umask())  # mkdtemp makes 0700: give the folder the permissions mkdir would
     try:
         yield scratch
         _fsync_tree(scratch)
         _injected_kill(path)
-        if path.exists():
-            old = Path(tempfile.mkdtemp(dir=root, prefix=prefix, suffix=".tmp"))
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(scratch, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(scratch, path)
+        with _writable(path):
+            _replace(path, scratch, root, prefix)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _replace(path: Path, scratch: Path, root: Path, prefix: str) -> None:
+    if path.exists():
+        old = Path(tempfile.mkdtemp(dir=root, prefix=prefix, suffix=".tmp"))
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+        os.replace(scratch, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(scratch, path)
 
 
 def _umask() -> int:

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from rankcert.errors import RankcertError, one_line
+from rankcert.errors import RankcertError
+from rankcert.yamlfile import read_yaml
 
 VARIANT_NAME = re.compile(r"^uniform_r(\d+)$")
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+MAX_RESAMPLES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -130,17 +130,6 @@ def parse_variant(name: Any) -> Variant:
     return Variant(name, "uniform", int(match.group(1)))
 
 
-def read_yaml(path: str | Path, label: str, missing_hint: str) -> Any:
-    """A YAML file through the safe loader; a missing or malformed file is one clear error."""
-    path = Path(path)
-    try:
-        return yaml.safe_load(path.read_text())
-    except FileNotFoundError as err:
-        raise RankcertError(f"{label} {path} not found; {missing_hint}") from err
-    except yaml.YAMLError as err:
-        raise RankcertError(f"{label} {path} is not valid YAML: {one_line(err)}") from err
-
-
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Load and validate params.yaml; raise RankcertError naming the first bad key."""
     return params_from_dict(read_yaml(path, "params file", "run from the project root or pass --params"))
@@ -169,9 +158,11 @@ def _check_semantics(p: Params) -> None:
     _require(p.probe.rank > 0, "probe.rank must be > 0")
     _require(p.probe.alpha > 0, "probe.alpha must be > 0")
     _require(0 <= p.probe.dropout < 1, "probe.dropout must be in [0, 1)")
+    _require(t.batch_size <= p.data.train_size,
+             f"train.batch_size {t.batch_size} is larger than data.train_size {p.data.train_size}")
     _require(p.seeds, "seeds must list at least one seed")
     _require(len(set(p.seeds)) == len(p.seeds), f"seeds has duplicates: {p.seeds}")
-    _require(all(s >= 0 for s in p.seeds), "seeds must be >= 0")
+    _require(all(0 <= s < 2**32 for s in p.seeds), f"seeds must be in 0..{2**32 - 1} (numpy and torch seeds)")
     c = p.compress
     _require(0 < c.energy_threshold <= 1, f"compress.energy_threshold must be in (0, 1], not {c.energy_threshold}")
     _require(c.allowed_ranks, "compress.allowed_ranks must list at least one rank")
@@ -192,7 +183,8 @@ def _check_semantics(p: Params) -> None:
     _require(0 < k.tolerance < 1, f"certify.tolerance must be in (0, 1), not {k.tolerance}")
     _require(0 < k.min_pass_rate <= 1, f"certify.min_pass_rate must be in (0, 1], not {k.min_pass_rate}")
     _require(0 <= k.probe_min_accuracy <= 1, "certify.probe_min_accuracy must be in [0, 1]")
-    _require(k.bootstrap_resamples >= 1000, "certify.bootstrap_resamples must be >= 1000")
+    _require(1000 <= k.bootstrap_resamples <= MAX_RESAMPLES,
+             f"certify.bootstrap_resamples must be in 1000..{MAX_RESAMPLES:,} (each resample holds memory per seed)")
     _require(0 < k.confidence < 1, f"certify.confidence must be in (0, 1), not {k.confidence}")
     _require(p.release.max_worst_delta_drop >= 0, "release.max_worst_delta_drop must be >= 0")
 
@@ -233,53 +225,60 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if typing.get_origin(hint) is Literal:
         choices = typing.get_args(hint)
         if value not in choices:
-            raise RankcertError(f"{where} must be {_one_of(choices)}, not {value!r}")
+            raise RankcertError(f"{where} must be {_one_of(choices)}, not {_quote(value)}")
         return value
     if dataclasses.is_dataclass(hint):
         return build_config(hint, value, where)
     if typing.get_origin(hint) is dict:
         key_type, item = typing.get_args(hint)
         if not isinstance(value, dict):
-            raise RankcertError(f"{where} must be a mapping, not {value!r}")
+            raise RankcertError(f"{where} must be a mapping, not {_quote(value)}")
         return {_coerce(key_type, k, f"{where} key"): _coerce(item, v, _join(where, k)) for k, v in value.items()}
     if typing.get_origin(hint) is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, list):
-            raise RankcertError(f"{where} must be a list, not {value!r}")
+            raise RankcertError(f"{where} must be a list, not {_quote(value)}")
         return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if hint is bool:
         if not isinstance(value, bool):
-            raise RankcertError(f"{where} must be true or false, not {value!r}")
+            raise RankcertError(f"{where} must be true or false, not {_quote(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise RankcertError(f"{where} must be an integer, not {value!r}")
+            raise RankcertError(f"{where} must be an integer, not {_quote(value)}")
         return value
     if hint is float:
         return _as_float(value, where)
     if hint is str:
         if not isinstance(value, str) or not value.strip():
-            raise RankcertError(f"{where} must be a non-empty string, not {value!r}")
+            raise RankcertError(f"{where} must be a non-empty string, not {_quote(value)}")
         return value
     raise TypeError(f"unsupported parameter type {hint!r}")  # a bug in this module, not user input
 
 
 def _as_float(value: Any, where: str) -> float:
-    # YAML 1.1 (PyYAML) reads `5e-5` as text while DVC's YAML 1.2 reads it as a number: accept both.
+    # `5e-5` is a number in YAML 1.2 but text in YAML 1.1; a quoted number is accepted too, for files written
+    # by YAML 1.1 tools.
     if isinstance(value, bool):
-        raise RankcertError(f"{where} must be a number, not {value!r}")
+        raise RankcertError(f"{where} must be a number, not {_quote(value)}")
     if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str):
         try:
             number = float(value)
         except ValueError as err:
-            raise RankcertError(f"{where} must be a number, not {value!r}") from err
+            raise RankcertError(f"{where} must be a number, not {_quote(value)}") from err
     else:
-        raise RankcertError(f"{where} must be a number, not {value!r}")
+        raise RankcertError(f"{where} must be a number, not {_quote(value)}")
     if number != number or number in (float("inf"), float("-inf")):
-        raise RankcertError(f"{where} must be a finite number, not {value!r}")
+        raise RankcertError(f"{where} must be a finite number, not {_quote(value)}")
     return number
+
+
+def _quote(value: Any, limit: int = 60) -> str:
+    """A value as the error quotes it, cut short: a megabyte of YAML must not become a megabyte of error."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
 
 
 def _one_of(choices: tuple) -> str:

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rankcert.errors import RankcertError
-from rankcert.params import build_config, read_yaml
+from rankcert.params import build_config
 from rankcert.stats import EPS, VariantSummary
+from rankcert.yamlfile import read_yaml
 
 SCHEMA_VERSION = 1
 STATUSES = ("SAFE", "UNSAFE")

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from rankcert.params import Params
 from rankcert.policy import Policy
+from rankcert.results import RunResults
 from rankcert.text import pct, pts, rank_summary
 from rankcert.verdict import Verdict
 
 
-def render(params: Params, policy: Policy, verdict: Verdict, plans: dict[tuple[int, str], dict[str, int]],
-           sizes: dict[tuple[int, str], dict], facts: dict, pictures: dict[str, str] | None = None) -> str:
+def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, facts: dict,
+           pictures: dict[str, str] | None = None) -> str:
     """The report; `pictures` maps a figure name (figures.FIGURES) to its path relative to the report."""
-    pictures = pictures or {}
+    pictures, plans, sizes = pictures or {}, found.plans, found.sizes
     tol = params.certify.tolerance
     head = "CERTIFIED" if verdict.certified else "NOT CERTIFIED"
     lines = [f"# rankcert certification: **{head}**", ""]
@@ -23,7 +24,7 @@ def render(params: Params, policy: Policy, verdict: Verdict, plans: dict[tuple[i
     lines += _picture(pictures, "delta", "Δ vs probe with paired bootstrap CI; the dashed line is the tolerance")
     lines += _probe_table(params, verdict, sizes)
     for name, summary in verdict.summaries.items():
-        lines += _variant_section(params, name, summary, plans, sizes)
+        lines += _variant_section(params, name, summary, plans, sizes, found.missing)
     lines += _claims_table(policy, verdict)
     lines += ["## Validation level", "", f"**{verdict.level.name}**: {'; '.join(verdict.level.reasons)}.", ""]
     lines += ["## Pictures", ""] if set(pictures) - {"delta"} else []
@@ -44,7 +45,7 @@ def _probe_table(params: Params, verdict: Verdict, sizes) -> list[str]:
     return out + [""]
 
 
-def _variant_section(params, name, summary, plans, sizes) -> list[str]:
+def _variant_section(params, name, summary, plans, sizes, missing) -> list[str]:
     tol = params.certify.tolerance
     out = [f"## {name}: **{summary.status}**", ""]
     confidence = int(100 * params.certify.confidence)
@@ -58,6 +59,10 @@ def _variant_section(params, name, summary, plans, sizes) -> list[str]:
         out.append(f"| {r.seed} | {rank_summary(plans[(r.seed, name)]) if plans.get((r.seed, name)) else name} | "
                    f"{'—' if params_n is None else f'{params_n:,}'} | {pct(size.get('reduction_vs_probe'))} | "
                    f"{pct(r.accuracy)} | {pts(r.delta)} | {ci} | {p} | {r.status} |")
+    for r in summary.seeds:
+        why = [missing[(r.seed, n)] for n in ("probe", name) if (r.seed, n) in missing]
+        if why:
+            out.append(f"\nSeed {r.seed} is {r.status} (a failed seed): {'; '.join(why)}.")
     std = "—" if summary.std_delta is None else f"{100 * summary.std_delta:.1f}"
     out += ["", f"Across seeds: pass rate {summary.pass_rate:.2f}, worst Δ {pts(summary.worst_delta)}, "
             f"mean Δ {pts(summary.mean_delta)}, std {std} points → **{summary.status}**.",

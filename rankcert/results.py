@@ -1,14 +1,24 @@
-"""Reading the stages' outputs back, by the pipeline's layout; a missing file reads as None or empty."""
+"""Reading the stages' outputs back, by the pipeline's layout, and checking what certify relies on.
+
+A missing file reads as None or empty (certify counts that seed as failed and says why). Predictions must match
+the prepared eval set (count, order, labels) and the accuracies in metrics/eval: anything else stops certify
+with one line naming the file, the seed and the row.
+"""
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from safetensors import SafetensorError
+from safetensors.numpy import load_file
 
-from rankcert.errors import RankcertError
+from rankcert.errors import RankcertError, one_line
 from rankcert.outputs import read_json
+
+COLUMNS = ["index", "label", "prediction"]
 
 Key = tuple[int, str]  # (seed, adapter name: "probe" or a variant)
 
@@ -22,17 +32,68 @@ class RunResults:
     probe_spectra: dict[int, dict[str, list[float]]]
     run: dict  # the first probe's run.json: device, versions, model type
     data_fingerprints: str
+    missing: dict[Key, str]  # why a result is absent, for the report
 
 
 def adapter_folder(data: Path, seed: int, name: str) -> Path:
     return data / "probe" / str(seed) if name == "probe" else data / "variants" / str(seed) / name
 
 
-def read_predictions(path: Path) -> pd.DataFrame | None:
-    """Per-example predictions, or None when the file is missing (that seed then counts as failed)."""
+def read_predictions(path: Path, labels: np.ndarray | None, seed: int) -> pd.DataFrame | None:
+    """Per-example predictions checked against the prepared eval labels, or None when the file is missing."""
     if not path.is_file():
         return None
-    return pd.read_csv(path).sort_values("index").reset_index(drop=True)
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise RankcertError(f"{path} (seed {seed}) is not a predictions CSV: {one_line(err)[:120]}") from err
+    if list(frame.columns) != COLUMNS or not all(pd.api.types.is_integer_dtype(frame[c]) for c in COLUMNS):
+        raise RankcertError(f"{path} (seed {seed}): expected integer columns {COLUMNS}, found {list(frame.columns)}")
+    if labels is None:
+        raise RankcertError(f"{path} (seed {seed}) has no prepared eval set to check it against; "
+                            f"run the prepare stage for seed {seed}")
+    _check_rows(frame, labels, path, seed)
+    return frame
+
+
+def _check_rows(frame: pd.DataFrame, labels: np.ndarray, path: Path, seed: int) -> None:
+    if len(frame) != len(labels):
+        raise RankcertError(f"{path} (seed {seed}) has {len(frame)} rows; the prepared eval set has {len(labels)}")
+    for column, expected in (("index", np.arange(len(labels))), ("label", labels)):
+        wrong = np.flatnonzero(frame[column].to_numpy() != expected)
+        if wrong.size:
+            row = int(wrong[0])
+            raise RankcertError(f"{path} (seed {seed}) row {row}: {column} is {frame[column].iloc[row]}, the prepared "
+                                f"eval set says {expected[row]} ({wrong.size} rows differ)")
+    bad = np.flatnonzero(~frame["prediction"].isin([0, 1]).to_numpy())
+    if bad.size:
+        raise RankcertError(f"{path} (seed {seed}) row {int(bad[0])}: prediction {frame['prediction'].iloc[bad[0]]} "
+                            "is not a label (0 or 1)")
+
+
+def check_metrics(frame: pd.DataFrame, metrics: dict, path: Path, seed: int) -> None:
+    """The evaluate stage's accuracy must be the one its predictions give."""
+    correct = int((frame["prediction"] == frame["label"]).sum())
+    try:
+        claimed = (int(metrics["correct"]), int(metrics["examples"]), float(metrics["accuracy"]))
+    except (KeyError, TypeError, ValueError) as err:
+        raise RankcertError(f"{path} (seed {seed}) lacks correct/examples/accuracy: {one_line(err)[:80]}") from err
+    if claimed[:2] != (correct, len(frame)) or abs(claimed[2] - correct / len(frame)) > 1e-9:
+        raise RankcertError(f"{path} (seed {seed}) says {claimed[0]}/{claimed[1]} correct (accuracy {claimed[2]}), "
+                            f"its predictions give {correct}/{len(frame)}")
+
+
+def eval_labels(data: Path, seed: int) -> tuple[np.ndarray, str] | None:
+    """(labels, fingerprint) of the seed's prepared eval set, or None when prepare hasn't run."""
+    folder = data / "prepared" / str(seed)
+    if not (folder / "eval.safetensors").is_file() or not (folder / "manifest.json").is_file():
+        return None
+    try:
+        labels = load_file(str(folder / "eval.safetensors"))["labels"]
+        fingerprint = read_json(folder / "manifest.json")["eval"]["fingerprint"]
+    except (SafetensorError, KeyError, ValueError, OSError) as err:
+        raise RankcertError(f"{folder} (seed {seed}) is not a prepared eval set: {one_line(err)[:120]}") from err
+    return labels, fingerprint
 
 
 def read_spectra(path: Path) -> dict[str, list[float]]:
@@ -43,7 +104,12 @@ def read_spectra(path: Path) -> dict[str, list[float]]:
 
 
 def _optional_json(path: Path) -> dict | None:
-    return read_json(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return read_json(path)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise RankcertError(f"{path} is not valid JSON: {one_line(err)[:120]}") from err
 
 
 def _read_log(path: Path) -> list[dict]:
@@ -57,15 +123,32 @@ def read_results(data: Path, eval_metrics: Path, seeds: list[int], variants: lis
     keys = [(seed, name) for seed in seeds for name in ["probe", *variants]]
     spectra_files = {s: adapter_folder(data, s, "probe") / "spectra.json" for s in seeds}
     runs = [r for s in seeds if (r := _optional_json(adapter_folder(data, s, "probe") / "run.json"))]
+    prepared = {s: eval_labels(data, s) for s in seeds}
+    fingerprints = {p[1] for p in prepared.values() if p}
+    if len(fingerprints) > 1:
+        raise RankcertError(f"the seeds' prepared eval sets differ ({len(fingerprints)} fingerprints in "
+                            f"{data / 'prepared'}); every seed must be evaluated on the same examples")
+    predictions, sizes, missing = {}, {}, {}
+    for seed, name in keys:
+        path = data / "eval" / str(seed) / f"{name}.csv"
+        labels = prepared[seed][0] if prepared[seed] else None
+        predictions[(seed, name)] = frame = read_predictions(path, labels, seed)
+        metrics_path = eval_metrics / str(seed) / f"{name}.json"
+        if frame is None:
+            missing[(seed, name)] = f"{path} not found"
+        elif (metrics := _optional_json(metrics_path)) is not None:
+            check_metrics(frame, metrics, metrics_path, seed)
+            sizes[(seed, name)] = metrics
     return RunResults(
-        predictions={(s, n): read_predictions(data / "eval" / str(s) / f"{n}.csv") for s, n in keys},
-        sizes={(s, n): m for s, n in keys if (m := _optional_json(eval_metrics / str(s) / f"{n}.json"))},
+        predictions=predictions,
+        sizes=sizes,
         plans={(s, n): p["ranks"] for s, n in keys
                if n != "probe" and (p := _optional_json(adapter_folder(data, s, n) / "plan.json"))},
         logs={(s, n): _read_log(adapter_folder(data, s, n) / "train_log.csv") for s, n in keys},
         probe_spectra={s: read_spectra(path) for s, path in spectra_files.items() if path.is_file()},
         run=runs[0] if runs else {},
         data_fingerprints=_data_fingerprints(data, seeds),
+        missing=missing,
     )
 
 

@@ -1,6 +1,7 @@
 """Where models and data come from: a local directory, or a hub id; one reading of which is which."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from rankcert.errors import RankcertError
@@ -18,3 +19,17 @@ def is_local(name: str, key: str, what: str) -> bool:
     if looks_like_path(name):
         raise RankcertError(f"{key} {name!r} is not a directory; point it at a {what}")
     return False
+
+
+def check_model_limits(name: str, max_length: int) -> None:
+    """A local model's config must allow model.max_length tokens (a hub model is checked when it loads)."""
+    config = Path(name) / "config.json"
+    if not is_local(name, "model.name", "saved model folder") or not config.is_file():
+        return
+    try:
+        positions = json.loads(config.read_text(encoding="utf-8")).get("max_position_embeddings")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise RankcertError(f"{config} is not valid JSON; the model folder is damaged") from err
+    if isinstance(positions, int) and max_length > positions:
+        raise RankcertError(f"model.max_length {max_length} exceeds the model's max_position_embeddings {positions} "
+                            f"({config}); lower model.max_length")

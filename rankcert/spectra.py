@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from rankcert.errors import RankcertError
-from rankcert.modeling import adapter_weights_file, lora_factor
+from rankcert.modeling import lora_factor, read_adapter_weights
 from rankcert.params import Variant
 
 # A float sum of squares can land a hair under the threshold it mathematically reaches.
@@ -69,7 +68,7 @@ def round_up_rank(k: int, allowed: list[int], cap: int) -> int:
 
 def adapter_spectra(adapter_dir: str | Path, scales: dict[str, float]) -> list[ModuleSpectrum]:
     """Per-module spectra of a saved PEFT adapter; `scales` maps module name -> alpha/r."""
-    weights = load_file(str(adapter_weights_file(adapter_dir)))
+    weights = read_adapter_weights(adapter_dir)
     factors: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in weights.items():
         if found := lora_factor(key):

@@ -69,7 +69,7 @@ def train(model: torch.nn.Module, data: Encoded, recipe: TrainParams, seed: int,
     order = batch_order(len(data), recipe.steps, recipe.batch_size, seed)
     warmup = math.ceil(recipe.warmup_ratio * recipe.steps)
     lrs = [recipe.lr * lr_factor(s, recipe.steps, warmup) for s in range(recipe.steps)]
-    graphed = device.type == "cuda" and recipe.cuda_graphs
+    graphed = recipe.cuda_graphs and device.type == "cuda"  # read on any device: it is a declared param
     step = (GraphedStep if graphed else EagerStep)(model, data, order, recipe, device)
     losses = torch.zeros(recipe.steps, device=device)  # filled on the device: no per-step host sync
     checkpoint = None if graphed else checkpoint

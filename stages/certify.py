@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_bytes(scratch / f"{name}.png", png)
             pictures[name] = os.path.relpath(args.figures / f"{name}.png", args.report.parent)
     write_json(args.out, metrics(verdict, found.sizes))
-    write_text(args.report, report.render(params, policy, verdict, found.plans, found.sizes, facts, pictures))
+    write_text(args.report, report.render(params, policy, verdict, found, facts, pictures))
     print(f"[certify] {'CERTIFIED' if verdict.certified else 'NOT CERTIFIED'} ({verdict.level.name}); "
           + ", ".join(f"{n} {s.status}" for n, s in verdict.summaries.items()), flush=True)
     for reason in verdict.reasons:

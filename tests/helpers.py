@@ -28,6 +28,12 @@ def ran_stages(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
 
 
+def touched_stages(output: str) -> list[str]:
+    """Stages `dvc repro` ran or restored from the run-cache, in order."""
+    return [line.split("'")[1] for line in output.splitlines()
+            if line.startswith("Running stage '") or (line.startswith("Stage '") and "is cached" in line)]
+
+
 def read_metrics(cwd: Path) -> dict[str, bytes]:
     return {str(p.relative_to(cwd)): p.read_bytes() for p in sorted((cwd / "metrics").rglob("*.json"))}
 

@@ -5,7 +5,9 @@ import shutil
 import numpy as np
 import pytest
 import yaml
+from safetensors.numpy import save_file
 
+from rankcert.errors import run_main
 from stages import certify
 from tests.helpers import PROJECT
 
@@ -26,6 +28,7 @@ def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500,
         shutil.copytree(PROJECT / "plots" / "templates", root / "plots" / "templates")
     labels = np.ones(N, dtype=int)
     for seed in seeds:
+        _write_prepared(root, seed, labels)
         _write_pred(root, seed, "probe", labels, probe_correct)
         _write_run(root, seed)
         for name, per_seed in deltas.items():
@@ -35,12 +38,26 @@ def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500,
     return root
 
 
+def _write_prepared(root, seed, labels):
+    """What prepare writes about the eval set: its labels and its fingerprint (the same for every seed)."""
+    folder = root / "data" / "prepared" / str(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({"labels": labels.astype(np.int64)}, str(folder / "eval.safetensors"))
+    (folder / "manifest.json").write_text(json.dumps({"eval": {"fingerprint": "f" * 64, "rows": N},
+                                                      "train": {"fingerprint": f"{seed:064d}"}}))
+
+
 def _write_pred(root, seed, name, labels, n_correct):
     path = root / "data" / "eval" / str(seed) / f"{name}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     pred = np.where(np.arange(N) < n_correct, 1, 0)
     rows = ["index,label,prediction"] + [f"{i},{y},{p}" for i, (y, p) in enumerate(zip(labels, pred))]
     path.write_text("\n".join(rows) + "\n")
+    correct = int((pred == labels).sum())
+    metrics = root / "metrics" / "eval" / str(seed) / f"{name}.json"
+    metrics.parent.mkdir(parents=True, exist_ok=True)
+    metrics.write_text(json.dumps({"accuracy": correct / N, "correct": correct, "examples": N,
+                                   "trainable_parameters": 1000, "reduction_vs_probe": 0.0}))
 
 
 def _write_run(root, seed):
@@ -122,7 +139,49 @@ def test_missing_variant_for_a_seed_fails_that_seed_and_is_reported(tmp_path, mo
     r24 = result["variants"]["uniform_r24"]
     assert r24["seeds"]["seed_456"]["status"] == "MISSING" and r24["pass_rate"] == pytest.approx(2 / 3, abs=1e-6)
     assert r24["status"] == "UNSAFE"
-    assert "| 456 |" in (tmp_path / "metrics" / "report.md").read_text().split("## uniform_r24")[1]
+    section = (tmp_path / "metrics" / "report.md").read_text().split("## uniform_r24")[1]
+    assert "| 456 |" in section and "Seed 456 is MISSING (a failed seed): " in section
+    assert "data/eval/456/uniform_r24.csv not found" in section
+
+
+def _rewrite(path, edit):
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(edit(lines)) + "\n")
+
+
+TAMPERING = [
+    ("a row removed", lambda lines: lines[:-1], "has 499 rows; the prepared eval set has 500"),
+    ("a label flipped", lambda lines: [lines[0], "0,0,1", *lines[2:]], "row 0: label is 0, the prepared eval set says 1"),
+    ("rows reordered", lambda lines: [lines[0], lines[2], lines[1], *lines[3:]], "row 0: index is 1"),
+    ("predictions set to the labels", lambda lines: [lines[0]] + [f"{i},1,1" for i in range(N)],
+     "says 410/500 correct (accuracy 0.82), its predictions give 500/500"),
+    ("not a CSV of predictions", lambda lines: ["a,b", "1,2"], "expected integer columns ['index', 'label', 'prediction']"),
+]
+
+
+@pytest.mark.parametrize("label,edit,message", TAMPERING, ids=[t[0] for t in TAMPERING])
+def test_certify_refuses_predictions_that_disagree_with_what_was_prepared_and_evaluated(
+        tmp_path, monkeypatch, capsys, label, edit, message):
+    make_run(tmp_path, ALL_OK)
+    _rewrite(tmp_path / "data" / "eval" / "123" / "probe.csv", edit)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        run_main(certify.main, [])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "\n" not in err
+    assert "data/eval/123/probe.csv (seed 123)" in err or "metrics/eval/123/probe.json (seed 123)" in err
+    assert message in err
+    assert not (tmp_path / "metrics" / "certify.json").exists()
+
+
+def test_hand_edited_eval_metrics_are_refused(tmp_path, monkeypatch, capsys):
+    make_run(tmp_path, ALL_OK)
+    path = tmp_path / "metrics" / "eval" / "42" / "uniform_r20.json"
+    path.write_text(path.read_text().replace('"correct": 406', '"correct": 450'))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        run_main(certify.main, [])
+    assert "metrics/eval/42/uniform_r20.json (seed 42) says 450/500 correct" in capsys.readouterr().err
 
 
 def test_all_seeds_undertrained_is_never_certified(tmp_path, monkeypatch):

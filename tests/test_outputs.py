@@ -3,6 +3,7 @@ import os
 
 import pytest
 
+from rankcert.errors import RankcertError
 from rankcert.outputs import atomic_dir, write_json, write_text
 
 
@@ -32,3 +33,15 @@ def test_a_failed_folder_write_leaves_the_old_folder(tmp_path, monkeypatch):
         (scratch / "f").write_text("new")
         raise RuntimeError("killed mid-write")
     assert (tmp_path / "out" / "f").read_text() == "old"
+
+
+def test_a_read_only_folder_is_one_clear_error(tmp_path, monkeypatch):
+    """As a user without write permission sees it (simulated: the tests may run as root, who writes anywhere)."""
+    monkeypatch.chdir(tmp_path)
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "metrics")
+
+    monkeypatch.setattr("rankcert.outputs.tempfile.mkstemp", refused)
+    with pytest.raises(RankcertError, match="cannot write metrics/x.json: permission denied on metrics"):
+        write_text("metrics/x.json", "{}")

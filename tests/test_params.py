@@ -126,3 +126,68 @@ def test_mutating_one_canonical_key_validates_or_raises_our_error(key, value):
         params_from_dict(raw)
     except RankcertError:
         pass
+
+
+def test_yaml_is_read_as_dvc_reads_it(tmp_path):
+    """YAML 1.2: 010 is ten (YAML 1.1 reads eight), exactly as DVC's own parser gives it."""
+    from dvc.utils.serialize import parse_yaml as dvc_parse
+
+    from rankcert.yamlfile import parse_yaml
+
+    text = "seeds: [010, 123]\nflag: yes\nlr: 5e-5\n"
+    assert parse_yaml(text, "t") == dvc_parse(text, "t") == {"seeds": [10, 123], "flag": "yes", "lr": 5e-5}
+
+
+@pytest.mark.parametrize("text,message", [
+    ("a: 1\na: 2\n", "not valid YAML"),
+    ("a: &x [1]\n" + "".join(f"b{i}: *x\n" for i in range(100)), "uses 100 aliases; at most 64"),
+    ("a: [1\n", "not valid YAML"),
+])
+def test_yaml_that_dvc_refuses_or_that_explodes_is_one_line(tmp_path, text, message):
+    from rankcert.yamlfile import read_yaml
+
+    (tmp_path / "p.yaml").write_text(text)
+    with pytest.raises(RankcertError, match=message) as err:
+        read_yaml(tmp_path / "p.yaml", "params file", "hint")
+    assert "\n" not in str(err.value)
+
+
+def test_unreadable_params_files_are_one_line(tmp_path):
+    from rankcert.yamlfile import read_yaml
+
+    (tmp_path / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(RankcertError, match="is not UTF-8 text"):
+        read_yaml(tmp_path / "latin1.yaml", "params file", "hint")
+    with pytest.raises(RankcertError, match="is a folder"):
+        read_yaml(tmp_path, "params file", "hint")
+
+
+def test_huge_values_are_quoted_short():
+    raw = canonical()
+    raw["train"]["steps"] = "x" * 100_000
+    with pytest.raises(RankcertError) as err:
+        params_from_dict(raw)
+    assert len(str(err.value)) < 200 and "100,002 characters" in str(err.value)
+
+
+def test_seeds_beyond_32_bits_are_refused_up_front():
+    raw = canonical()
+    raw["seeds"] = [42, 2**32]
+    with pytest.raises(RankcertError, match="seeds must be in 0..4294967295"):
+        params_from_dict(raw)
+
+
+@given(st.dictionaries(st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=8),
+                       st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
+                                 st.text(max_size=20), st.lists(st.integers(), max_size=4)), max_size=6))
+def test_property_anything_dvc_reads_we_read_to_the_same_values(data):
+    import io
+
+    from dvc.utils.serialize import parse_yaml as dvc_parse
+    from ruamel.yaml import YAML
+
+    from rankcert.yamlfile import parse_yaml
+
+    stream = io.StringIO()
+    YAML(typ="safe").dump(data, stream)
+    assert parse_yaml(stream.getvalue(), "t") == dvc_parse(stream.getvalue(), "t")

@@ -15,9 +15,10 @@ POLICY = "policies/safe_uniform.yaml"  # relative: the repo's own copy, tracked 
 
 
 def certify_only_pipeline(root: Path) -> None:
-    """The project's own certify stage (from dvc.yaml), over fixture inputs kept in git."""
-    stage = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]["certify"]
-    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"certify": stage}}, sort_keys=False))
+    """The project's own validate and certify stages (from dvc.yaml), over fixture inputs kept in git."""
+    stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+    pipeline = {"stages": {name: stages[name] for name in ("validate", "certify")}}
+    (root / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
     for code in ("stages", "rankcert"):
         shutil.copytree(PROJECT / code, root / code, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(PROJECT / "policies", root / "policies")

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from rankcert.errors import run_main
-from stages import certify, compress, prepare, probe
+from stages import certify, compress, evaluate, prepare, probe, validate
 from tests.helpers import PROJECT
 
 
@@ -47,6 +47,8 @@ PREPARE_CASES = [
     ("eval larger than split", {"data__eval_size": 21}, GOOD, "eval_size is 21 but the validation split has only 20"),
     ("missing model dir", {"model__name": "./no/such/model"}, GOOD, "model.name './no/such/model' is not a directory"),
     ("hub id offline", {"model__name": "no-such-org/no-such-model"}, GOOD, "set model.name to a local model directory"),
+    ("one class only", {}, GOOD.assign(label=[1] * 40), "all have label 1; a classifier needs both labels"),
+    ("batch above sample", {"train__batch_size": 64}, GOOD, "train.batch_size 64 is larger than data.train_size 30"),
 ]
 
 
@@ -109,3 +111,81 @@ def test_certify_bad_policy(tmp_path, raw_params, monkeypatch, capsys, label, te
     code, err = run_stage(certify, [], capsys)
     assert code == 2 and message in err and "\n" not in err
     assert not (tmp_path / "metrics").exists() and not (tmp_path / "plots").exists()
+
+
+VALIDATE_CASES = [
+    ("max_length beyond the model", {"model__max_length": 65}, "model.max_length 65 exceeds the model's "
+                                                                 "max_position_embeddings 64"),
+    ("seed beyond 32 bits", {"seeds": [42, 2**32]}, "seeds must be in 0..4294967295"),
+    ("policy path is a folder", {"certify__policy": "."}, "policy . is a folder"),
+    ("duplicate policy key", {"certify__policy": "dup.yaml"}, "is not valid YAML"),
+]
+
+
+@pytest.mark.parametrize("label,changes,message", VALIDATE_CASES, ids=[c[0] for c in VALIDATE_CASES])
+def test_validate_stops_late_crashes_up_front(tmp_path, raw_params, monkeypatch, capsys, label, changes, message):
+    monkeypatch.chdir(tmp_path)
+    policy = (PROJECT / "policies" / "safe_uniform.yaml").read_text()
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "safe_uniform.yaml").write_text(policy)
+    (tmp_path / "dup.yaml").write_text(policy + "name: twice\n")
+    write_params(tmp_path, raw_params, **changes)
+    code, err = run_stage(validate, ["--out", "validated.json"], capsys)
+    assert code == 2 and message in err and "\n" not in err
+    assert not (tmp_path / "validated.json").exists()
+
+
+def test_validate_writes_the_same_marker_for_any_valid_params(tmp_path, raw_params, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "safe_uniform.yaml").write_text((PROJECT / "policies" / "safe_uniform.yaml").read_text())
+    outputs = []
+    for lr in (0.001, 0.002):
+        raw_params["train"]["lr"] = lr
+        write_params(tmp_path, raw_params)
+        validate.main(["--out", "validated.json"])
+        outputs.append((tmp_path / "validated.json").read_bytes())
+    assert outputs[0] == outputs[1]  # nothing downstream reruns because validate ran
+
+
+@pytest.fixture
+def trained_probe(tmp_path, raw_params, monkeypatch):
+    """A prepared seed and a 4-step probe in tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    raw_params["train"].update(steps=4, log_every=2)
+    write_params(tmp_path, raw_params)
+    prepare.main(["--seed", "1", "--out", "p"])
+    probe.main(["--seed", "1", "--prepared", "p", "--out", "probe"])
+    return tmp_path / "probe" / "adapter"
+
+
+def _evaluate(capsys):
+    return run_stage(evaluate, ["--seed", "1", "--name", "probe", "--adapter", "probe/adapter", "--probe-adapter",
+                                "probe/adapter", "--prepared", "p", "--predictions", "pred.csv", "--metrics", "m.json"],
+                     capsys)
+
+
+ADAPTER_DAMAGE = [
+    ("truncated weights", lambda a: (a / "adapter_model.safetensors").write_bytes(
+        (a / "adapter_model.safetensors").read_bytes()[:100]), "is not a readable safetensors file"),
+    ("random weights file", lambda a: (a / "adapter_model.safetensors").write_bytes(bytes(range(256)) * 4),
+     "is not a readable safetensors file"),
+    ("config removed", lambda a: (a / "adapter_config.json").unlink(), "no adapter_config.json in probe/adapter"),
+    ("config with another rank", lambda a: _set_config_rank(a / "adapter_config.json", 8),
+     "doesn't match its adapter_config.json"),
+]
+
+
+def _set_config_rank(path, rank):
+    config = json.loads(path.read_text())
+    config["r"] = rank
+    config["rank_pattern"] = {module: rank for module in config["rank_pattern"]}
+    path.write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("label,damage,message", ADAPTER_DAMAGE, ids=[c[0] for c in ADAPTER_DAMAGE])
+def test_evaluate_a_damaged_adapter_is_one_line(trained_probe, capsys, label, damage, message):
+    damage(trained_probe)
+    code, err = _evaluate(capsys)
+    assert code == 2 and message in err and "\n" not in err
+    assert not (trained_probe.parent.parent / "m.json").exists()

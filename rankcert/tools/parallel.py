@@ -2,8 +2,9 @@
 
     python -m rankcert.tools.parallel [--jobs N] [--params params.yaml]
 
-DVC's own mechanism does the work: several `dvc --wait-for-lock repro TARGETS` at once in one workspace, for
-independent targets (a seed's prepare, probe, variants and evaluations depend on no other seed), and GPU
+DVC's own mechanism does the work: `dvc repro validate`, then several `dvc --wait-for-lock repro --single-item
+STAGES` at once in one workspace, one per seed (a seed's prepare, probe, variants and evaluations depend on no
+other seed's), then `dvc repro` for certify; GPU
 leases (rankcert.gpus) spread their stages over the GPUs. N defaults to the number of visible GPUs. Each
 output line is prefixed with its seed; a failed seed stops the others and is named; the results are the
 same as a serial `dvc repro` (the stages and their inputs are).
@@ -31,8 +32,16 @@ def seed_targets(seed: int, variants: list[str]) -> list[str]:
     return [f"evaluate_probe@{seed}"] + [f"evaluate@{seed}-{v}" for v in variants]
 
 
+def seed_stages(seed: int, variants: list[str]) -> list[str]:
+    """Every stage of one seed, in dependency order."""
+    return ([f"prepare@{seed}", f"probe@{seed}"] + [f"compress@{seed}-{v}" for v in variants]
+            + seed_targets(seed, variants))
+
+
 def start(seed: int, variants: list[str]) -> subprocess.Popen:
-    command = ["dvc", "--wait-for-lock", "repro", *seed_targets(seed, variants)]
+    # --single-item over the seed's own stages: an upstream stage shared by all seeds (validate) is left out,
+    # because DVC write-locks the outputs of every stage a repro visits, even one it skips.
+    command = ["dvc", "--wait-for-lock", "repro", "--single-item", *seed_stages(seed, variants)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
                             start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
@@ -67,7 +76,7 @@ def run_seeds(seeds: list[int], variants: list[str], jobs: int) -> None:
                 seed = pending.pop(0)
                 running[seed] = start(seed, variants)
                 selector.register(running[seed].stdout, selectors.EVENT_READ, seed)
-                print(f"[parallel] seed {seed}: dvc repro {' '.join(seed_targets(seed, variants))}", flush=True)
+                print(f"[parallel] seed {seed}: dvc repro --single-item prepare@{seed} ... evaluate@{seed}-*", flush=True)
             for key, _ in selector.select(timeout=1.0):
                 seed, line = key.data, key.fileobj.readline()
                 if line:
@@ -94,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     jobs = args.jobs or max(1, len(gpus.visible_gpus()))
     print(f"[parallel] {len(params.seeds)} seed(s), {jobs} at a time", flush=True)
+    # validate first, alone: every seed depends on it, and it stops bad input before anything is deleted
+    if subprocess.run(["dvc", "--wait-for-lock", "repro", "validate"]).returncode != 0:
+        raise RankcertError("validate failed (see above); no seed was started")
     run_seeds(params.seeds, params.variant_names, jobs)
     result = subprocess.run(["dvc", "--wait-for-lock", "repro"])  # certify (and anything left), in the open
     if result.returncode != 0:

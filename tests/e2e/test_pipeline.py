@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import certify_json
-from tests.helpers import commit, ran_stages, sh
+from tests.helpers import commit, ran_stages, sh, touched_stages
 
 pytestmark = pytest.mark.e2e
 
@@ -14,7 +14,7 @@ def test_first_repro_runs_every_stage_and_writes_every_output(reproduced):
     ws, output = reproduced
     stages = ran_stages(output)
     seeds, variants = [42, 123], ["per_layer", "uniform_r20", "uniform_r24", "uniform_r16"]
-    expected = {f"prepare@{s}" for s in seeds} | {f"probe@{s}" for s in seeds} | {"certify"}
+    expected = {f"prepare@{s}" for s in seeds} | {f"probe@{s}" for s in seeds} | {"validate", "certify"}
     expected |= {f"compress@{s}-{v}" for s in seeds for v in variants}
     expected |= {f"evaluate_probe@{s}" for s in seeds} | {f"evaluate@{s}-{v}" for s in seeds for v in variants}
     assert set(stages) == expected and len(stages) == len(expected)
@@ -50,13 +50,13 @@ def test_second_repro_runs_nothing(reproduced):
     assert "dvc.yaml" not in sh(ws, "dvc", "status").stdout or "up to date" in sh(ws, "dvc", "status").stdout
 
 
-def test_changing_a_certify_threshold_reruns_only_certify_and_metrics_diff_shows_it(reproduced):
+def test_changing_a_certify_threshold_reruns_only_validate_and_certify_and_metrics_diff_shows_it(reproduced):
     ws, _ = reproduced
     params = yaml.safe_load((ws / "params.yaml").read_text())
     params["certify"]["min_pass_rate"] = 0.5
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = sh(ws, "dvc", "repro")
-    assert ran_stages(result.stdout) == ["certify"]
+    assert ran_stages(result.stdout) == ["validate", "certify"]
     commit(ws, "lower pass rate")
     diff = json.loads(sh(ws, "dvc", "metrics", "diff", "HEAD~1", "HEAD", "--json").stdout)
     changed = diff["metrics/certify.json"]
@@ -64,7 +64,7 @@ def test_changing_a_certify_threshold_reruns_only_certify_and_metrics_diff_shows
     # restore, so later tests see the committed first run's params
     params["certify"]["min_pass_rate"] = 0.67
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert ran_stages(sh(ws, "dvc", "repro").stdout) == ["certify"]
+    assert touched_stages(sh(ws, "dvc", "repro").stdout) == ["validate", "certify"]  # validate: from the run-cache
     commit(ws, "restore")
 
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from rankcert.tools import demo
-from tests.helpers import adapter_digests, commit, ran_stages, read_metrics, sh
+from tests.helpers import adapter_digests, commit, ran_stages, read_metrics, sh, touched_stages
 
 pytestmark = pytest.mark.e2e
 
@@ -83,3 +83,21 @@ def test_worker_and_in_process_runs_give_identical_bytes(reproduced):
     assert "warm worker" not in result.stderr
     assert read_metrics(ws) == before_metrics and adapter_digests(ws) == before_adapters
     assert predictions.read_bytes() == before_predictions
+
+
+def test_a_malformed_policy_stops_at_validate_and_the_last_results_stay(reproduced):
+    ws, _ = reproduced
+    sh(ws, "dvc", "repro")  # up to date first (a forced retrain rewrites run.json timings, which certify reads)
+    policy = ws / "policies" / "safe_uniform.yaml"
+    good = policy.read_text()
+    kept = {p: p.read_bytes() for p in [ws / "metrics/certify.json", ws / "metrics/report.md",
+                                        *sorted((ws / "metrics/figures").glob("*.png"))]}
+    policy.write_text(good + "claims: [oops\n")
+    try:
+        result = sh(ws, "dvc", "repro", check=False)
+        assert result.returncode != 0 and ran_stages(result.stdout) == ["validate"]
+        assert "rankcert: error: policy policies/safe_uniform.yaml is not valid YAML" in result.stderr
+        assert {p: p.read_bytes() for p in kept} == kept  # DVC never reached certify, so nothing was deleted
+    finally:
+        policy.write_text(good)
+    assert touched_stages(sh(ws, "dvc", "repro").stdout) == ["validate"]  # the same policy bytes: certify is current

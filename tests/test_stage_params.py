@@ -1,0 +1,76 @@
+"""Each stage reads exactly the params dvc.yaml declares for it: every stage runs once on the demo profile with
+its Params wrapped in a recorder, and the values it touched are compared with its `params` list."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from stages import certify, compress, evaluate, prepare, probe
+from tests.helpers import PROJECT
+
+DVC = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+PROPERTIES = {"variant_names": "variants"}  # Params properties and the field they read
+
+
+class Recorder:
+    """Wraps a params dataclass; records the dotted name of every field read through it."""
+
+    def __init__(self, obj, path: str, seen: set[str]):
+        self._obj, self._path, self._seen = obj, path, seen
+
+    def __getattr__(self, name: str):
+        value = getattr(self._obj, name)
+        full = f"{self._path}.{PROPERTIES.get(name, name)}".lstrip(".")
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return Recorder(value, full, self._seen)
+        self._seen.add(full)
+        return value
+
+
+def declared(stage: str) -> list[str]:
+    body = DVC[stage].get("do", DVC[stage])
+    return body["params"]
+
+
+def covered(read: str, params: list[str]) -> bool:
+    return any(read == p or read.startswith(p + ".") for p in params)
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Patch load_params in a stage module; return the set its run fills."""
+    def patch(module) -> set[str]:
+        seen: set[str] = set()
+        real = module.load_params
+        monkeypatch.setattr(module, "load_params", lambda path: Recorder(real(path), "", seen))
+        return seen
+    return patch
+
+
+def test_every_stage_reads_exactly_its_declared_params(tmp_path, raw_params, monkeypatch, recorded):
+    raw_params["train"].update(steps=4, log_every=2)
+    raw_params["seeds"] = [42]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    (tmp_path / "plots").symlink_to(PROJECT / "plots")
+    (tmp_path / "policies").symlink_to(PROJECT / "policies")
+    runs = {
+        "prepare": (prepare, ["--seed", "42", "--out", "data/prepared/42"]),
+        "probe": (probe, ["--seed", "42", "--prepared", "data/prepared/42", "--out", "data/probe/42"]),
+        "compress": (compress, ["--seed", "42", "--variant", "per_layer", "--prepared", "data/prepared/42",
+                                "--probe", "data/probe/42", "--out", "data/variants/42/per_layer"]),
+        "evaluate": (evaluate, ["--seed", "42", "--name", "per_layer", "--adapter", "data/variants/42/per_layer/adapter",
+                                "--probe-adapter", "data/probe/42/adapter", "--prepared", "data/prepared/42",
+                                "--predictions", "data/eval/42/per_layer.csv",
+                                "--metrics", "metrics/eval/42/per_layer.json"]),
+        "certify": (certify, ["--plots", "plotdata", "--figures", "figures"]),
+    }
+    for stage, (module, argv) in runs.items():
+        seen = recorded(module)
+        module.main(argv)
+        params = declared(stage)
+        assert seen, stage
+        assert [r for r in sorted(seen) if not covered(r, params)] == [], f"{stage} reads undeclared params"
+        assert [p for p in params if not any(covered(r, [p]) for r in seen)] == [], f"{stage} declares unread params"
