@@ -168,8 +168,8 @@ def time_repro(model_dir: Path, data_dir: Path, steps: int, seeds: list[int], de
             raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     out["children_peak_host_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     out["certify"] = json.loads((ws / "metrics" / "certify.json").read_text())["variants"]
-    out["stage_ms_per_step"] = {p.parent.name: json.loads(p.read_text())["ms_per_step"]
-                                for p in sorted((ws / "data" / "probe").glob("*/run.json"))}
+    out["stage_ms_per_step"] = {p.stem: json.loads(p.read_text())["ms_per_step"]
+                                for p in sorted((ws / ".rankcert-tmp" / "timings").glob("probe@*.json"))}
     return out
 
 

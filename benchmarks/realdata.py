@@ -94,9 +94,8 @@ def main() -> None:
                         for p in sorted((workspace / "metrics" / "eval").glob("*/*.json"))},
                "plans": {f"{p.parent.parent.name}/{p.parent.name}": json.loads(p.read_text())["ranks"]
                          for p in sorted((workspace / "data" / "variants").glob("*/per_layer/plan.json"))},
-               "train_ms_per_step": {f"{s}/{n}": json.loads((adapter_folder(workspace / "data", s, n) / "run.json")
-                                                            .read_text())["ms_per_step"]
-                                     for s in params.seeds for n in ["probe", *params.variant_names]}}
+               "train_ms_per_step": {p.stem: json.loads(p.read_text())["ms_per_step"]
+                                     for p in sorted((workspace / ".rankcert-tmp" / "timings").glob("*.json"))}}
     if args.trainer_seed is not None:
         summary["trainer_baseline"] = trainer_baseline(workspace, params, args.trainer_seed,
                                                        modeling.resolve_device(args.device, "trainer baseline"))

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from rankcert import data, modeling
 from rankcert.checkpoint import Checkpoint, requested_every, run_key
 from rankcert.data import Encoded
-from rankcert.outputs import atomic_dir, write_csv, write_json
+from rankcert.outputs import SCRATCH, atomic_dir, write_csv, write_json
 from rankcert.params import TrainParams
 from rankcert.runfacts import environment
 
@@ -195,9 +195,14 @@ def loss_log(losses: list[float], recipe: TrainParams, warmup: int) -> list[LogR
 
 
 def fit_adapter(params, seed: int, plan_for: Callable[[list[str]], dict[str, int]],
-                alpha_for: Callable[[int], float], prepared: Path, out: Path, desc: str) -> dict[str, int]:
-    """Build base + LoRA (modeling.build_lora_model), train, write adapter/, train_log.csv and run.json into
-    `out` as one folder; return the plan."""
+                alpha_for: Callable[[int], float], prepared: Path, out: Path, desc: str,
+                extra: Callable[[Path, dict[str, int]], None] | None = None) -> dict[str, int]:
+    """Build base + LoRA (modeling.build_lora_model), train, and write adapter/, train_log.csv, run.json and
+    whatever `extra(folder, plan)` adds into `out`, replaced as one folder; return the plan.
+
+    Timings go to .rankcert-tmp/timings/, where DVC hashes nothing: run.json holds only what the inputs and
+    the environment decide, so a forced retrain that gives the same weights changes nothing downstream.
+    """
     device = modeling.resolve_device(params.train.device, desc)
     train_data = data.load_encoded(prepared / "train.safetensors")
     model, plan, model_type = modeling.build_lora_model(params.model, seed, plan_for, alpha_for, params.probe.dropout)
@@ -209,12 +214,13 @@ def fit_adapter(params, seed: int, plan_for: Callable[[list[str]], dict[str, int
     seconds = time.perf_counter() - started
     print(f"[{desc}] {params.train.steps} steps in {seconds:.1f} s ({1000 * seconds / params.train.steps:.2f} ms/step, "
           f"{device.type})", flush=True)
+    write_json(SCRATCH / "timings" / f"{desc}.json", {"train_seconds": round(seconds, 3), "device": device.type,
+                                                       "ms_per_step": round(1000 * seconds / params.train.steps, 3)})
     with atomic_dir(out) as scratch:
         modeling.save_adapter(model, scratch / "adapter")
         write_csv(scratch / "train_log.csv", [vars(row) for row in log], ["step", "loss", "lr"])
-        write_json(scratch / "run.json", {
-            **environment(device), "seed": seed, "model_type": model_type, "train_seconds": round(seconds, 3),
-            "ms_per_step": round(1000 * seconds / params.train.steps, 3),
-            "trainable_parameters": modeling.trainable_parameters(model),
-        })
+        write_json(scratch / "run.json", {**environment(device), "seed": seed, "model_type": model_type,
+                                          "trainable_parameters": modeling.trainable_parameters(model)})
+        if extra:
+            extra(scratch, plan)
     return plan

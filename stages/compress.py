@@ -33,13 +33,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         return spectra.rank_plan(variant, modules, probe_spectra, c.energy_threshold, c.allowed_ranks,
                                  params.probe.rank)
 
+    def write_plan(folder: Path, plan: dict[str, int]) -> None:  # inside the stage's one output folder
+        energy = ({m: spectra.energy_rank(s, c.energy_threshold) for m, s in probe_spectra.items()}
+                  if probe_spectra else None)
+        write_json(folder / "plan.json", {"variant": variant.name, "kind": variant.kind, "ranks": plan,
+                                          "energy_ranks": energy, "energy_threshold": c.energy_threshold})
+
     print(f"[compress@{args.seed}-{variant.name}] retraining from scratch, alpha = r", flush=True)
     plan = fit_adapter(params, args.seed, plan_for, float, args.prepared, args.out,
-                       desc=f"{variant.name}@{args.seed}")
-    energy = ({m: spectra.energy_rank(s, c.energy_threshold) for m, s in probe_spectra.items()}
-              if probe_spectra else None)
-    write_json(args.out / "plan.json", {"variant": variant.name, "kind": variant.kind, "ranks": plan,
-                                        "energy_ranks": energy, "energy_threshold": c.energy_threshold})
+                       desc=f"{variant.name}@{args.seed}", extra=write_plan)
     print(f"[compress@{args.seed}-{variant.name}] plan: {rank_summary(plan)}", flush=True)
 
 

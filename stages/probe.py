@@ -23,13 +23,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     probe = params.probe
     print(f"[probe@{args.seed}] r={probe.rank} alpha={probe.alpha}, {params.train.steps} steps", flush=True)
 
-    plan = fit_adapter(params, args.seed, lambda modules: {m: probe.rank for m in modules},
-                       lambda rank: probe.alpha, args.prepared, args.out, desc=f"probe@{args.seed}")
-    found = spectra.adapter_spectra(args.out / "adapter", {m: probe.alpha / probe.rank for m in plan})
-    write_json(args.out / "spectra.json", {
-        "probe_rank": probe.rank,
-        "modules": {s.module: {"singular_values": s.singular_values, "stable_rank": s.stable_rank} for s in found},
-    })
+    def write_spectra(folder: Path, plan: dict[str, int]) -> None:  # inside the stage's one output folder
+        found = spectra.adapter_spectra(folder / "adapter", {m: probe.alpha / probe.rank for m in plan})
+        write_json(folder / "spectra.json", {
+            "probe_rank": probe.rank,
+            "modules": {s.module: {"singular_values": s.singular_values, "stable_rank": s.stable_rank} for s in found},
+        })
+
+    fit_adapter(params, args.seed, lambda modules: {m: probe.rank for m in modules}, lambda rank: probe.alpha,
+                args.prepared, args.out, desc=f"probe@{args.seed}", extra=write_spectra)
 
 
 if __name__ == "__main__":
