@@ -12,7 +12,7 @@ STAMP := $(VENV)/.rankcert-installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: demo test test-fast lint pre-release repro-parallel worker-status worker-stop clean-venv
+.PHONY: demo test test-fast lint pre-release policy repro-parallel worker-status worker-stop clean-venv
 
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR) && $(OFFLINE) $(PYTHON) -m rankcert.tools.demo $(DEMO_DIR)
@@ -28,6 +28,10 @@ lint: $(STAMP)
 
 pre-release: $(STAMP)
 	$(PYTHON) -m rankcert.tools.pre_release $(PRE_RELEASE_ARGS)
+
+# The policy the last certifiable run supports: shows the diff; POLICY_ARGS="--write" (or --out, --name) to write it.
+policy: $(STAMP)
+	$(PYTHON) -m rankcert.tools.policy_export $(POLICY_ARGS)
 
 # The canonical run with one `dvc repro` per seed at once (JOBS defaults to the number of GPUs), then certify.
 repro-parallel: $(STAMP)

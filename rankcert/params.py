@@ -212,7 +212,11 @@ def build_config(cls: type, raw: Any, where: str) -> Any:
             hint = f"; did you mean {guess[0]!r}?" if guess else f"; known keys: {', '.join(fields)}"
             raise RankcertError(f"unknown key {_join(where, key)!r}{hint}")
     values = {}
+    optional = {f.name for f in dataclasses.fields(cls)
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
     for name in fields:
+        if name not in raw and name in optional:
+            continue
         if name not in raw:
             raise RankcertError(f"missing key {_join(where, name)!r}")
         values[name] = _coerce(hints[name], raw[name], _join(where, name))

@@ -1,11 +1,11 @@
 """The compression policy: load and validate policies/*.yaml, and check its claims against a run."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rankcert.errors import RankcertError
-from rankcert.params import build_config
+from rankcert.params import build_config, parse_variant
 from rankcert.stats import EPS, VariantSummary
 from rankcert.yamlfile import read_yaml
 
@@ -41,6 +41,7 @@ class Policy:
     scope: Scope
     criteria: Criteria
     claims: Claims
+    provenance: dict[str, str] = field(default_factory=dict)  # where an exported policy's evidence came from
 
     def expectations(self) -> list[tuple[str, str, str]]:
         """(claim, variant, expected status) for every claim the policy makes."""
@@ -112,3 +113,26 @@ def check_claims(policy: Policy, summaries: dict[str, VariantSummary]) -> list[C
         outcome = AGREES if summary.status == expected else CONTRADICTS
         checks.append(ClaimCheck(claim, variant, expected, summary.status, outcome))
     return checks
+
+
+def claims_from(statuses: dict[str, str]) -> Claims:
+    """The claims a certifiable run supports, from each variant's observed SAFE/UNSAFE.
+
+    primary = the smallest measured uniform rank that is SAFE with every larger measured uniform rank SAFE;
+    conservative = the next larger SAFE uniform rank (the primary itself when none is larger);
+    avoid = the measured uniform ranks that are UNSAFE.
+    """
+    uniform = sorted((parse_variant(n).rank, s) for n, s in statuses.items() if parse_variant(n).kind == "uniform")
+    safe_from_top = []
+    for rank, status in reversed(uniform):
+        if status != "SAFE":
+            break
+        safe_from_top.append(rank)
+    if not safe_from_top:
+        raise RankcertError("the run has no SAFE uniform rank with every larger measured one SAFE, so it supports no "
+                            "primary_uniform_rank; measure more uniform ranks (variants uniform_r<k>)")
+    primary = min(safe_from_top)
+    larger = sorted(r for r in safe_from_top if r > primary)
+    return Claims(expected=dict(statuses), primary_uniform_rank=primary,
+                  conservative_uniform_rank=larger[0] if larger else primary,
+                  avoid_ranks=[r for r, s in uniform if s == "UNSAFE"])

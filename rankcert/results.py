@@ -147,12 +147,12 @@ def read_results(data: Path, eval_metrics: Path, seeds: list[int], variants: lis
         logs={(s, n): _read_log(adapter_folder(data, s, n) / "train_log.csv") for s, n in keys},
         probe_spectra={s: read_spectra(path) for s, path in spectra_files.items() if path.is_file()},
         run=runs[0] if runs else {},
-        data_fingerprints=_data_fingerprints(data, seeds),
+        data_fingerprints=data_fingerprints(data, seeds),
         missing=missing,
     )
 
 
-def _data_fingerprints(data: Path, seeds: list[int]) -> str:
+def data_fingerprints(data: Path, seeds: list[int]) -> str:
     manifests = {s: m for s in seeds if (m := _optional_json(data / "prepared" / str(s) / "manifest.json"))}
     if not manifests:
         return "unknown"

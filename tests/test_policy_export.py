@@ -1,0 +1,73 @@
+"""Policy export: the claims a certifiable run supports, which certify then agrees with by construction."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from rankcert.errors import RankcertError, run_main
+from rankcert.policy import claims_from
+from rankcert.tools import policy_export
+from tests.test_certify import ALL_OK, make_run, run_certify
+
+
+def export(root, monkeypatch, *argv):
+    monkeypatch.chdir(root)
+    policy_export.main(list(argv))
+
+
+def test_certify_agrees_with_an_exported_policy(tmp_path, monkeypatch, capsys):
+    make_run(tmp_path, ALL_OK)
+    run_certify(tmp_path, monkeypatch, strict=False)
+    export(tmp_path, monkeypatch, "--out", "policies/exported.yaml", "--write")
+    assert "+  primary_uniform_rank: 20" in capsys.readouterr().out  # the diff against no file: every line added
+    exported = yaml.safe_load((tmp_path / "policies" / "exported.yaml").read_text())
+    assert exported["claims"] == {"expected": {"per_layer": "SAFE", "uniform_r20": "SAFE", "uniform_r24": "SAFE",
+                                               "uniform_r16": "UNSAFE"},
+                                  "primary_uniform_rank": 20, "conservative_uniform_rank": 24, "avoid_ranks": [16]}
+    assert exported["scope"] == {"model_family": "distilbert", "task": "sst2"}
+    assert exported["provenance"]["seeds"] == "42, 123, 456"
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["certify"]["policy"] = "policies/exported.yaml"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert run_certify(tmp_path, monkeypatch) == 0  # --strict: certified
+    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
+    assert result["policy"]["claims_contradicted"] == 0 and result["policy"]["claims_agree"] == 7
+
+
+def test_without_write_the_stored_policy_is_only_compared(tmp_path, monkeypatch, capsys):
+    make_run(tmp_path, dict(ALL_OK, uniform_r16=[-0.01, 0.0, -0.02]))  # r16 now SAFE
+    run_certify(tmp_path, monkeypatch, strict=False)
+    before = (tmp_path / "policy.yaml").read_text()
+    export(tmp_path, monkeypatch)
+    out = capsys.readouterr().out
+    assert "-    uniform_r16: UNSAFE" in out and "+    uniform_r16: SAFE" in out and "not written" in out
+    assert (tmp_path / "policy.yaml").read_text() == before
+
+
+def test_a_run_below_certifiable_sets_no_policy(tmp_path, monkeypatch, capsys):
+    make_run(tmp_path, ALL_OK, steps=100)
+    run_certify(tmp_path, monkeypatch, strict=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        run_main(policy_export.main, ["--out", "new.yaml", "--write"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "screening+ level; only a certifiable run" in err
+    assert not (tmp_path / "new.yaml").exists()
+
+
+@pytest.mark.parametrize("statuses,claims", [
+    ({"uniform_r16": "SAFE", "uniform_r20": "UNSAFE", "uniform_r24": "SAFE"}, (24, 24, [20])),
+    ({"uniform_r8": "UNSAFE", "uniform_r16": "SAFE", "uniform_r24": "SAFE", "per_layer": "UNSAFE"}, (16, 24, [8])),
+    ({"uniform_r4": "SAFE", "uniform_r8": "SAFE"}, (4, 8, [])),
+])
+def test_uniform_rank_claims(statuses, claims):
+    got = claims_from(statuses)
+    assert (got.primary_uniform_rank, got.conservative_uniform_rank, got.avoid_ranks) == claims
+    assert got.expected == statuses
+
+
+def test_no_safe_top_rank_means_no_policy():
+    with pytest.raises(RankcertError, match="supports no primary_uniform_rank"):
+        claims_from({"uniform_r16": "SAFE", "uniform_r24": "UNSAFE"})
