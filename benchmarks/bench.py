@@ -154,6 +154,7 @@ def time_repro(model_dir: Path, data_dir: Path, steps: int, seeds: list[int], de
     """Wall time of a full canonical `dvc repro`, a no-op one, and a certify-only re-run."""
     params = yaml.safe_load((demo.PROJECT / "params.yaml").read_text())
     params["model"]["name"], params["data"]["source"] = str(model_dir.resolve()), str(data_dir.resolve())
+    params["inputs"] = {"model": params["model"]["name"], "data": params["data"]["source"]}  # tracked by DVC
     params["train"]["steps"], params["train"]["device"], params["seeds"] = steps, device, seeds
     ws = demo.create_workspace(Path(tempfile.mkdtemp()) / "ws", params, with_demo_assets=False)
     out = {}

@@ -75,6 +75,7 @@ def main() -> None:
 
     raw = yaml.safe_load((demo.PROJECT / "params.yaml").read_text())
     raw["model"]["name"], raw["data"]["source"] = str(args.model.resolve()), str(args.data.resolve())
+    raw["inputs"] = {"model": raw["model"]["name"], "data": raw["data"]["source"]}  # tracked by DVC
     raw["seeds"], raw["train"]["device"] = [int(s) for s in args.seeds.split(",")], args.device
     for assignment in args.set:
         apply(raw, assignment)

@@ -46,6 +46,7 @@ def workspace(folder: Path, args) -> Path:
         return demo.create_workspace(folder)
     params = yaml.safe_load((demo.PROJECT / "params.yaml").read_text())
     params["model"]["name"], params["data"]["source"] = str(Path(args.model).resolve()), str(Path(args.data).resolve())
+    params["inputs"] = {"model": params["model"]["name"], "data": params["data"]["source"]}  # tracked by DVC
     for assignment in args.set:
         apply(params, assignment)
     if args.seeds:

@@ -112,6 +112,7 @@ class Params:
     variants: list[Variant]
     certify: CertifyParams
     release: ReleaseParams
+    inputs: dict[str, str] = dataclasses.field(default_factory=dict)  # local folders DVC tracks (stage track)
 
     @property
     def variant_names(self) -> list[str]:
@@ -160,6 +161,8 @@ def _check_semantics(p: Params) -> None:
     _require(0 <= p.probe.dropout < 1, "probe.dropout must be in [0, 1)")
     _require(t.batch_size <= p.data.train_size,
              f"train.batch_size {t.batch_size} is larger than data.train_size {p.data.train_size}")
+    _require(all(re.fullmatch(r"[A-Za-z0-9_-]+", key) for key in p.inputs),
+             f"inputs keys name stages and files: use letters, digits, _ and -, not {sorted(p.inputs)}")
     _require(p.seeds, "seeds must list at least one seed")
     _require(len(set(p.seeds)) == len(p.seeds), f"seeds has duplicates: {p.seeds}")
     _require(all(0 <= s < 2**32 for s in p.seeds), f"seeds must be in 0..{2**32 - 1} (numpy and torch seeds)")

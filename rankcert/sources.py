@@ -1,7 +1,9 @@
 """Where models and data come from: a local directory, or a hub id; one reading of which is which."""
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 
 from rankcert.errors import RankcertError
@@ -33,3 +35,27 @@ def check_model_limits(name: str, max_length: int) -> None:
     if isinstance(positions, int) and max_length > positions:
         raise RankcertError(f"model.max_length {max_length} exceeds the model's max_position_embeddings {positions} "
                             f"({config}); lower model.max_length")
+
+
+def folder_fingerprint(folder: Path) -> dict[str, str]:
+    """Relative file name -> sha256, for every file below `folder` (hidden ones too), sorted."""
+    if not folder.is_dir():
+        raise RankcertError(f"{folder} is not a folder; inputs lists local model and data folders")
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        files[path.relative_to(folder).as_posix()] = digest.hexdigest()
+    return files
+
+
+def check_tracked(name: str, key: str, inputs: dict[str, str]) -> None:
+    """A local folder used by the run must be listed in `inputs`, so that DVC re-checks its bytes."""
+    if not Path(name).is_dir():
+        return
+    listed = {os.path.realpath(path) for path in inputs.values()}
+    if os.path.realpath(name) not in listed:
+        raise RankcertError(f"{key} {name!r} is a local folder that DVC doesn't track; add it to params.yaml "
+                            f"`inputs` (e.g. inputs: {{{key.split('.')[0]}: {name}}})")

@@ -13,7 +13,7 @@ from rankcert.errors import run_main
 from rankcert.outputs import write_json
 from rankcert.params import load_params
 from rankcert.policy import load_policy
-from rankcert.sources import check_model_limits
+from rankcert.sources import check_model_limits, check_tracked
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -24,6 +24,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     load_policy(params.certify.policy, params.variant_names)
     check_model_limits(params.model.name, params.model.max_length)
+    check_tracked(params.model.name, "model.name", params.inputs)
+    check_tracked(params.data.source, "data.source", params.inputs)
     write_json(args.out, {"valid": True})  # the same bytes whatever the params: nothing downstream reruns for it
     print(f"[validate] params, policy {params.certify.policy} and model limits are valid", flush=True)
 

@@ -119,6 +119,7 @@ VALIDATE_CASES = [
     ("seed beyond 32 bits", {"seeds": [42, 2**32]}, "seeds must be in 0..4294967295"),
     ("policy path is a folder", {"certify__policy": "."}, "policy . is a folder"),
     ("duplicate policy key", {"certify__policy": "dup.yaml"}, "is not valid YAML"),
+    ("local model not tracked", {"inputs": {}}, "is a local folder that DVC doesn't track; add it to params.yaml"),
 ]
 
 

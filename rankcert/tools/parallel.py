@@ -103,9 +103,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     jobs = args.jobs or max(1, len(gpus.visible_gpus()))
     print(f"[parallel] {len(params.seeds)} seed(s), {jobs} at a time", flush=True)
-    # validate first, alone: every seed depends on it, and it stops bad input before anything is deleted
-    if subprocess.run(["dvc", "--wait-for-lock", "repro", "validate"]).returncode != 0:
-        raise RankcertError("validate failed (see above); no seed was started")
+    # validate and the input fingerprints first, alone: every seed depends on them, and validate stops bad
+    # input before anything is deleted
+    shared = ["validate", *(f"track@{key}" for key in params.inputs)]
+    if subprocess.run(["dvc", "--wait-for-lock", "repro", *shared]).returncode != 0:
+        raise RankcertError(f"{' or '.join(shared)} failed (see above); no seed was started")
     run_seeds(params.seeds, params.variant_names, jobs)
     result = subprocess.run(["dvc", "--wait-for-lock", "repro"])  # certify (and anything left), in the open
     if result.returncode != 0:

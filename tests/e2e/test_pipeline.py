@@ -14,7 +14,8 @@ def test_first_repro_runs_every_stage_and_writes_every_output(reproduced):
     ws, output = reproduced
     stages = ran_stages(output)
     seeds, variants = [42, 123], ["per_layer", "uniform_r20", "uniform_r24", "uniform_r16"]
-    expected = {f"prepare@{s}" for s in seeds} | {f"probe@{s}" for s in seeds} | {"validate", "certify"}
+    expected = {"validate", "track@model", "track@data", "certify"}
+    expected |= {f"prepare@{s}" for s in seeds} | {f"probe@{s}" for s in seeds}
     expected |= {f"compress@{s}-{v}" for s in seeds for v in variants}
     expected |= {f"evaluate_probe@{s}" for s in seeds} | {f"evaluate@{s}-{v}" for s in seeds for v in variants}
     assert set(stages) == expected and len(stages) == len(expected)
@@ -76,3 +77,16 @@ def test_dvc_plots_show_renders_every_plot(reproduced):
         assert title in html
     for field in ('"series"', '"ci_low"', '"rank"', '"singular_value"'):
         assert field in html
+
+
+def test_a_changed_byte_in_a_local_input_folder_shows_in_dvc_status(reproduced):
+    ws, _ = reproduced
+    data = ws / "assets" / "sst2" / "validation.jsonl"
+    original = data.read_bytes()
+    data.write_bytes(original.replace(b'"label":1', b'"label":0', 1))  # flip one eval label
+    try:
+        status = sh(ws, "dvc", "status").stdout
+        assert "track@data" in status and "modified" in status and "track@model" not in status
+    finally:
+        data.write_bytes(original)
+    assert "up to date" in sh(ws, "dvc", "status").stdout

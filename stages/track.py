@@ -1,0 +1,29 @@
+"""Stage track (per local input): a fingerprint of a local model or data folder that DVC re-hashes on status.
+
+The folder itself is this stage's dependency (dvc.yaml: `deps: ["${item}"]`), so changing any byte of it makes
+`dvc status` report it and `dvc repro` rerun every stage that uses it. The fingerprint names files and their
+sha256 only, not the folder's path, so clones that keep the inputs elsewhere share run-cache entries.
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from rankcert.errors import run_main
+from rankcert.outputs import write_json
+from rankcert.sources import folder_fingerprint
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--source", type=Path, required=True, help="a local model or data folder")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    files = folder_fingerprint(args.source)
+    write_json(args.out, {"files": files})
+    print(f"[track] {args.source}: {len(files)} file(s) fingerprinted", flush=True)
+
+
+if __name__ == "__main__":
+    run_main(main)
