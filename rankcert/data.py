@@ -33,14 +33,14 @@ class Encoded:
         return int(self.labels.shape[0])
 
 
-def load_split(source: str, config: str, split: str) -> pd.DataFrame:
-    """Rows with `sentence` and `label` from a local directory or, failing that, the dataset hub."""
+def load_split(source: str, config: str, split: str, revision: str = "main") -> pd.DataFrame:
+    """Rows with `sentence` and `label` from a local directory or, failing that, the dataset hub at `revision`."""
     if is_local(source, "data.source", "folder of split files"):
         frame = _read_local_split(Path(source), split)
         origin = f"{Path(source) / split}.*"
     else:
-        frame = _read_hub_split(source, config, split)
-        origin = f"{source}/{config}:{split}"
+        frame = _read_hub_split(source, config, split, revision)
+        origin = f"{source}/{config}@{revision}:{split}"
     return validate_frame(frame, origin)
 
 
@@ -63,11 +63,11 @@ def _read_local_split(folder: Path, split: str) -> pd.DataFrame:
         raise RankcertError(f"cannot read {file}: {one_line(err)}") from err
 
 
-def _read_hub_split(name: str, config: str, split: str) -> pd.DataFrame:
+def _read_hub_split(name: str, config: str, split: str, revision: str) -> pd.DataFrame:
     import datasets  # heavy; only the hub path needs it
 
     try:
-        table = datasets.load_dataset(name, config, split=split)
+        table = datasets.load_dataset(name, config, split=split, revision=revision)
     except Exception as err:  # offline, unknown id, missing split: all end the same way for the user
         raise RankcertError(
             f"cannot load dataset {name!r}/{config!r} split {split!r} from the hub "
@@ -149,13 +149,13 @@ def load_encoded(path: str | Path) -> Encoded:
     return Encoded(tensors["input_ids"], tensors["attention_mask"], tensors["labels"])
 
 
-def load_tokenizer(name: str):
-    """The model's tokenizer, from a local directory or the hub."""
+def load_tokenizer(name: str, revision: str = "main"):
+    """The model's tokenizer, from a local directory or the hub at `revision`."""
     from transformers import AutoTokenizer
 
-    is_local(name, "model.name", "saved model folder")
+    local = is_local(name, "model.name", "saved model folder")
     try:
-        return AutoTokenizer.from_pretrained(name, trust_remote_code=False)
+        return AutoTokenizer.from_pretrained(name, revision=None if local else revision, trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise hub_error(name, err) from err
 

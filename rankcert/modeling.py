@@ -44,13 +44,14 @@ def load_base_model(params: ModelParams):
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    is_local(params.name, "model.name", "saved model folder")
+    revision = params.revision  # read either way: it is a declared param of every stage that loads the model
+    revision = None if is_local(params.name, "model.name", "saved model folder") else revision
     hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected here
     hf_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            params.name, num_labels=params.num_labels, use_safetensors=True, trust_remote_code=False
+            params.name, num_labels=params.num_labels, revision=revision, use_safetensors=True, trust_remote_code=False
         )
     except (OSError, ValueError) as err:
         raise hub_error(params.name, err) from err

@@ -24,6 +24,7 @@ class ModelParams:
     head_modules: list[str]
     num_labels: int
     max_length: int
+    revision: str = "main"  # for a hub id: the commit (or branch) to load; ignored for a local folder
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class DataParams:
     eval_split: str
     train_size: int
     eval_size: int
+    revision: str = "main"  # for a hub dataset: the commit (or branch) to load; ignored for a local folder
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     verdict = decide(params, policy, found.predictions, scope_ok=_in_scope(params, policy, run))
 
     # Facts from tracked inputs only (no git state): the same inputs always give the same report.
-    facts = {"model": params.model.name, "model type": run.get("model_type", "unknown"),
+    facts = {"model": _source(params.model.name, params.model.revision), "model type": run.get("model_type", "unknown"),
              "model fingerprint": runfacts.model_fingerprint(params.model.name),
-             "data": f"{params.data.source} ({params.data.train_size} train drawn per seed, "
+             "data": f"{_source(params.data.source, params.data.revision)} ({params.data.train_size} train drawn per seed, "
                      f"first {params.data.eval_size} of {params.data.eval_split})",
              "data fingerprints": found.data_fingerprints,
              "training device": run.get("device", "unknown"), "python": run.get("python", "unknown"),
@@ -58,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"[certify]   {reason}", flush=True)
     if args.strict and not verdict.certified:
         sys.exit(1)
+
+
+def _source(name: str, revision: str) -> str:
+    return name if Path(name).is_dir() else f"{name} (hub, revision {revision})"
 
 
 def _in_scope(params, policy, run: dict) -> bool:

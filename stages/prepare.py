@@ -21,10 +21,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     d = params.data
     print(f"[prepare@{args.seed}] {d.source}: {d.train_size} train (seed {args.seed}), {d.eval_size} eval", flush=True)
 
-    tokenizer = data.load_tokenizer(params.model.name)  # first: an unreachable hub fails before any data work
-    train = data.draw_train(data.load_split(d.source, d.config, d.train_split), d.train_size, args.seed,
+    # the tokenizer first: an unreachable hub fails before any data work
+    tokenizer = data.load_tokenizer(params.model.name, params.model.revision)
+    train = data.draw_train(data.load_split(d.source, d.config, d.train_split, d.revision), d.train_size, args.seed,
                             origin=f"{d.train_split} split")
-    evaluation = data.take_eval(data.load_split(d.source, d.config, d.eval_split), d.eval_size,
+    evaluation = data.take_eval(data.load_split(d.source, d.config, d.eval_split, d.revision), d.eval_size,
                                 origin=f"{d.eval_split} split")
     encoded = {name: data.encode(frame, tokenizer, params.model.max_length)
                for name, frame in (("train", train), ("eval", evaluation))}

@@ -89,6 +89,7 @@ def test_policy_agrees_at_small_deltas_and_run_is_certified(tmp_path, monkeypatc
     assert result["variants"]["uniform_r16"]["status"] == "UNSAFE"
     report = (tmp_path / "metrics" / "report.md").read_text()
     assert report.startswith("# rankcert certification: **CERTIFIED**")
+    assert "- model: distilbert-base-uncased (hub, revision main)" in report  # the hub revision is on record
     for plot in ("loss", "delta", "rank_plan", "spectra"):
         assert (tmp_path / "plots" / "data" / f"{plot}.csv").is_file()
     # the Δ picture is rendered from the same template as `dvc plots`, and embedded right under the verdict
