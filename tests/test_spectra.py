@@ -2,6 +2,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from rankcert import spectra
 from rankcert.errors import RankcertError
@@ -61,3 +63,31 @@ def test_uniform_plan_and_missing_spectra():
     assert plan == {"a": 20, "b": 20}
     with pytest.raises(RankcertError, match="lack modules"):
         spectra.rank_plan(Variant("per_layer", "per_layer"), ["a", "b"], {"a": [1.0]}, 0.9, [2], 32)
+
+
+# Cross-check with PEFT's energy rule (peft.tuners.lora.conversion, used by convert_to_lora with a float rank):
+# the smallest k whose top-k singular values hold >= threshold of the energy. Ours adds a 1e-12 tolerance so a
+# float sum a hair under an exactly-reached threshold still counts, and gives 0 (not 1) for a zero update.
+try:
+    from peft.tuners.lora import conversion as peft_conversion
+except ImportError:  # PEFT before 0.19 has no conversion module
+    peft_conversion = None
+needs_peft_rule = pytest.mark.skipif(peft_conversion is None, reason="this PEFT has no energy-threshold rule")
+
+
+@needs_peft_rule
+@given(st.lists(st.floats(min_value=1e-3, max_value=1e3), min_size=1, max_size=40),
+       st.floats(min_value=0.05, max_value=0.999))
+def test_energy_rank_equals_peft_away_from_exact_ties(values, threshold):
+    s = sorted(values, reverse=True)
+    energies = torch.tensor(s, dtype=torch.float64) ** 2
+    shares = torch.cumsum(energies, 0) / energies.sum()
+    assume(bool((shares - threshold).abs().min() > 1e-9))  # exact ties are where the tolerance decides
+    peft_k = peft_conversion._find_cutoff_index(torch.tensor(s, dtype=torch.float64), threshold)
+    assert spectra.energy_rank(s, threshold) == peft_k
+
+
+@needs_peft_rule
+def test_where_the_rules_differ():
+    assert spectra.energy_rank([0.0, 0.0], 0.9) == 0  # a zero update: nothing to keep
+    assert peft_conversion._find_cutoff_index(torch.tensor([0.0, 0.0]), 0.9) == 1
