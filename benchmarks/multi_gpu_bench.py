@@ -25,8 +25,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.realdata import apply  # noqa: E402
-from benchmarks.warm_bench import device_name, outputs  # noqa: E402
+from benchmarks.warm_bench import device_name, outputs, real_data_params  # noqa: E402
 from rankcert.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 from rankcert.tools.parallel import seed_targets  # noqa: E402
@@ -42,11 +41,7 @@ def seeds_for(count: int) -> list[int]:
 def workspace(folder: Path, args) -> Path:
     if folder.exists():
         return folder
-    params = yaml.safe_load((demo.PROJECT / "params.yaml").read_text())
-    params["model"]["name"], params["data"]["source"] = str(Path(args.model).resolve()), str(Path(args.data).resolve())
-    params["inputs"] = {"model": params["model"]["name"], "data": params["data"]["source"]}  # tracked by DVC
-    for assignment in args.set:
-        apply(params, assignment)
+    params = real_data_params(args.model, args.data, args.set)
     params["seeds"] = seeds_for(args.seeds)
     return demo.create_workspace(folder, params, with_demo_assets=False)
 

@@ -41,14 +41,20 @@ WALL = re.compile(r"finished in ([\d.]+) s")
 WORK = re.compile(r"steps in ([\d.]+) s|evaluated in ([\d.]+) s")
 
 
+def real_data_params(model: str, data: str, assignments: list[str]) -> dict:
+    """The canonical params on a local model and data folder (tracked as inputs), with key=value overrides."""
+    params = yaml.safe_load((demo.PROJECT / "params.yaml").read_text())
+    params["model"]["name"], params["data"]["source"] = str(Path(model).resolve()), str(Path(data).resolve())
+    params["inputs"] = {"model": params["model"]["name"], "data": params["data"]["source"]}  # tracked by DVC
+    for assignment in assignments:
+        apply(params, assignment)
+    return params
+
+
 def workspace(folder: Path, args) -> Path:
     if args.demo:
         return demo.create_workspace(folder)
-    params = yaml.safe_load((demo.PROJECT / "params.yaml").read_text())
-    params["model"]["name"], params["data"]["source"] = str(Path(args.model).resolve()), str(Path(args.data).resolve())
-    params["inputs"] = {"model": params["model"]["name"], "data": params["data"]["source"]}  # tracked by DVC
-    for assignment in args.set:
-        apply(params, assignment)
+    params = real_data_params(args.model, args.data, args.set)
     if args.seeds:
         params["seeds"] = [int(s) for s in args.seeds.split(",")]
     return demo.create_workspace(folder, params, with_demo_assets=False)

@@ -13,7 +13,7 @@ import pandas as pd
 from safetensors.numpy import load_file, save_file
 
 from rankcert.errors import RankcertError, one_line
-from rankcert.sources import is_local
+from rankcert.sources import hub_error, is_local
 
 LOCAL_FORMATS = {".parquet": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 
@@ -158,10 +158,3 @@ def load_tokenizer(name: str, revision: str = "main"):
         return AutoTokenizer.from_pretrained(name, revision=None if local else revision, trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise hub_error(name, err) from err
-
-
-def hub_error(name: str, err: Exception) -> RankcertError:
-    return RankcertError(
-        f"cannot load model {name!r} ({type(err).__name__}: {one_line(err)[:160]}); "
-        "if the hub is unreachable, set model.name to a local model directory"
-    )

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from rankcert.errors import RankcertError
+
 _held: dict[str, int] = {}  # GPU -> lock fd, kept open for the life of the process
 
 
@@ -53,8 +55,6 @@ def lease(label: str, pinned: int | None = None, poll_s: float = 0.1) -> str | N
         return None
     if pinned is not None:
         if pinned >= len(gpus):
-            from rankcert.errors import RankcertError
-
             raise RankcertError(f"train.device is cuda:{pinned} but only {len(gpus)} GPU(s) are visible")
         gpus = [gpus[pinned]]
     folder, waited = lease_folder(), False

@@ -1,20 +1,21 @@
 """Model building: base encoder, LoRA adapters from a rank plan, shape checks, parameter counts."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from rankcert import gpus
-from rankcert.data import hub_error
 from rankcert.errors import RankcertError, one_line
 from rankcert.params import ModelParams
-from rankcert.sources import is_local
+from rankcert.sources import hub_error, is_local
 
 
 def seed_everything(seed: int) -> None:
@@ -124,7 +125,7 @@ def lora_factor(key: str) -> tuple[str, str] | None:
 
 def lora_shapes(model: torch.nn.Module) -> dict[str, tuple[int, int]]:
     """Module name (as in the base model) -> (rank of lora_A, rank of lora_B)."""
-    return factor_shapes(dict(model.named_parameters()))  # A is [r, in], B is [out, r]: the same reading
+    return factor_shapes({name: tuple(p.shape) for name, p in model.named_parameters()})  # A [r, in], B [out, r]
 
 
 def verify_lora_shapes(model: torch.nn.Module, plan: dict[str, int]) -> None:
@@ -181,12 +182,28 @@ def build_lora_model(params: ModelParams, seed: int, plan_for, alpha_for, dropou
 
 def read_adapter_weights(folder: str | Path) -> dict[str, torch.Tensor]:
     """The adapter's tensors; a truncated or foreign file is one clear error, not a traceback."""
-    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = adapter_weights_file(folder)
-    try:
+    with _readable(path):
         return load_file(str(path))
+
+
+def adapter_shapes(folder: str | Path) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of every tensor in the saved adapter, read from the file's header (no tensor is loaded)."""
+    from safetensors import safe_open
+
+    path = adapter_weights_file(folder)
+    with _readable(path), safe_open(str(path), framework="pt") as handle:
+        return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+
+
+@contextlib.contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    from safetensors import SafetensorError
+
+    try:
+        yield
     except (SafetensorError, OSError) as err:
         raise RankcertError(f"{path} is not a readable safetensors file ({one_line(err)[:100]}); "
                             "rerun the stage that trains it (dvc repro -f <stage>)") from err
@@ -196,7 +213,7 @@ def load_adapter(base_model, folder: str | Path):
     """The saved adapter on `base_model`; its config and weights must agree (shapes, modules)."""
     from peft import PeftModel
 
-    saved = factor_shapes(read_adapter_weights(folder))
+    saved = factor_shapes(adapter_shapes(folder))
     config = Path(folder) / "adapter_config.json"
     if not config.is_file():
         raise RankcertError(f"no adapter_config.json in {folder}; rerun the stage that trains it")
@@ -213,12 +230,12 @@ def load_adapter(base_model, folder: str | Path):
     return model
 
 
-def factor_shapes(weights: dict[str, torch.Tensor]) -> dict[str, tuple[int, int]]:
-    """Module name -> (rank of lora_A, rank of lora_B) in saved adapter weights."""
-    shapes: dict[str, list[int]] = {}
-    for key, tensor in weights.items():
+def factor_shapes(shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, int]]:
+    """Module name -> (rank of lora_A, rank of lora_B), from parameter or saved-key names and their shapes."""
+    ranks: dict[str, list[int]] = {}
+    for key, shape in shapes.items():
         if found := lora_factor(key):
             module, part = found
             axis = 0 if part == "lora_A" else 1
-            shapes.setdefault(module, [0, 0])[axis] = int(tensor.shape[axis])
-    return {m: (a, b) for m, (a, b) in shapes.items()}
+            ranks.setdefault(module, [0, 0])[axis] = int(shape[axis])
+    return {m: (a, b) for m, (a, b) in ranks.items()}

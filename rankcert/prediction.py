@@ -5,22 +5,14 @@ import math
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
 
 from rankcert.data import Encoded
-from rankcert.errors import RankcertError, one_line
-from rankcert.modeling import adapter_weights_file
+from rankcert.modeling import adapter_shapes
 
 
 def adapter_parameters(adapter: Path) -> int:
     """Parameters stored in a saved adapter: its LoRA factors plus the trained head, i.e. what was trainable."""
-    path = adapter_weights_file(adapter)
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            return sum(math.prod(handle.get_slice(key).get_shape()) for key in handle.keys())
-    except (SafetensorError, OSError) as err:
-        raise RankcertError(f"{path} is not a readable safetensors file ({one_line(err)[:100]}); "
-                            "rerun the stage that trains it (dvc repro -f <stage>)") from err
+    return sum(math.prod(shape) for shape in adapter_shapes(adapter).values())
 
 
 @torch.no_grad()

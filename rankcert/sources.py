@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from rankcert.errors import RankcertError
+from rankcert.errors import RankcertError, one_line
 
 
 def looks_like_path(name: str) -> bool:
@@ -21,6 +21,14 @@ def is_local(name: str, key: str, what: str) -> bool:
     if looks_like_path(name):
         raise RankcertError(f"{key} {name!r} is not a directory; point it at a {what}")
     return False
+
+
+def hub_error(name: str, err: Exception) -> RankcertError:
+    """Loading model `name` failed: one line that says what to do when the hub is out of reach."""
+    return RankcertError(
+        f"cannot load model {name!r} ({type(err).__name__}: {one_line(err)[:160]}); "
+        "if the hub is unreachable, set model.name to a local model directory"
+    )
 
 
 def check_model_limits(name: str, max_length: int) -> None:
