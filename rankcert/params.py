@@ -12,7 +12,9 @@ from typing import Any, Literal
 from rankcert.errors import RankcertError
 from rankcert.yamlfile import read_yaml
 
-VARIANT_NAME = re.compile(r"^uniform_r(\d+)$")
+UNIFORM = re.compile(r"uniform_r(\d+)")
+PER_LAYER_AT = re.compile(r"per_layer_e(\d+)")  # per_layer_e95: energy threshold 0.95
+TRUNCATED = "truncated_"
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 MAX_RESAMPLES = 1_000_000
 
@@ -93,14 +95,30 @@ class ReleaseParams:
 
 @dataclass(frozen=True)
 class Variant:
-    """A compression variant; its name says what it is (`per_layer` or `uniform_r<K>`)."""
+    """A compression variant; its name says what it is.
+
+    `per_layer` (ranks from the probe's spectra at compress.energy_threshold), `per_layer_e<digits>` (the same
+    at energy 0.<digits>), `uniform_r<K>` (rank K everywhere): retrained with the probe's recipe and seed.
+    `truncated_<variant>`: not retrained; the probe's update cut by SVD to that variant's ranks.
+    """
 
     name: str
-    kind: Literal["per_layer", "uniform"]
+    kind: Literal["per_layer", "uniform", "truncated"]
     rank: int | None = None  # the uniform rank
+    threshold: float | None = None  # a per_layer_e<digits> energy threshold; None: compress.energy_threshold
+    base: Variant | None = None  # what a truncated variant truncates to
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def retrained(self) -> bool:
+        return self.kind != "truncated"
+
+    @property
+    def plan_source(self) -> Variant:
+        """The variant whose rank plan this one uses (itself unless truncated)."""
+        return self.base if self.base is not None else self
 
 
 @dataclass(frozen=True)
@@ -123,14 +141,27 @@ class Params:
 
 def parse_variant(name: Any) -> Variant:
     """Read what a variant name says it is; refuse names that say nothing."""
+    if not isinstance(name, str):
+        raise RankcertError(f"variants: {_quote(name)} is not a variant name; {VARIANT_NAMES}")
+    if name.startswith(TRUNCATED):
+        base = parse_variant(name.removeprefix(TRUNCATED))
+        if not base.retrained:
+            raise RankcertError(f"variants: {name!r} truncates a truncation; use truncated_<retrained variant>")
+        return Variant(name, "truncated", base.rank, base.threshold, base)
     if name == "per_layer":
         return Variant(name, "per_layer")
-    match = VARIANT_NAME.match(name) if isinstance(name, str) else None
-    if not match:
-        raise RankcertError(
-            f"variants: {name!r} doesn't say what it is; use 'per_layer' or 'uniform_r<rank>' (e.g. uniform_r16)"
-        )
-    return Variant(name, "uniform", int(match.group(1)))
+    if match := PER_LAYER_AT.fullmatch(name):
+        threshold = float("0." + match.group(1))
+        if threshold == 0.0:
+            raise RankcertError(f"variants: {name!r} has energy threshold 0; e.g. per_layer_e95 means 0.95")
+        return Variant(name, "per_layer", threshold=threshold)
+    if match := UNIFORM.fullmatch(name):
+        return Variant(name, "uniform", int(match.group(1)))
+    raise RankcertError(f"variants: {_quote(name)} doesn't say what it is; {VARIANT_NAMES}")
+
+
+VARIANT_NAMES = ("use per_layer, per_layer_e<digits> (e.g. per_layer_e95), uniform_r<rank> (e.g. uniform_r16) "
+                 "or truncated_<one of those>")
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -195,7 +226,7 @@ def _check_semantics(p: Params) -> None:
 
 
 def check_variant(variant: Variant, probe_rank: int) -> None:
-    if variant.kind == "uniform":
+    if variant.plan_source.kind == "uniform":
         _require(0 < variant.rank <= probe_rank, f"variant {variant.name}: rank must be in 1..probe.rank ({probe_rank})")
 
 

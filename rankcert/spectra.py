@@ -84,12 +84,18 @@ def adapter_spectra(adapter_dir: str | Path, scales: dict[str, float]) -> list[M
 
 def rank_plan(variant: Variant, modules: list[str], spectra: dict[str, list[float]] | None,
               threshold: float, allowed: list[int], probe_rank: int) -> dict[str, int]:
-    """Module name -> rank for `variant`; names every target module, per_layer from the probe's spectra."""
-    if variant.kind == "uniform":
-        return {m: int(variant.rank) for m in modules}
+    """Module name -> rank for `variant`; names every target module, per_layer from the probe's spectra.
+
+    `threshold` is compress.energy_threshold, for a per_layer variant that names none; a truncated variant has
+    the plan of the variant it truncates to.
+    """
+    source = variant.plan_source
+    if source.kind == "uniform":
+        return {m: int(source.rank) for m in modules}
     if spectra is None:
         raise RankcertError(f"variant {variant.name} needs the probe's spectra")
     missing = [m for m in modules if m not in spectra]
     if missing:
         raise RankcertError(f"probe spectra lack modules {missing[:3]}; re-run the probe stage")
-    return {m: round_up_rank(energy_rank(spectra[m], threshold), allowed, probe_rank) for m in modules}
+    at = source.threshold if source.threshold is not None else threshold
+    return {m: round_up_rank(energy_rank(spectra[m], at), allowed, probe_rank) for m in modules}

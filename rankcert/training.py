@@ -193,7 +193,6 @@ def loss_log(losses: list[float], recipe: TrainParams, warmup: int) -> list[LogR
     return rows
 
 
-
 def fit_adapter(params, seed: int, plan_for: Callable[[list[str]], dict[str, int]],
                 alpha_for: Callable[[int], float], prepared: Path, out: Path, desc: str,
                 extra: Callable[[Path, dict[str, int]], None] | None = None) -> dict[str, int]:
@@ -216,6 +215,13 @@ def fit_adapter(params, seed: int, plan_for: Callable[[list[str]], dict[str, int
           f"{device.type})", flush=True)
     write_json(SCRATCH / "timings" / f"{desc}.json", {"train_seconds": round(seconds, 3), "device": device.type,
                                                        "ms_per_step": round(1000 * seconds / params.train.steps, 3)})
+    write_adapter_run(out, model, log, device, seed, model_type, plan, extra)
+    return plan
+
+
+def write_adapter_run(out: Path, model, log: list[LogRow], device: torch.device, seed: int, model_type: str,
+                      plan: dict[str, int], extra: Callable[[Path, dict[str, int]], None] | None = None) -> None:
+    """adapter/, train_log.csv, run.json and what `extra(folder, plan)` adds, replacing `out` as one folder."""
     with atomic_dir(out) as scratch:
         modeling.save_adapter(model, scratch / "adapter")
         write_csv(scratch / "train_log.csv", [vars(row) for row in log], ["step", "loss", "lr"])
@@ -223,4 +229,3 @@ def fit_adapter(params, seed: int, plan_for: Callable[[list[str]], dict[str, int
                                           "trainable_parameters": modeling.trainable_parameters(model)})
         if extra:
             extra(scratch, plan)
-    return plan

@@ -1,4 +1,5 @@
-"""Stage compress (per seed and variant): plan the variant's ranks from the probe's spectra and retrain it."""
+"""Stage compress (per seed and variant): plan the variant's ranks from the probe's spectra, then retrain it
+(per_layer, uniform) or cut the probe's update to those ranks (truncated_)."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +13,7 @@ from rankcert.params import check_variant, load_params, parse_variant
 from rankcert.results import read_spectra
 from rankcert.text import rank_summary
 from rankcert.training import fit_adapter
+from rankcert.truncation import truncate_adapter
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -27,21 +29,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     variant = parse_variant(args.variant)  # from the name alone: the stage must not depend on the list
     check_variant(variant, params.probe.rank)
     c = params.compress
-    probe_spectra = read_spectra(args.probe / "spectra.json") if variant.kind == "per_layer" else None
+    per_layer = variant.plan_source.kind == "per_layer"
+    probe_spectra = read_spectra(args.probe / "spectra.json") if per_layer else None
 
     def plan_for(modules: list[str]) -> dict[str, int]:
         return spectra.rank_plan(variant, modules, probe_spectra, c.energy_threshold, c.allowed_ranks,
                                  params.probe.rank)
 
-    def write_plan(folder: Path, plan: dict[str, int]) -> None:  # inside the stage's one output folder
-        energy = ({m: spectra.energy_rank(s, c.energy_threshold) for m, s in probe_spectra.items()}
-                  if probe_spectra else None)
-        write_json(folder / "plan.json", {"variant": variant.name, "kind": variant.kind, "ranks": plan,
-                                          "energy_ranks": energy, "energy_threshold": c.energy_threshold})
+    threshold = variant.plan_source.threshold or c.energy_threshold
 
-    print(f"[compress@{args.seed}-{variant.name}] retraining from scratch, alpha = r", flush=True)
-    plan = fit_adapter(params, args.seed, plan_for, float, args.prepared, args.out,
-                       desc=f"{variant.name}@{args.seed}", extra=write_plan)
+    def write_plan(folder: Path, plan: dict[str, int]) -> None:  # inside the stage's one output folder
+        energy = {m: spectra.energy_rank(s, threshold) for m, s in probe_spectra.items()} if per_layer else None
+        write_json(folder / "plan.json", {"variant": variant.name, "kind": variant.kind, "ranks": plan,
+                                          "energy_ranks": energy, "energy_threshold": threshold if per_layer else None})
+
+    desc = f"{variant.name}@{args.seed}"
+    if variant.retrained:
+        print(f"[compress@{args.seed}-{variant.name}] retraining from scratch, alpha = r", flush=True)
+        plan = fit_adapter(params, args.seed, plan_for, float, args.prepared, args.out, desc=desc, extra=write_plan)
+    else:
+        plan = truncate_adapter(params, args.seed, plan_for, args.probe / "adapter", args.out, desc, extra=write_plan)
     print(f"[compress@{args.seed}-{variant.name}] plan: {rank_summary(plan)}", flush=True)
 
 
