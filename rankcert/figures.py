@@ -8,8 +8,10 @@ from pathlib import Path
 # name -> (template in plots/templates, title); the same templates dvc.yaml declares for `dvc plots show`
 FIGURES = {
     "delta": ("delta_ci.json", "Δ accuracy vs probe per variant and seed, with paired bootstrap CI (points)"),
+    "frontier": ("frontier.json", "the frontier: Δ vs trainable parameters per variant (dot: mean over seeds, tick: "
+                                  "worst seed, bar: lowest to highest CI bound; dashed: the tolerance)"),
     "loss": ("lines.json", "training loss per step (probe and every variant, each seed)"),
-    "rank_plan": ("heatmap.json", "per_layer rank plan (layer × module)"),
+    "rank_plan": ("heatmap.json", "per_layer rank plans (layer × module, one panel per variant)"),
     "spectra": ("spectra.json", "probe singular-value spectra per module"),
 }
 

@@ -1,12 +1,16 @@
-"""Rows for the DVC plots: loss curves, Δ with CI, the per_layer rank plan, and the probe's spectra."""
+"""Rows for the DVC plots: loss curves, Δ with CI, the frontier, the per_layer rank plans, the probe's spectra."""
 from __future__ import annotations
 
 import re
 
+from rankcert import frontier
+from rankcert.params import parse_variant
 from rankcert.results import RunResults
 from rankcert.verdict import Verdict
 
 COLUMNS = {"loss": ["step", "loss", "series"], "delta": ["variant", "seed", "delta", "ci_low", "ci_high", "threshold"],
+           "frontier": ["variant", "kind", "parameters", "mean_delta", "worst_delta", "ci_low", "ci_high", "status",
+                        "threshold"],
            "rank_plan": ["layer", "module", "rank", "variant"], "spectra": ["index", "singular_value", "series"]}
 
 LAYER = re.compile(r"\.(\d+)\.(.+)$")
@@ -14,9 +18,10 @@ LAYER = re.compile(r"\.(\d+)\.(.+)$")
 
 def plot_rows(found: RunResults, verdict: Verdict, tolerance: float) -> dict[str, list[dict]]:
     """Every plot's rows, by plot name (the names of COLUMNS)."""
-    per_layer = {k: v for k, v in found.plans.items() if k[1] == "per_layer"}
-    return {"loss": loss_rows(found.logs), "delta": delta_rows(verdict, tolerance), "rank_plan": plan_rows(per_layer),
-            "spectra": spectrum_rows(found.probe_spectra)}
+    per_layer = {k: v for k, v in found.plans.items() if parse_variant(k[1]).kind == "per_layer"}
+    return {"loss": loss_rows(found.logs), "delta": delta_rows(verdict, tolerance),
+            "frontier": frontier_rows(frontier.points(verdict, found.sizes), tolerance),
+            "rank_plan": plan_rows(per_layer), "spectra": spectrum_rows(found.probe_spectra)}
 
 
 def split_module(name: str) -> tuple[str, str]:
@@ -36,6 +41,14 @@ def delta_rows(verdict: Verdict, tolerance: float) -> list[dict]:
              "ci_low": round(100 * r.ci_low, 4), "ci_high": round(100 * r.ci_high, 4),
              "threshold": round(-100 * tolerance, 4)}
             for name, s in verdict.summaries.items() for r in s.seeds if r.delta is not None]
+
+
+def frontier_rows(points: list[frontier.Point], tolerance: float) -> list[dict]:
+    """One row per variant: size against mean Δ, worst Δ and the CI range in points; SAFE or UNSAFE."""
+    return [{"variant": p.variant, "kind": p.kind, "parameters": round(p.parameters, 1),
+             "mean_delta": round(100 * p.mean_delta, 4), "worst_delta": round(100 * p.worst_delta, 4),
+             "ci_low": round(100 * p.ci_low, 4), "ci_high": round(100 * p.ci_high, 4),
+             "status": "SAFE" if p.safe else "UNSAFE", "threshold": round(-100 * tolerance, 4)} for p in points]
 
 
 def plan_rows(plans: dict[tuple[int, str], dict[str, int]]) -> list[dict]:

@@ -1,6 +1,7 @@
-"""The markdown certification report: verdict first, then variants, policy claims, level, and run facts."""
+"""The markdown certification report: verdict first, then the frontier, variants, policy claims, level, run facts."""
 from __future__ import annotations
 
+from rankcert import frontier
 from rankcert.params import Params
 from rankcert.policy import Policy
 from rankcert.results import RunResults
@@ -20,16 +21,20 @@ def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, 
     lines += ["", f"Rule: per seed PASS when Δ ≥ −{100 * tol:.1f} points; a variant is SAFE when its pass rate ≥ "
               f"{params.certify.min_pass_rate:.2f} and its worst-seed Δ ≥ −{100 * tol:.1f} points. "
               f"Probe quality gate: accuracy ≥ {params.certify.probe_min_accuracy:.2f}, else the seed is "
-              "UNDERTRAINED and fails for every variant. Missing results count as failed seeds.", ""]
+              "UNDERTRAINED and fails for every variant. Missing results count as failed seeds. SE is a seed's standard "
+              "error of Δ from its paired per-example differences: the resolution of this eval set.", ""]
     lines += _picture(pictures, "delta", "Δ vs probe with paired bootstrap CI; the dashed line is the tolerance")
     lines += _probe_table(params, verdict, sizes)
+    lines += _frontier_section(params, verdict, sizes)
+    lines += _picture(pictures, "frontier", "Δ vs trainable parameters; dot mean, tick worst seed, bar CI range")
+    lines += _truncation_section(verdict)
     for name, summary in verdict.summaries.items():
-        lines += _variant_section(params, name, summary, plans, sizes, found.missing)
+        lines += _variant_section(params, name, summary, plans, sizes, found.missing, verdict.stability.get(name))
     lines += _claims_table(policy, verdict)
     lines += ["## Validation level", "", f"**{verdict.level.name}**: {'; '.join(verdict.level.reasons)}.", ""]
     lines += ["## Pictures", ""] if set(pictures) - {"delta"} else []
     lines += _picture(pictures, "loss", "training loss per step")
-    lines += _picture(pictures, "rank_plan", "per_layer ranks by layer and module")
+    lines += _picture(pictures, "rank_plan", "per_layer ranks by layer and module, one panel per variant")
     lines += _picture(pictures, "spectra", "probe singular values per module")
     lines += _facts(facts)
     return "\n".join(lines) + "\n"
@@ -45,12 +50,55 @@ def _probe_table(params: Params, verdict: Verdict, sizes) -> list[str]:
     return out + [""]
 
 
-def _variant_section(params, name, summary, plans, sizes, missing) -> list[str]:
+def _stable(share: float | None, resamples: int) -> str:
+    return "" if share is None else f"SAFE in {pct(share)} of {resamples:,} joint resamples"
+
+
+def _frontier_section(params: Params, verdict: Verdict, sizes) -> list[str]:
+    found = frontier.points(verdict, sizes)
+    if not found:
+        return []
+    out = ["## Frontier", "", "Every measured variant by size (mean over seeds). Stability: the share of joint bootstrap "
+           "resamples of the eval examples (all seeds resampled together, the rule applied as is) in which the "
+           "variant is SAFE. Pareto: SAFE, and no other SAFE variant is as small with as high a mean Δ.", "",
+           "| variant | trainable params | mean Δ | worst Δ | CI range | verdict | stability | Pareto |",
+           "|---|---|---|---|---|---|---|---|"]
+    for p in found:
+        out.append(f"| {p.variant} | {p.parameters:,.0f} | {pts(p.mean_delta)} | {pts(p.worst_delta)} | "
+                   f"[{pts(p.ci_low)}, {pts(p.ci_high)}] | {'SAFE' if p.safe else 'UNSAFE'} | {pct(p.stability)} | "
+                   f"{'yes' if p.pareto else ''} |")
+    smallest, rank = frontier.smallest_safe(found), frontier.smallest_safe_uniform_rank(verdict)
+    named = f"**{smallest.variant}** ({smallest.parameters:,.0f} parameters)" if smallest else "none"
+    out += ["", f"Smallest SAFE variant: {named}; smallest SAFE uniform rank: {f'**{rank}**' if rank else 'none measured'}. "
+            f"{params.certify.bootstrap_resamples:,} resamples.", ""]
+    return out
+
+
+def _truncation_section(verdict: Verdict) -> list[str]:
+    gaps = frontier.truncation_gaps(verdict)
+    if not gaps:
+        return []
+    out = ["## Truncation vs retraining", "", "Δ of each truncated_ variant (the probe's update cut by SVD, not "
+           "retrained) beside the retrained variant with the same plan; gap = truncated − retrained, per seed.", "",
+           "| truncated | mean Δ | retrained | mean Δ | mean gap | largest gap |", "|---|---|---|---|---|---|"]
+    for g in gaps:
+        s, r = verdict.summaries[g.variant], verdict.summaries[g.retrained]
+        largest = max(g.gaps.values(), key=abs)
+        out.append(f"| {g.variant} | {pts(s.mean_delta)} | {g.retrained} | {pts(r.mean_delta)} | {pts(g.mean_gap)} | "
+                   f"{pts(largest)} |")
+    largest, correlation = frontier.truncation_agreement(verdict)
+    corr = "—" if correlation is None else f"{correlation:.2f}"
+    return out + ["", f"Over every seed and pair: largest |gap| {100 * largest:.1f} points, correlation of the two Δs {corr}.",
+                  ""]
+
+
+def _variant_section(params, name, summary, plans, sizes, missing, share) -> list[str]:
     tol = params.certify.tolerance
-    out = [f"## {name}: **{summary.status}**", ""]
+    stable = _stable(share, params.certify.bootstrap_resamples)
+    out = [f"## {name}: **{summary.status}**" + (f" ({stable})" if stable else ""), ""]
     confidence = int(100 * params.certify.confidence)
-    out += [f"| seed | ranks | trainable params | reduction | accuracy | Δ (points) | {confidence}% CI | McNemar p | verdict |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    out += ["| seed | ranks | trainable params | reduction | accuracy | Δ (points) | SE | "
+            f"{confidence}% CI | McNemar p | verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary.seeds:
         size = sizes.get((r.seed, name), {})
         ci = "—" if r.ci_low is None else f"[{pts(r.ci_low)}, {pts(r.ci_high)}]"
@@ -58,7 +106,8 @@ def _variant_section(params, name, summary, plans, sizes, missing) -> list[str]:
         params_n = size.get("trainable_parameters")
         out.append(f"| {r.seed} | {rank_summary(plans[(r.seed, name)]) if plans.get((r.seed, name)) else name} | "
                    f"{'—' if params_n is None else f'{params_n:,}'} | {pct(size.get('reduction_vs_probe'))} | "
-                   f"{pct(r.accuracy)} | {pts(r.delta)} | {ci} | {p} | {r.status} |")
+                   f"{pct(r.accuracy)} | {pts(r.delta)} | {'—' if r.se is None else f'{100 * r.se:.1f}'} | {ci} | {p} | "
+                   f"{r.status} |")
     for r in summary.seeds:
         why = [missing[(r.seed, n)] for n in ("probe", name) if (r.seed, n) in missing]
         if why:

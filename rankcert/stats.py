@@ -35,6 +35,7 @@ class SeedResult:
     ci_low: float | None
     ci_high: float | None
     mcnemar_p: float | None
+    se: float | None = None  # standard error of Δ from the paired per-example differences: the eval set's resolution
 
     @property
     def passed(self) -> bool:
@@ -78,6 +79,12 @@ def mcnemar_exact(probe_correct: np.ndarray, variant_correct: np.ndarray) -> flo
     return min(1.0, 2.0 * tail)
 
 
+def paired_se(probe_correct: np.ndarray, variant_correct: np.ndarray) -> float:
+    """Standard error of the paired Δ: the per-example differences' standard deviation over √n."""
+    diff = variant_correct.astype(np.float64) - probe_correct.astype(np.float64)
+    return float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else 0.0
+
+
 def paired_bootstrap_ci(probe_correct: np.ndarray, variant_correct: np.ndarray, resamples: int,
                         seed: int, confidence: float) -> tuple[float, float]:
     """Percentile CI of Δ from resampling eval examples with replacement.
@@ -113,7 +120,8 @@ def seed_result(seed: int, labels: np.ndarray | None, probe_pred: np.ndarray | N
         status = UNDERTRAINED
     else:
         status = PASS if passes(delta, rule.tolerance) else FAIL
-    return SeedResult(seed, status, probe_acc, acc, delta, low, high, mcnemar_exact(probe_correct, variant_correct))
+    return SeedResult(seed, status, probe_acc, acc, delta, low, high, mcnemar_exact(probe_correct, variant_correct),
+                      paired_se(probe_correct, variant_correct))
 
 
 def summarize(name: str, results: list[SeedResult], rule: Rule) -> VariantSummary:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rankcert import stats
+from rankcert import stability, stats
 from rankcert.params import Params
 from rankcert.policy import CONTRADICTS, ClaimCheck, Policy, check_claims, criteria_differences
 
@@ -22,6 +22,7 @@ class Verdict:
     claims: list[ClaimCheck]
     criteria_differences: list[str]
     in_scope: bool
+    stability: dict[str, float]  # variant -> share of joint bootstrap resamples in which it is SAFE
 
 
 def rule_from(params: Params) -> stats.Rule:
@@ -34,14 +35,17 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
            scope_ok: bool) -> Verdict:
     """Everything certify concludes, from predictions keyed by (seed, adapter name)."""
     rule = rule_from(params)
-    summaries = {}
+    summaries, correct = {}, {}
     for variant in params.variant_names:
         results = []
         for seed in params.seeds:
             probe, other = predictions.get((seed, "probe")), predictions.get((seed, variant))
             labels = None if probe is None else probe["label"].to_numpy()  # results.py checked every file's labels
             results.append(stats.seed_result(seed, labels, _column(probe), _column(other), rule))
+            correct.setdefault("probe", {})[seed] = _correct(probe)
+            correct.setdefault(variant, {})[seed] = _correct(other)
         summaries[variant] = stats.summarize(variant, results, rule)
+    shares = stability.safe_shares(correct.pop("probe", {}), correct, rule)
     probe_accuracy = {s: _accuracy(predictions.get((s, "probe"))) for s in params.seeds}
     undertrained = [s for s, a in probe_accuracy.items() if stats.undertrained(a, rule)]
     level = stats.validation_level(len(params.seeds), params.train.steps, params.data.train_size,
@@ -57,11 +61,16 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     reasons += [f"policy criteria differ from params: {d}" for d in differences]
     if not scope_ok:
         reasons.append(f"run is outside the policy's scope ({policy.scope.model_family}/{policy.scope.task})")
-    return Verdict(not reasons, reasons, level, probe_accuracy, undertrained, summaries, claims, differences, scope_ok)
+    return Verdict(not reasons, reasons, level, probe_accuracy, undertrained, summaries, claims, differences, scope_ok,
+                   shares)
 
 
 def _column(frame: pd.DataFrame | None) -> np.ndarray | None:
     return None if frame is None else frame["prediction"].to_numpy()
+
+
+def _correct(frame: pd.DataFrame | None) -> np.ndarray | None:
+    return None if frame is None else (frame["prediction"] == frame["label"]).to_numpy()
 
 
 def _accuracy(frame: pd.DataFrame | None) -> float | None:
@@ -77,14 +86,17 @@ def metrics(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> dict:
             size = sizes.get((r.seed, name), {})
             seeds[f"seed_{r.seed}"] = {"status": r.status, "passed": r.passed, "accuracy": _r(r.accuracy),
                                        "delta": _r(r.delta), "ci_low": _r(r.ci_low), "ci_high": _r(r.ci_high),
-                                       "mcnemar_p": _r(r.mcnemar_p),
+                                       "mcnemar_p": _r(r.mcnemar_p), "se_delta": _r(r.se),
                                        "trainable_parameters": size.get("trainable_parameters"),
                                        "reduction_vs_probe": size.get("reduction_vs_probe")}
         reductions = [sizes[(r.seed, name)]["reduction_vs_probe"] for r in s.seeds if (r.seed, name) in sizes]
+        counts = [sizes[(r.seed, name)]["trainable_parameters"] for r in s.seeds if (r.seed, name) in sizes]
         variants[name] = {"status": s.status, "safe": s.safe, "pass_rate": _r(s.pass_rate),
                           "worst_delta": _r(s.worst_delta), "mean_delta": _r(s.mean_delta),
                           "std_delta": _r(s.std_delta), "non_inferior": s.non_inferior,
+                          "stability": _r(verdict.stability.get(name)),
                           "mean_reduction_vs_probe": _r(sum(reductions) / len(reductions)) if reductions else None,
+                          "mean_trainable_parameters": _r(sum(counts) / len(counts)) if counts else None,
                           "seeds": seeds}
     counts = {outcome: sum(c.outcome == outcome for c in verdict.claims)
               for outcome in ("agrees", "contradicts", "not measured")}

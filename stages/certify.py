@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert import figures, plotdata, report, runfacts
+from rankcert import figures, frontier, plotdata, report, runfacts
 from rankcert.errors import run_main
 from rankcert.outputs import atomic_dir, write_bytes, write_csv, write_json, write_text
 from rankcert.params import load_params
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, png in figures.render_all(args.templates, rows).items():
             write_bytes(scratch / f"{name}.png", png)
             pictures[name] = os.path.relpath(args.figures / f"{name}.png", args.report.parent)
-    write_json(args.out, metrics(verdict, found.sizes))
+    write_json(args.out, {**metrics(verdict, found.sizes), "frontier": frontier.scalars(verdict, found.sizes)})
     write_text(args.report, report.render(params, policy, verdict, found, facts, pictures))
     print(f"[certify] {'CERTIFIED' if verdict.certified else 'NOT CERTIFIED'} ({verdict.level.name}); "
           + ", ".join(f"{n} {s.status}" for n, s in verdict.summaries.items()), flush=True)

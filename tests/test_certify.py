@@ -90,8 +90,12 @@ def test_policy_agrees_at_small_deltas_and_run_is_certified(tmp_path, monkeypatc
     report = (tmp_path / "metrics" / "report.md").read_text()
     assert report.startswith("# rankcert certification: **CERTIFIED**")
     assert "- model: distilbert-base-uncased (hub, revision main)" in report  # the hub revision is on record
-    for plot in ("loss", "delta", "rank_plan", "spectra"):
+    for plot in ("loss", "delta", "frontier", "rank_plan", "spectra"):
         assert (tmp_path / "plots" / "data" / f"{plot}.csv").is_file()
+    assert result["frontier"]["smallest_safe_uniform_rank"] == 20
+    assert result["variants"]["uniform_r20"]["stability"] > 0.5 > result["variants"]["uniform_r16"]["stability"]
+    assert "## Frontier" in report and "(figures/frontier.png)" in report
+    assert (tmp_path / "metrics" / "figures" / "frontier.png").read_bytes().startswith(b"\x89PNG")
     # the Δ picture is rendered from the same template as `dvc plots`, and embedded right under the verdict
     delta_png = (tmp_path / "metrics" / "figures" / "delta.png").read_bytes()
     assert delta_png.startswith(b"\x89PNG") and len(delta_png) > 10_000

@@ -63,6 +63,10 @@ BAD = [
     ("variants", ["uniform_r64"], "rank must be in 1..probe.rank"),
     ("variants", ["uniform_r0"], "rank must be in 1..probe.rank"),
     ("variants", ["per_layer", "per_layer"], "variants has duplicates"),
+    ("variants", ["truncated_uniform_r64"], "rank must be in 1..probe.rank"),
+    ("variants", ["truncated_truncated_per_layer"], "truncates a truncation"),
+    ("variants", ["per_layer_e00"], "energy threshold 0"),
+    ("variants", ["per_layer_e9x"], "doesn't say what it is"),
     ("data.train_size", 0, "must be > 0"),
     ("model.target_modules", [], "must name at least one module"),
     ("certify.certifiable", DELETE, "missing key 'certify.certifiable'"),
@@ -95,6 +99,11 @@ def test_malformed_yaml_file(tmp_path):
 
 
 def test_variant_names_say_what_they_are():
+    at = parse_variant("per_layer_e95")
+    assert (at.kind, at.threshold, at.retrained) == ("per_layer", 0.95, True)
+    cut = parse_variant("truncated_uniform_r8")
+    assert (cut.kind, cut.rank, cut.retrained, cut.plan_source.name) == ("truncated", 8, False, "uniform_r8")
+    assert parse_variant("truncated_per_layer_e999").plan_source.threshold == 0.999
     assert parse_variant("uniform_r8").rank == 8
     for bad in ("uniform", "uniform_r", "r20", "perlayer", 20, None):
         with pytest.raises(RankcertError):

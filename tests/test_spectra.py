@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from rankcert import spectra
 from rankcert.errors import RankcertError
-from rankcert.params import Variant
+from rankcert.params import Variant, parse_variant
 
 
 @pytest.mark.parametrize("rank,out_dim,in_dim,scale", [(32, 96, 80, 1.0), (8, 40, 64, 2.5), (4, 16, 16, 0.5)])
@@ -56,6 +56,16 @@ def test_per_layer_plan_names_every_module_including_the_most_common_rank():
     assert plan[modules[5]] == 32
     assert sum(r == 2 for r in plan.values()) == 23
     assert math.isclose(sum(plan.values()) / len(plan), (23 * 2 + 32) / 24)
+
+
+def test_a_named_threshold_overrides_the_param_and_truncation_uses_its_base_plan():
+    found = {"a": [3.0, 1.0, 1.0, 0.5], "b": [1.0, 0.0, 0.0, 0.0]}  # a: σ² 9, 1, 1, 0.25 of 11.25
+    allowed = [1, 2, 3, 4]
+    assert spectra.rank_plan(parse_variant("per_layer"), ["a", "b"], found, 0.8, allowed, 4) == {"a": 1, "b": 1}
+    assert spectra.rank_plan(parse_variant("per_layer_e95"), ["a", "b"], found, 0.8, allowed, 4) == {"a": 3, "b": 1}
+    assert spectra.rank_plan(parse_variant("truncated_per_layer_e95"), ["a", "b"], found, 0.8, allowed, 4) == {
+        "a": 3, "b": 1}
+    assert spectra.rank_plan(parse_variant("truncated_uniform_r2"), ["a"], None, 0.8, allowed, 4) == {"a": 2}
 
 
 def test_uniform_plan_and_missing_spectra():

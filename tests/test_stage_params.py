@@ -41,9 +41,11 @@ def covered(read: str, params: list[str]) -> bool:
 @pytest.fixture
 def recorded(monkeypatch):
     """Patch load_params in a stage module; return the set its run fills."""
+    originals = {}
+
     def patch(module) -> set[str]:
         seen: set[str] = set()
-        real = module.load_params
+        real = originals.setdefault(module, module.load_params)  # patched again: wrap the real one, not a recorder
         monkeypatch.setattr(module, "load_params", lambda path: Recorder(real(path), "", seen))
         return seen
     return patch
@@ -59,17 +61,22 @@ def test_every_stage_reads_exactly_its_declared_params(tmp_path, raw_params, mon
     runs = {
         "prepare": (prepare, ["--seed", "42", "--out", "data/prepared/42"]),
         "probe": (probe, ["--seed", "42", "--prepared", "data/prepared/42", "--out", "data/probe/42"]),
-        "compress": (compress, ["--seed", "42", "--variant", "per_layer", "--prepared", "data/prepared/42",
-                                "--probe", "data/probe/42", "--out", "data/variants/42/per_layer"]),
+        # one matrix stage, so one params list for every kind of variant: checked against what they read together
+        "compress": [(compress, ["--seed", "42", "--variant", variant, "--prepared", "data/prepared/42",
+                                 "--probe", "data/probe/42", "--out", f"data/variants/42/{variant}"])
+                     for variant in ("per_layer", "uniform_r2", "truncated_per_layer_e95")],
         "evaluate": (evaluate, ["--seed", "42", "--name", "per_layer", "--adapter", "data/variants/42/per_layer/adapter",
                                 "--probe-adapter", "data/probe/42/adapter", "--prepared", "data/prepared/42",
                                 "--predictions", "data/eval/42/per_layer.csv",
                                 "--metrics", "metrics/eval/42/per_layer.json"]),
         "certify": (certify, ["--plots", "plotdata", "--figures", "figures"]),
     }
-    for stage, (module, argv) in runs.items():
-        seen = recorded(module)
-        module.main(argv)
+    for stage, run in runs.items():
+        recorders = []
+        for module, argv in run if isinstance(run, list) else [run]:
+            recorders.append(recorded(module))
+            module.main(argv)
+        seen = set().union(*recorders)
         params = declared(stage)
         assert seen, stage
         assert [r for r in sorted(seen) if not covered(r, params)] == [], f"{stage} reads undeclared params"

@@ -17,7 +17,7 @@ def test_forced_rerun_is_byte_identical_and_metrics_diff_is_empty(reproduced):
     metrics, adapters = read_metrics(ws), adapter_digests(ws)
     sh(ws, "dvc", "repro", "-f")
     assert read_metrics(ws) == metrics
-    assert adapter_digests(ws) == adapters and len(adapters) == 20
+    assert adapter_digests(ws) == adapters and len(adapters) == 24
     assert sh(ws, "dvc", "metrics", "diff", "--json").stdout.strip() in ("", "{}")
     commit(ws, "rerun") if sh(ws, "git", "status", "--porcelain").stdout.strip() else None
 

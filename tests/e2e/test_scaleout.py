@@ -15,7 +15,7 @@ from tests.helpers import adapter_digests, commit, ran_stages, read_metrics, sh
 pytestmark = pytest.mark.e2e
 
 QUICK = {"train": {"steps": 20, "log_every": 5}}
-VARIANTS = ["per_layer", "uniform_r20", "uniform_r24", "uniform_r16"]
+VARIANTS = ["per_layer", "uniform_r20", "uniform_r24", "uniform_r16", "truncated_per_layer"]
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
 
 
@@ -58,11 +58,11 @@ def test_shards_on_two_clones_merge_through_the_run_cache(serial, tmp_path):
     for name, seed in (("a", 42), ("b", 123)):  # machine A runs seed 42, machine B seed 123
         clone = tmp_path / name
         sh(tmp_path, "git", "clone", "-q", str(origin), str(clone))
-        assert len(ran_stages(sh(clone, "dvc", "repro", *seed_targets(seed, VARIANTS), env=ENV).stdout)) == 14
+        assert len(ran_stages(sh(clone, "dvc", "repro", *seed_targets(seed, VARIANTS), env=ENV).stdout)) == 16
         sh(clone, "dvc", "push", "--run-cache")
     aggregator = tmp_path / "aggregator"
     sh(tmp_path, "git", "clone", "-q", str(origin), str(aggregator))
     result = sh(aggregator, "dvc", "repro", "--pull", env=ENV)
     assert ran_stages(result.stdout) == ["certify"]  # every per-seed stage restored, nothing retrained
-    assert result.stdout.count("is cached - skipping run") == 25  # validate, 2 tracks and the 22 per-seed stages
+    assert result.stdout.count("is cached - skipping run") == 29  # validate, 2 tracks and the 26 per-seed stages
     assert read_metrics(aggregator) == read_metrics(serial)

@@ -1,0 +1,115 @@
+"""The compression frontier: every variant's size against its Δ, the SAFE ones on the Pareto front, the smallest
+SAFE variant, and how closely truncating the probe predicts retraining."""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from rankcert.params import parse_variant
+from rankcert.verdict import Verdict
+
+Key = tuple[int, str]
+
+
+@dataclass(frozen=True)
+class Point:
+    variant: str
+    kind: str  # per_layer | uniform | truncated
+    parameters: float  # trainable parameters, mean over the seeds measured
+    mean_delta: float
+    worst_delta: float
+    ci_low: float  # the lowest and highest per-seed CI bounds
+    ci_high: float
+    safe: bool
+    stability: float | None
+    pareto: bool = False  # SAFE and no other SAFE variant is smaller-or-equal and better-or-equal
+
+
+@dataclass(frozen=True)
+class TruncationGap:
+    variant: str  # truncated_<retrained>
+    retrained: str
+    gaps: dict[int, float]  # seed -> Δ truncated − Δ retrained
+
+    @property
+    def mean_gap(self) -> float:
+        return statistics.fmean(self.gaps.values())
+
+
+def points(verdict: Verdict, sizes: dict[Key, dict]) -> list[Point]:
+    """One point per variant measured on at least one seed, smallest first; SAFE Pareto points marked."""
+    found = []
+    for name, s in verdict.summaries.items():
+        measured = [r for r in s.seeds if r.delta is not None and (r.seed, name) in sizes]
+        if not measured:
+            continue
+        found.append(Point(
+            variant=name, kind=parse_variant(name).kind,
+            parameters=statistics.fmean(sizes[(r.seed, name)]["trainable_parameters"] for r in measured),
+            mean_delta=s.mean_delta, worst_delta=s.worst_delta, ci_low=min(r.ci_low for r in measured),
+            ci_high=max(r.ci_high for r in measured), safe=s.safe, stability=verdict.stability.get(name)))
+    found.sort(key=lambda p: (p.parameters, p.variant))
+    return [_mark_pareto(p, found) for p in found]
+
+
+def _mark_pareto(point: Point, every: list[Point]) -> Point:
+    if not point.safe:
+        return point
+    dominated = any(o.safe and o is not point and o.parameters <= point.parameters and o.mean_delta >= point.mean_delta
+                    and (o.parameters < point.parameters or o.mean_delta > point.mean_delta) for o in every)
+    return Point(**{**vars(point), "pareto": not dominated})
+
+
+def smallest_safe(found: list[Point]) -> Point | None:
+    return next((p for p in found if p.safe), None)
+
+
+def smallest_safe_uniform_rank(verdict: Verdict) -> int | None:
+    """The smallest retrained uniform rank that is SAFE."""
+    ranks = [parse_variant(n).rank for n, s in verdict.summaries.items() if parse_variant(n).kind == "uniform" and s.safe]
+    return min(ranks, default=None)
+
+
+def truncation_gaps(verdict: Verdict) -> list[TruncationGap]:
+    """Each truncated variant's Δ beside the retrained variant with the same plan, seed by seed."""
+    out = []
+    for name, s in verdict.summaries.items():
+        variant = parse_variant(name)
+        if variant.kind != "truncated" or variant.base.name not in verdict.summaries:
+            continue
+        retrained = {r.seed: r.delta for r in verdict.summaries[variant.base.name].seeds if r.delta is not None}
+        gaps = {r.seed: r.delta - retrained[r.seed] for r in s.seeds if r.delta is not None and r.seed in retrained}
+        if gaps:
+            out.append(TruncationGap(name, variant.base.name, gaps))
+    return out
+
+
+def truncation_agreement(verdict: Verdict) -> tuple[float | None, float | None]:
+    """(largest |Δ truncated − Δ retrained|, Pearson correlation of the two Δs) over every seed and pair."""
+    pairs = []
+    for gap in truncation_gaps(verdict):
+        retrained = {r.seed: r.delta for r in verdict.summaries[gap.retrained].seeds}
+        pairs += [(retrained[seed] + g, retrained[seed]) for seed, g in gap.gaps.items()]
+    if not pairs:
+        return None, None
+    largest = max(abs(t - r) for t, r in pairs)
+    truncated, retrained = zip(*pairs)
+    if len(pairs) < 3 or len(set(truncated)) < 2 or len(set(retrained)) < 2:  # two points always correlate ±1
+        return largest, None
+    return largest, statistics.correlation(truncated, retrained)
+
+
+def scalars(verdict: Verdict, sizes: dict[Key, dict]) -> dict:
+    """Numbers for certify.json, so `dvc metrics diff` follows the frontier between releases."""
+    found = points(verdict, sizes)
+    smallest = smallest_safe(found)
+    largest_gap, correlation = truncation_agreement(verdict)
+    return {
+        "smallest_safe_uniform_rank": smallest_safe_uniform_rank(verdict),
+        "smallest_safe_parameters": None if smallest is None else round(smallest.parameters, 1),
+        "smallest_safe_variant": None if smallest is None else smallest.variant,
+        "safe_variants": sum(p.safe for p in found),
+        "pareto_safe_variants": sum(p.pareto for p in found),
+        "truncation_largest_gap": None if largest_gap is None else round(largest_gap, 6),
+        "truncation_correlation": None if correlation is None else round(correlation, 6),
+    }
