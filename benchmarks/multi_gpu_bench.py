@@ -67,7 +67,7 @@ def record(state: Path, key: str, seconds: float) -> None:
 
 def verdicts(ws: Path) -> dict:
     result = json.loads((ws / "metrics" / "certify.json").read_text())
-    return {name: {k: v[k] for k in ("status", "pass_rate", "worst_delta", "mean_delta", "std_delta")}
+    return {name: {k: v[k] for k in ("status", "pass_rate", "worst_delta", "mean_delta", "std_delta", "stability")}
             for name, v in result["variants"].items()} | {"certified": result["certified"], "level": result["level"]}
 
 

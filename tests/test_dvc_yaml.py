@@ -1,17 +1,19 @@
-"""dvc.yaml against the code: each stage's code deps are exactly its entry point's import closure, and each
-stage declares only params it reads (none of the training recipe for evaluate, no `seeds` per seed)."""
+"""dvc.yaml against the code: each stage depends on its entry point's code fingerprint, which covers exactly its
+import closure, and declares only params it reads (none of the training recipe for evaluate, no `seeds` per seed)."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 import yaml
 
 from rankcert.tools.deps import closure
+from stages import code
 from tests.helpers import PROJECT
 
 DVC = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
-ENTRY = re.compile(r"rankcert\.worker run (stages\.\w+)")
+ENTRY = re.compile(r"rankcert\.worker run stages\.(\w+)")
 
 
 def stage_body(name: str) -> dict:
@@ -19,16 +21,29 @@ def stage_body(name: str) -> dict:
     return stage.get("do", stage)
 
 
-def code_deps(stage: dict) -> list[str]:
-    return sorted(d for d in stage["deps"] if d.endswith(".py"))
-
-
-@pytest.mark.parametrize("name", sorted(DVC))
-def test_code_deps_are_exactly_the_import_closure(name):
+@pytest.mark.parametrize("name", sorted(set(DVC) - {"code"}))
+def test_each_stage_depends_on_its_own_code_fingerprint_and_no_source_file(name):
     stage = stage_body(name)
-    module = ENTRY.search(stage["cmd"]).group(1)
-    entry = module.replace(".", "/") + ".py"
-    assert code_deps(stage) == closure(PROJECT, entry)
+    entry = ENTRY.search(stage["cmd"]).group(1)
+    assert f"data/code/{entry}.json" in stage["deps"]
+    assert [d for d in stage["deps"] if d.startswith("data/code/") or d.endswith(".py")] == [f"data/code/{entry}.json"]
+
+
+def test_the_code_stage_reads_the_source_folders_and_covers_every_entry_point():
+    stage = DVC["code"]
+    assert stage["deps"] == ["rankcert", "stages"] and stage["outs"] == ["data/code"]
+    used = {ENTRY.search(stage_body(n)["cmd"]).group(1) for n in DVC if n != "code"}
+    assert used == {p.stem for p in code.entry_points(PROJECT)}
+
+
+def test_a_fingerprint_lists_exactly_the_import_closure_and_changes_only_with_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(PROJECT)
+    code.main(["--out", str(tmp_path / "code")])
+    for entry in code.entry_points(PROJECT):
+        written = json.loads((tmp_path / "code" / f"{entry.stem}.json").read_text())
+        assert sorted(written["files"]) == closure(PROJECT, entry) and written["entry"] == entry.as_posix()
+    certify, probe = (json.loads((tmp_path / "code" / f"{n}.json").read_text())["files"] for n in ("certify", "probe"))
+    assert "rankcert/report.py" in certify and "rankcert/report.py" not in probe  # a report edit retrains nothing
 
 
 def test_the_closure_follows_lazy_imports_and_package_inits(tmp_path):

@@ -103,6 +103,7 @@ def create_workspace(folder: Path, params: dict | None = None, with_demo_assets:
     for command in (["git", "init", "-q", "-b", "main"], ["dvc", "init", "-q"],
                     ["dvc", "config", "core.autostage", "true"]):
         subprocess.run(command, cwd=folder, check=True)
+    shutil.copy2(PROJECT / ".dvcignore", folder / ".dvcignore")  # Python's caches must not change the code deps
     subprocess.run(["git", "add", "-A"], cwd=folder, check=True)
     subprocess.run(["git", "-c", "user.name=rankcert", "-c", "user.email=rankcert@localhost",
                     "commit", "-q", "-m", "demo workspace"], cwd=folder, check=True)

@@ -14,7 +14,7 @@ def test_first_repro_runs_every_stage_and_writes_every_output(reproduced):
     ws, output = reproduced
     stages = ran_stages(output)
     seeds, variants = [42, 123], ["per_layer", "uniform_r20", "uniform_r24", "uniform_r16", "truncated_per_layer"]
-    expected = {"validate", "track@model", "track@data", "certify"}
+    expected = {"code", "validate", "track@model", "track@data", "certify"}
     expected |= {f"prepare@{s}" for s in seeds} | {f"probe@{s}" for s in seeds}
     expected |= {f"compress@{s}-{v}" for s in seeds for v in variants}
     expected |= {f"evaluate_probe@{s}" for s in seeds} | {f"evaluate@{s}-{v}" for s in seeds for v in variants}

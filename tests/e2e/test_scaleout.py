@@ -35,15 +35,15 @@ def test_parallel_seeds_give_the_serial_results(serial, tmp_path):
     result = sh(ws, sys.executable, "-m", "rankcert.tools.parallel", "--jobs", "2", env=ENV)
     assert "[seed 42] Running stage 'probe@42'" in result.stdout and "[seed 123] Running stage" in result.stdout
     # the rest ran inside the per-seed processes
-    assert set(ran_stages(result.stdout)) == {"validate", "track@model", "track@data", "certify"}
+    assert set(ran_stages(result.stdout)) == {"code", "validate", "track@model", "track@data", "certify"}
     assert read_metrics(ws) == read_metrics(serial) and adapter_digests(ws) == adapter_digests(serial)
     assert (ws / "metrics" / "report.md").read_bytes() == (serial / "metrics" / "report.md").read_bytes()
 
 
 def test_a_failed_seed_stops_the_others_and_is_named(tmp_path):
     ws = workspace(tmp_path / "ws")
-    (ws / "data" / "probe").mkdir(parents=True)
-    (ws / "data" / "probe" / "123").write_text("a file where seed 123's probe folder must go")
+    (ws / "data" / "variants").mkdir(parents=True)
+    (ws / "data" / "variants" / "123").write_text("a file where seed 123's variant folders must go")
     result = sh(ws, sys.executable, "-m", "rankcert.tools.parallel", "--jobs", "2", check=False, env=ENV)
     assert result.returncode == 2
     assert "rankcert: error: seed 123 failed" in result.stderr
@@ -58,11 +58,11 @@ def test_shards_on_two_clones_merge_through_the_run_cache(serial, tmp_path):
     for name, seed in (("a", 42), ("b", 123)):  # machine A runs seed 42, machine B seed 123
         clone = tmp_path / name
         sh(tmp_path, "git", "clone", "-q", str(origin), str(clone))
-        assert len(ran_stages(sh(clone, "dvc", "repro", *seed_targets(seed, VARIANTS), env=ENV).stdout)) == 16
+        assert len(ran_stages(sh(clone, "dvc", "repro", *seed_targets(seed, VARIANTS), env=ENV).stdout)) == 17
         sh(clone, "dvc", "push", "--run-cache")
     aggregator = tmp_path / "aggregator"
     sh(tmp_path, "git", "clone", "-q", str(origin), str(aggregator))
     result = sh(aggregator, "dvc", "repro", "--pull", env=ENV)
     assert ran_stages(result.stdout) == ["certify"]  # every per-seed stage restored, nothing retrained
-    assert result.stdout.count("is cached - skipping run") == 29  # validate, 2 tracks and the 26 per-seed stages
+    assert result.stdout.count("is cached - skipping run") == 30  # code, validate, 2 tracks and the 26 per-seed stages
     assert read_metrics(aggregator) == read_metrics(serial)

@@ -1,0 +1,47 @@
+"""Stage code: a fingerprint of the code each stage entry point runs, so a stage reruns exactly when it changes.
+
+This stage depends on the `rankcert` and `stages` folders. For every entry point in stages/ it writes
+data/code/<entry>.json: the sha256 of each project file the entry point imports, transitively
+(rankcert.tools.deps), and that stage depends on its file alone. An edit to report.py changes only
+certify.json's bytes, so only certify reruns: the same exactness as listing the files in dvc.yaml, in one
+dvc.lock entry per stage instead of about twenty (DVC rewrites dvc.lock after every stage, so its size is
+paid per stage).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from rankcert.errors import run_main
+from rankcert.outputs import atomic_dir, write_json
+from rankcert.tools.deps import closure
+
+THIS = Path(__file__).name
+
+
+def entry_points(root: Path) -> list[Path]:
+    """Every stage entry point (stages/*.py but the package init and this stage)."""
+    return sorted(p.relative_to(root) for p in (root / "stages").glob("*.py") if p.name not in ("__init__.py", THIS))
+
+
+def fingerprint(root: Path, entry: Path) -> dict[str, str]:
+    """Project file -> sha256, for `entry` and everything it imports."""
+    return {path: hashlib.sha256((root / path).read_bytes()).hexdigest() for path in closure(root, entry)}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, required=True, help="folder for one <entry>.json per entry point")
+    args = parser.parse_args(argv)
+    root = Path(".").resolve()
+    entries = entry_points(root)
+    with atomic_dir(args.out) as scratch:
+        for entry in entries:
+            write_json(scratch / f"{entry.stem}.json", {"entry": entry.as_posix(), "files": fingerprint(root, entry)})
+    print(f"[code] {len(entries)} entry points fingerprinted: {', '.join(e.stem for e in entries)}", flush=True)
+
+
+if __name__ == "__main__":
+    run_main(main)
