@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rankcert import figures, frontier, plotdata, report, runfacts
 from rankcert.errors import run_main
-from rankcert.outputs import atomic_dir, write_bytes, write_csv, write_json, write_text
+from rankcert.outputs import csv_text, together
 from rankcert.params import load_params
 from rankcert.policy import load_policy
 from rankcert.results import read_results
@@ -43,15 +43,16 @@ def main(argv: Sequence[str] | None = None) -> None:
              "training device": run.get("device", "unknown"), "python": run.get("python", "unknown"),
              "packages": run.get("packages", runfacts.package_versions())}
     rows = plotdata.plot_rows(found, verdict, params.certify.tolerance)
-    for name, plot in rows.items():
-        write_csv(args.plots / f"{name}.csv", plot, plotdata.COLUMNS[name])
     pictures = {}
-    with atomic_dir(args.figures) as scratch:  # replaced whole: no picture of an earlier run is left behind
+    with together() as out:  # every output is made before any replaces its predecessor
+        plots, shown = out.folder(args.plots), out.folder(args.figures)  # whole folders: nothing stale is left
+        for name, plot in rows.items():
+            (plots / f"{name}.csv").write_text(csv_text(plot, plotdata.COLUMNS[name]), encoding="utf-8")
         for name, png in figures.render_all(args.templates, rows).items():
-            write_bytes(scratch / f"{name}.png", png)
+            (shown / f"{name}.png").write_bytes(png)
             pictures[name] = os.path.relpath(args.figures / f"{name}.png", args.report.parent)
-    write_json(args.out, {**metrics(verdict, found.sizes), "frontier": frontier.scalars(verdict, found.sizes)})
-    write_text(args.report, report.render(params, policy, verdict, found, facts, pictures))
+        out.json(args.out, {**metrics(verdict, found.sizes), "frontier": frontier.scalars(verdict, found.sizes)})
+        out.text(args.report, report.render(params, policy, verdict, found, facts, pictures))
     print(f"[certify] {'CERTIFIED' if verdict.certified else 'NOT CERTIFIED'} ({verdict.level.name}); "
           + ", ".join(f"{n} {s.status}" for n, s in verdict.summaries.items()), flush=True)
     for reason in verdict.reasons:

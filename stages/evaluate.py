@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rankcert import data, modeling
 from rankcert.errors import run_main
-from rankcert.outputs import write_csv, write_json
+from rankcert.outputs import together
 from rankcert.params import load_params
 from rankcert.prediction import adapter_parameters, predict
 
@@ -37,15 +37,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     seconds = time.perf_counter() - started
     labels = eval_data.labels.tolist()
     correct = sum(int(p == y) for p, y in zip(predictions, labels))
-    write_csv(args.predictions, [{"index": i, "label": y, "prediction": p} for i, (y, p) in
-                                 enumerate(zip(labels, predictions))], ["index", "label", "prediction"])
-    write_json(args.metrics, {
-        "accuracy": correct / len(labels),
-        "correct": correct,
-        "examples": len(labels),
-        "trainable_parameters": size,
-        "reduction_vs_probe": round(1 - size / probe_size, 6),
-    })
+    with together() as out:  # the predictions and their metrics replace the old pair together
+        out.csv(args.predictions, [{"index": i, "label": y, "prediction": p} for i, (y, p) in
+                                   enumerate(zip(labels, predictions))], ["index", "label", "prediction"])
+        out.json(args.metrics, {
+            "accuracy": correct / len(labels),
+            "correct": correct,
+            "examples": len(labels),
+            "trainable_parameters": size,
+            "reduction_vs_probe": round(1 - size / probe_size, 6),
+        })
     print(f"[evaluate@{args.seed}-{args.name}] accuracy {correct / len(labels):.4f}, {size:,} params; "
           f"evaluated in {seconds:.2f} s ({device.type})", flush=True)
 

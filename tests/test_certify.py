@@ -210,3 +210,19 @@ def test_certify_output_is_byte_identical_across_runs(tmp_path, monkeypatch):
     first = (tmp_path / "metrics" / "certify.json").read_bytes()
     run_certify(tmp_path, monkeypatch)
     assert (tmp_path / "metrics" / "certify.json").read_bytes() == first
+
+
+def test_a_failure_while_certifying_leaves_every_earlier_output_as_it_was(tmp_path, monkeypatch):
+    make_run(tmp_path, ALL_OK)
+    run_certify(tmp_path, monkeypatch)
+    outputs = ["metrics/certify.json", "metrics/report.md", "plots/data/delta.csv", "metrics/figures/delta.png"]
+    before = {p: (tmp_path / p).read_bytes() for p in outputs}
+    make_run(tmp_path, dict(ALL_OK, uniform_r20=[-0.03] * 3))  # a different result, then a failure mid-way
+
+    def broken(*_):
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(certify.figures, "render_all", broken)
+    with pytest.raises(RuntimeError):
+        run_certify(tmp_path, monkeypatch)
+    assert {p: (tmp_path / p).read_bytes() for p in outputs} == before  # old plots and metrics, not a mix

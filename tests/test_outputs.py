@@ -1,10 +1,11 @@
 """Atomic outputs: whole files or none, and the permissions the umask gives (not mkstemp's 0600)."""
+import json
 import os
 
 import pytest
 
 from rankcert.errors import RankcertError
-from rankcert.outputs import atomic_dir, write_json, write_text
+from rankcert.outputs import atomic_dir, together, write_json, write_text
 
 
 @pytest.fixture
@@ -45,3 +46,20 @@ def test_a_read_only_folder_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr("rankcert.outputs.tempfile.mkstemp", refused)
     with pytest.raises(RankcertError, match="cannot write metrics/x.json: permission denied on metrics"):
         write_text("metrics/x.json", "{}")
+
+
+def test_outputs_staged_together_replace_their_targets_only_when_all_are_made(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_text("a.csv", "old a\n")
+    write_text("b.json", "old b\n")
+    with pytest.raises(ValueError), together() as out:
+        out.text("a.csv", "new a\n")
+        raise ValueError("the second output could not be made")
+    assert (tmp_path / "a.csv").read_text() == "old a\n" and (tmp_path / "b.json").read_text() == "old b\n"
+    with together() as out:
+        out.text("a.csv", "new a\n")
+        out.json("b.json", {"new": True})
+        (out.folder("figures") / "x.png").write_bytes(b"png")
+    assert (tmp_path / "a.csv").read_text() == "new a\n" and json.loads((tmp_path / "b.json").read_text())
+    assert (tmp_path / "figures" / "x.png").read_bytes() == b"png"
+    assert not [p for p in (tmp_path / ".rankcert-tmp").rglob("*") if p.suffix == ".tmp"]  # no scratch left

@@ -12,16 +12,15 @@ from tests.test_certify import ALL_OK, make_run
 POLICY = "policies/safe_uniform.yaml"  # relative: the repo's own copy, tracked with it
 
 
-
-
 def certify_only_pipeline(root: Path) -> None:
-    """The project's own validate and certify stages (from dvc.yaml), over fixture inputs kept in git."""
+    """The project's own code, validate and certify stages (from dvc.yaml), over fixture inputs kept in git."""
     stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
-    pipeline = {"stages": {name: stages[name] for name in ("validate", "certify")}}
+    pipeline = {"stages": {name: stages[name] for name in ("code", "validate", "certify")}}
     (root / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
     for code in ("stages", "rankcert"):
         shutil.copytree(PROJECT / code, root / code, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(PROJECT / "policies", root / "policies")
+    shutil.copy2(PROJECT / ".dvcignore", root / ".dvcignore")
     for folder in ("data/variants", "data/prepared", "metrics/eval"):
         (root / folder).mkdir(parents=True, exist_ok=True)
         (root / folder / ".keep").write_text("")
