@@ -29,7 +29,11 @@ def test_first_repro_runs_every_stage_and_writes_every_output(reproduced):
     result = certify_json(ws)
     assert result["level"] == "screening+" and result["certified"] is False
     assert set(result["variants"]) == set(variants)
-    assert (ws / "metrics/report.md").read_text().startswith("# rankcert certification")
+    report = (ws / "metrics/report.md").read_text()
+    assert report.startswith("# rankcert certification")
+    assert "## Frontier" in report and "## Truncation vs retraining" in report and "joint resamples" in report
+    assert result["frontier"]["safe_variants"] == sum(v["safe"] for v in result["variants"].values())
+    assert 0.0 <= result["variants"]["truncated_per_layer"]["stability"] <= 1.0
     assert "Running stage" in output and "[certify]" in output
 
 
