@@ -13,7 +13,7 @@ import pandas as pd
 from safetensors.numpy import load_file, save_file
 
 from rankcert.errors import RankcertError, one_line
-from rankcert.sources import hub_error, is_local
+from rankcert.sources import hub_error, hub_revision, is_local
 
 LOCAL_FORMATS = {".parquet": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 
@@ -153,8 +153,8 @@ def load_tokenizer(name: str, revision: str = "main"):
     """The model's tokenizer, from a local directory or the hub at `revision`."""
     from transformers import AutoTokenizer
 
-    local = is_local(name, "model.name", "saved model folder")
+    revision = hub_revision(name, revision, "model.name", "saved model folder")
     try:
-        return AutoTokenizer.from_pretrained(name, revision=None if local else revision, trust_remote_code=False)
+        return AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise hub_error(name, err) from err

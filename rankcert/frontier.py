@@ -2,6 +2,7 @@
 SAFE variant, and how closely truncating the probe predicts retraining."""
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass
 
@@ -29,7 +30,12 @@ class Point:
 class TruncationGap:
     variant: str  # truncated_<retrained>
     retrained: str
-    gaps: dict[int, float]  # seed -> Δ truncated − Δ retrained
+    deltas: dict[int, tuple[float, float]]  # seed -> (Δ truncated, Δ retrained)
+
+    @property
+    def gaps(self) -> dict[int, float]:
+        """seed -> Δ truncated − Δ retrained."""
+        return {seed: cut - kept for seed, (cut, kept) in self.deltas.items()}
 
     @property
     def mean_gap(self) -> float:
@@ -57,7 +63,7 @@ def _mark_pareto(point: Point, every: list[Point]) -> Point:
         return point
     dominated = any(o.safe and o is not point and o.parameters <= point.parameters and o.mean_delta >= point.mean_delta
                     and (o.parameters < point.parameters or o.mean_delta > point.mean_delta) for o in every)
-    return Point(**{**vars(point), "pareto": not dominated})
+    return dataclasses.replace(point, pareto=not dominated)
 
 
 def smallest_safe(found: list[Point]) -> Point | None:
@@ -78,18 +84,15 @@ def truncation_gaps(verdict: Verdict) -> list[TruncationGap]:
         if variant.kind != "truncated" or variant.base.name not in verdict.summaries:
             continue
         retrained = {r.seed: r.delta for r in verdict.summaries[variant.base.name].seeds if r.delta is not None}
-        gaps = {r.seed: r.delta - retrained[r.seed] for r in s.seeds if r.delta is not None and r.seed in retrained}
-        if gaps:
-            out.append(TruncationGap(name, variant.base.name, gaps))
+        deltas = {r.seed: (r.delta, retrained[r.seed]) for r in s.seeds if r.delta is not None and r.seed in retrained}
+        if deltas:
+            out.append(TruncationGap(name, variant.base.name, deltas))
     return out
 
 
 def truncation_agreement(verdict: Verdict) -> tuple[float | None, float | None]:
     """(largest |Δ truncated − Δ retrained|, Pearson correlation of the two Δs) over every seed and pair."""
-    pairs = []
-    for gap in truncation_gaps(verdict):
-        retrained = {r.seed: r.delta for r in verdict.summaries[gap.retrained].seeds}
-        pairs += [(retrained[seed] + g, retrained[seed]) for seed, g in gap.gaps.items()]
+    pairs = [pair for gap in truncation_gaps(verdict) for pair in gap.deltas.values()]
     if not pairs:
         return None, None
     largest = max(abs(t - r) for t, r in pairs)

@@ -15,7 +15,7 @@ import torch
 from rankcert import gpus
 from rankcert.errors import RankcertError, one_line
 from rankcert.params import ModelParams
-from rankcert.sources import hub_error, is_local
+from rankcert.sources import hub_error, hub_revision
 
 
 def seed_everything(seed: int) -> None:
@@ -45,8 +45,7 @@ def load_base_model(params: ModelParams):
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    revision = params.revision  # read either way: it is a declared param of every stage that loads the model
-    revision = None if is_local(params.name, "model.name", "saved model folder") else revision
+    revision = hub_revision(params.name, params.revision, "model.name", "saved model folder")
     hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected here
     hf_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
@@ -123,9 +122,19 @@ def lora_factor(key: str) -> tuple[str, str] | None:
     return None
 
 
+def lora_modules(keys) -> dict[str, dict[str, str]]:
+    """Module name -> {"lora_A": key, "lora_B": key}, for the LoRA keys among `keys` (parameter or saved names)."""
+    found: dict[str, dict[str, str]] = {}
+    for key in keys:
+        if factor := lora_factor(key):
+            module, part = factor
+            found.setdefault(module, {})[part] = key
+    return found
+
+
 def lora_shapes(model: torch.nn.Module) -> dict[str, tuple[int, int]]:
     """Module name (as in the base model) -> (rank of lora_A, rank of lora_B)."""
-    return factor_shapes({name: tuple(p.shape) for name, p in model.named_parameters()})  # A [r, in], B [out, r]
+    return factor_shapes({name: tuple(p.shape) for name, p in model.named_parameters()})
 
 
 def verify_lora_shapes(model: torch.nn.Module, plan: dict[str, int]) -> None:
@@ -232,10 +241,8 @@ def load_adapter(base_model, folder: str | Path):
 
 def factor_shapes(shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, int]]:
     """Module name -> (rank of lora_A, rank of lora_B), from parameter or saved-key names and their shapes."""
-    ranks: dict[str, list[int]] = {}
-    for key, shape in shapes.items():
-        if found := lora_factor(key):
-            module, part = found
-            axis = 0 if part == "lora_A" else 1
-            ranks.setdefault(module, [0, 0])[axis] = int(shape[axis])
-    return {m: (a, b) for m, (a, b) in ranks.items()}
+    ranks = {}
+    for module, keys in lora_modules(shapes).items():
+        a, b = keys.get("lora_A"), keys.get("lora_B")  # A is [r, in], B is [out, r]; a missing half reads as 0
+        ranks[module] = (int(shapes[a][0]) if a else 0, int(shapes[b][1]) if b else 0)
+    return ranks

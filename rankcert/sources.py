@@ -23,6 +23,11 @@ def is_local(name: str, key: str, what: str) -> bool:
     return False
 
 
+def hub_revision(name: str, revision: str, key: str, what: str) -> str | None:
+    """The revision to ask the hub for: `revision` for a hub id, None for a local folder (which has none)."""
+    return None if is_local(name, key, what) else revision
+
+
 def hub_error(name: str, err: Exception) -> RankcertError:
     """Loading model `name` failed: one line that says what to do when the hub is out of reach."""
     return RankcertError(
@@ -49,14 +54,17 @@ def folder_fingerprint(folder: Path) -> dict[str, str]:
     """Relative file name -> sha256, for every file below `folder` (hidden ones too), sorted."""
     if not folder.is_dir():
         raise RankcertError(f"{folder} is not a folder; inputs lists local model and data folders")
-    files = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        files[path.relative_to(folder).as_posix()] = digest.hexdigest()
-    return files
+    return {path.relative_to(folder).as_posix(): file_sha256(path)
+            for path in sorted(p for p in folder.rglob("*") if p.is_file())}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in blocks (model weights can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def check_tracked(name: str, key: str, inputs: dict[str, str]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from rankcert.errors import RankcertError
-from rankcert.modeling import lora_factor, read_adapter_weights
+from rankcert.modeling import lora_modules, read_adapter_weights
 from rankcert.params import Variant
 
 # A float sum of squares can land a hair under the threshold it mathematically reaches.
@@ -69,17 +69,19 @@ def round_up_rank(k: int, allowed: list[int], cap: int) -> int:
 def adapter_spectra(adapter_dir: str | Path, scales: dict[str, float]) -> list[ModuleSpectrum]:
     """Per-module spectra of a saved PEFT adapter; `scales` maps module name -> alpha/r."""
     weights = read_adapter_weights(adapter_dir)
-    factors: dict[str, dict[str, torch.Tensor]] = {}
-    for key, tensor in weights.items():
-        if found := lora_factor(key):
-            module, part = found
-            factors.setdefault(module, {})[part] = tensor
+    factors = lora_modules(weights)
     if set(factors) != set(scales):
         raise RankcertError(f"adapter in {adapter_dir} does not hold the expected LoRA modules")
     return [
-        ModuleSpectrum(m, delta_singular_values(factors[m]["lora_A"], factors[m]["lora_B"], scales[m]))
+        ModuleSpectrum(m, delta_singular_values(weights[factors[m]["lora_A"]], weights[factors[m]["lora_B"]], scales[m]))
         for m in scales
     ]
+
+
+def plan_threshold(variant: Variant, default: float) -> float:
+    """The energy threshold a per_layer plan uses: the variant's own (per_layer_e95) or compress.energy_threshold."""
+    source = variant.plan_source
+    return source.threshold if source.threshold is not None else default
 
 
 def rank_plan(variant: Variant, modules: list[str], spectra: dict[str, list[float]] | None,
@@ -97,5 +99,5 @@ def rank_plan(variant: Variant, modules: list[str], spectra: dict[str, list[floa
     missing = [m for m in modules if m not in spectra]
     if missing:
         raise RankcertError(f"probe spectra lack modules {missing[:3]}; re-run the probe stage")
-    at = source.threshold if source.threshold is not None else threshold
+    at = plan_threshold(variant, threshold)
     return {m: round_up_rank(energy_rank(spectra[m], at), allowed, probe_rank) for m in modules}

@@ -7,7 +7,7 @@ import torch
 
 from rankcert import modeling
 from rankcert.errors import RankcertError, one_line
-from rankcert.modeling import lora_factor
+from rankcert.modeling import lora_modules
 from rankcert.training import write_adapter_run
 
 
@@ -32,10 +32,7 @@ def truncated_factors(lora_a: torch.Tensor, lora_b: torch.Tensor, scale: float,
 
 def truncate_weights(weights: dict[str, torch.Tensor], plan: dict[str, int], scale: float) -> dict[str, torch.Tensor]:
     """The probe's saved weights with every LoRA pair truncated to `plan`; everything else (the head) as is."""
-    factors: dict[str, dict[str, str]] = {}
-    for key in weights:
-        if found := lora_factor(key):
-            factors.setdefault(found[0], {})[found[1]] = key
+    factors = lora_modules(weights)
     if set(factors) != set(plan):
         lost = sorted(set(plan) ^ set(factors))
         raise RankcertError(f"the probe adapter's LoRA modules differ from the plan's (e.g. {lost[:2]}); "

@@ -35,18 +35,19 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
            scope_ok: bool) -> Verdict:
     """Everything certify concludes, from predictions keyed by (seed, adapter name)."""
     rule = rule_from(params)
+    probes = {seed: predictions.get((seed, "probe")) for seed in params.seeds}
     summaries, correct = {}, {}
     for variant in params.variant_names:
         results = []
-        for seed in params.seeds:
-            probe, other = predictions.get((seed, "probe")), predictions.get((seed, variant))
+        for seed, probe in probes.items():
+            other = predictions.get((seed, variant))
             labels = None if probe is None else probe["label"].to_numpy()  # results.py checked every file's labels
             results.append(stats.seed_result(seed, labels, _column(probe), _column(other), rule))
-            correct.setdefault("probe", {})[seed] = _correct(probe)
             correct.setdefault(variant, {})[seed] = _correct(other)
         summaries[variant] = stats.summarize(variant, results, rule)
-    shares = stability.safe_shares(correct.pop("probe", {}), correct, rule)
-    probe_accuracy = {s: _accuracy(predictions.get((s, "probe"))) for s in params.seeds}
+    probe_correct = {seed: _correct(probe) for seed, probe in probes.items()}
+    shares = stability.safe_shares(probe_correct, correct, rule)
+    probe_accuracy = {s: None if c is None else float(c.mean()) for s, c in probe_correct.items()}
     undertrained = [s for s, a in probe_accuracy.items() if stats.undertrained(a, rule)]
     level = stats.validation_level(len(params.seeds), params.train.steps, params.data.train_size,
                                    params.data.eval_size, params.certify.certifiable)
@@ -73,10 +74,6 @@ def _correct(frame: pd.DataFrame | None) -> np.ndarray | None:
     return None if frame is None else (frame["prediction"] == frame["label"]).to_numpy()
 
 
-def _accuracy(frame: pd.DataFrame | None) -> float | None:
-    return None if frame is None else float((frame["prediction"] == frame["label"]).mean())
-
-
 def metrics(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> dict:
     """The certify metrics file: scalars only, stable keys, nothing that varies between identical runs."""
     variants = {}
@@ -89,14 +86,15 @@ def metrics(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> dict:
                                        "mcnemar_p": _r(r.mcnemar_p), "se_delta": _r(r.se),
                                        "trainable_parameters": size.get("trainable_parameters"),
                                        "reduction_vs_probe": size.get("reduction_vs_probe")}
-        reductions = [sizes[(r.seed, name)]["reduction_vs_probe"] for r in s.seeds if (r.seed, name) in sizes]
-        counts = [sizes[(r.seed, name)]["trainable_parameters"] for r in s.seeds if (r.seed, name) in sizes]
+        measured = [sizes[(r.seed, name)] for r in s.seeds if (r.seed, name) in sizes]
+        reductions = [m["reduction_vs_probe"] for m in measured]
+        trainable = [m["trainable_parameters"] for m in measured]
         variants[name] = {"status": s.status, "safe": s.safe, "pass_rate": _r(s.pass_rate),
                           "worst_delta": _r(s.worst_delta), "mean_delta": _r(s.mean_delta),
                           "std_delta": _r(s.std_delta), "non_inferior": s.non_inferior,
                           "stability": _r(verdict.stability.get(name)),
                           "mean_reduction_vs_probe": _r(sum(reductions) / len(reductions)) if reductions else None,
-                          "mean_trainable_parameters": _r(sum(counts) / len(counts)) if counts else None,
+                          "mean_trainable_parameters": _r(sum(trainable) / len(trainable)) if trainable else None,
                           "seeds": seeds}
     counts = {outcome: sum(c.outcome == outcome for c in verdict.claims)
               for outcome in ("agrees", "contradicts", "not measured")}

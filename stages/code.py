@@ -10,12 +10,12 @@ paid per stage).
 from __future__ import annotations
 
 import argparse
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 from rankcert.errors import run_main
 from rankcert.outputs import atomic_dir, write_json
+from rankcert.sources import file_sha256
 from rankcert.tools.deps import closure
 
 THIS = Path(__file__).name
@@ -28,7 +28,7 @@ def entry_points(root: Path) -> list[Path]:
 
 def fingerprint(root: Path, entry: Path) -> dict[str, str]:
     """Project file -> sha256, for `entry` and everything it imports."""
-    return {path: hashlib.sha256((root / path).read_bytes()).hexdigest() for path in closure(root, entry)}
+    return {path: file_sha256(root / path) for path in closure(root, entry)}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return spectra.rank_plan(variant, modules, probe_spectra, c.energy_threshold, c.allowed_ranks,
                                  params.probe.rank)
 
-    threshold = variant.plan_source.threshold or c.energy_threshold
+    threshold = spectra.plan_threshold(variant, c.energy_threshold)
 
     def write_plan(folder: Path, plan: dict[str, int]) -> None:  # inside the stage's one output folder
         energy = {m: spectra.energy_rank(s, threshold) for m, s in probe_spectra.items()} if per_layer else None
