@@ -24,9 +24,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rankcert import data, modeling  # noqa: E402
+from rankcert.layout import Layout  # noqa: E402
 from rankcert.params import params_from_dict  # noqa: E402
 from rankcert.prediction import predict  # noqa: E402
-from rankcert.results import adapter_folder  # noqa: E402
 from rankcert.stats import passes  # noqa: E402
 from rankcert.tools import demo
 
@@ -47,12 +47,12 @@ def trainer_baseline(workspace: Path, params, seed: int, device) -> dict:
 
     frame = data.draw_train(data.load_split(params.data.source, params.data.config, params.data.train_split),
                             params.data.train_size, seed)
-    eval_set = data.load_encoded(workspace / "data" / "prepared" / str(seed) / "eval.safetensors")
+    eval_set = data.load_encoded(Layout(workspace).prepared(seed) / "eval.safetensors")
     labels = eval_set.labels.tolist()
     out = {}
     for name in ["probe", *params.variant_names]:
         plan = None if name == "probe" else json.loads(
-            (adapter_folder(workspace / "data", seed, name) / "plan.json").read_text())["ranks"]
+            (Layout(workspace).run(seed, name) / "plan.json").read_text())["ranks"]
         model, timing = trainer_run(params, frame, device, params.train.steps, seed=seed, plan=plan)
         pred = predict(model, eval_set, params.train.eval_batch_size, device)
         out[name] = {"accuracy": sum(int(p == y) for p, y in zip(pred, labels)) / len(labels), **timing}

@@ -1,24 +1,18 @@
 """Resumable training state: a long CPU training can continue where a killed run stopped, bit for bit.
 
-Asked for with RANKCERT_CHECKPOINT_EVERY=<steps>; it changes no result, so it is not a DVC parameter.
+Asked for with RANKCERT_CHECKPOINT_EVERY=<steps> (rankcert.settings); it changes no result, so it is not a DVC parameter.
 The state lives in .rankcert-tmp/checkpoints/, outside every DVC output, and is removed once training ends.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from rankcert.outputs import SCRATCH, atomic_dir, write_json
-
-
-def requested_every() -> int:
-    value = os.environ.get("RANKCERT_CHECKPOINT_EVERY", "0")
-    return int(value) if value.isdigit() else 0
 
 
 def run_key(*parts: object) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import random
@@ -56,6 +57,16 @@ def load_base_model(params: ModelParams):
     except (OSError, ValueError) as err:
         raise hub_error(params.name, err) from err
     return model
+
+
+def frozen_copy(base: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `base` that shares its weights and buffers: several adapters wrap the one frozen base in memory.
+
+    LoRA leaves the base weights untouched and PEFT copies the head it trains, so sharing is safe; moving one
+    copy to a device moves the shared weights once.
+    """
+    shared = {id(t): t for t in (*base.parameters(), *base.buffers())}
+    return copy.deepcopy(base, shared)
 
 
 def target_module_names(model: torch.nn.Module, targets: list[str]) -> list[str]:

@@ -120,6 +120,22 @@ class Variant:
         """The variant whose rank plan this one uses (itself unless truncated)."""
         return self.base if self.base is not None else self
 
+    @property
+    def needs_spectra(self) -> bool:
+        """Its plan is read from the probe's spectra (per_layer, or a truncation to a per_layer plan)."""
+        return self.plan_source.kind == "per_layer"
+
+    def energy_threshold(self, default: float) -> float | None:
+        """The energy threshold its plan uses: its own (per_layer_e95), `default` for per_layer, None if uniform."""
+        if not self.needs_spectra:
+            return None
+        return self.plan_source.threshold if self.plan_source.threshold is not None else default
+
+    @staticmethod
+    def alpha(rank: int) -> float:
+        """A variant's LoRA alpha at a module of rank `rank`: alpha = r, as in the probe (alpha/r = 1)."""
+        return float(rank)
+
 
 @dataclass(frozen=True)
 class Params:
@@ -137,6 +153,9 @@ class Params:
     @property
     def variant_names(self) -> list[str]:
         return [v.name for v in self.variants]
+
+    def variant(self, name: str) -> Variant:
+        return next(v for v in self.variants if v.name == name)
 
 
 def parse_variant(name: Any) -> Variant:

@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
 from rankcert.errors import RankcertError, one_line
+from rankcert.layout import PROBE, Layout
 from rankcert.outputs import read_json
 
 COLUMNS = ["index", "label", "prediction"]
@@ -33,10 +34,6 @@ class RunResults:
     run: dict  # the first probe's run.json: device, versions, model type
     data_fingerprints: str
     missing: dict[Key, str]  # why a result is absent, for the report
-
-
-def adapter_folder(data: Path, seed: int, name: str) -> Path:
-    return data / "probe" / str(seed) if name == "probe" else data / "variants" / str(seed) / name
 
 
 def read_predictions(path: Path, labels: np.ndarray | None, seed: int) -> pd.DataFrame | None:
@@ -83,9 +80,9 @@ def check_metrics(frame: pd.DataFrame, metrics: dict, path: Path, seed: int) -> 
                             f"its predictions give {correct}/{len(frame)}")
 
 
-def eval_labels(data: Path, seed: int) -> tuple[np.ndarray, str] | None:
+def eval_labels(layout: Layout, seed: int) -> tuple[np.ndarray, str] | None:
     """(labels, fingerprint) of the seed's prepared eval set, or None when prepare hasn't run."""
-    folder = data / "prepared" / str(seed)
+    folder = layout.prepared(seed)
     if not (folder / "eval.safetensors").is_file() or not (folder / "manifest.json").is_file():
         return None
     try:
@@ -119,21 +116,21 @@ def _read_log(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def read_results(data: Path, eval_metrics: Path, seeds: list[int], variants: list[str]) -> RunResults:
-    keys = [(seed, name) for seed in seeds for name in ["probe", *variants]]
-    spectra_files = {s: adapter_folder(data, s, "probe") / "spectra.json" for s in seeds}
-    runs = [r for s in seeds if (r := _optional_json(adapter_folder(data, s, "probe") / "run.json"))]
-    prepared = {s: eval_labels(data, s) for s in seeds}
+def read_results(layout: Layout, seeds: list[int], variants: list[str]) -> RunResults:
+    keys = [(seed, name) for seed in seeds for name in [PROBE, *variants]]
+    spectra_files = {s: layout.probe(s) / "spectra.json" for s in seeds}
+    runs = [r for s in seeds if (r := _optional_json(layout.probe(s) / "run.json"))]
+    prepared = {s: eval_labels(layout, s) for s in seeds}
     fingerprints = {p[1] for p in prepared.values() if p}
     if len(fingerprints) > 1:
         raise RankcertError(f"the seeds' prepared eval sets differ ({len(fingerprints)} fingerprints in "
-                            f"{data / 'prepared'}); every seed must be evaluated on the same examples")
+                            f"{layout.data / 'prepared'}); every seed must be evaluated on the same examples")
     predictions, sizes, missing = {}, {}, {}
     for seed, name in keys:
-        path = data / "eval" / str(seed) / f"{name}.csv"
+        path = layout.predictions(seed, name)
         labels = prepared[seed][0] if prepared[seed] else None
         predictions[(seed, name)] = frame = read_predictions(path, labels, seed)
-        metrics_path = eval_metrics / str(seed) / f"{name}.json"
+        metrics_path = layout.eval_metrics(seed, name)
         if frame is None:
             missing[(seed, name)] = f"{path} not found"
         elif (metrics := _optional_json(metrics_path)) is not None:
@@ -143,17 +140,17 @@ def read_results(data: Path, eval_metrics: Path, seeds: list[int], variants: lis
         predictions=predictions,
         sizes=sizes,
         plans={(s, n): p["ranks"] for s, n in keys
-               if n != "probe" and (p := _optional_json(adapter_folder(data, s, n) / "plan.json"))},
-        logs={(s, n): _read_log(adapter_folder(data, s, n) / "train_log.csv") for s, n in keys},
+               if n != PROBE and (p := _optional_json(layout.run(s, n) / "plan.json"))},
+        logs={(s, n): _read_log(layout.run(s, n) / "train_log.csv") for s, n in keys},
         probe_spectra={s: read_spectra(path) for s, path in spectra_files.items() if path.is_file()},
         run=runs[0] if runs else {},
-        data_fingerprints=data_fingerprints(data, seeds),
+        data_fingerprints=data_fingerprints(layout, seeds),
         missing=missing,
     )
 
 
-def data_fingerprints(data: Path, seeds: list[int]) -> str:
-    manifests = {s: m for s in seeds if (m := _optional_json(data / "prepared" / str(s) / "manifest.json"))}
+def data_fingerprints(layout: Layout, seeds: list[int]) -> str:
+    manifests = {s: m for s in seeds if (m := _optional_json(layout.prepared(s) / "manifest.json"))}
     if not manifests:
         return "unknown"
     parts = [f"seed {s} train {m['train']['fingerprint'][:12]}" for s, m in manifests.items()]

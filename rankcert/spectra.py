@@ -78,12 +78,6 @@ def adapter_spectra(adapter_dir: str | Path, scales: dict[str, float]) -> list[M
     ]
 
 
-def plan_threshold(variant: Variant, default: float) -> float:
-    """The energy threshold a per_layer plan uses: the variant's own (per_layer_e95) or compress.energy_threshold."""
-    source = variant.plan_source
-    return source.threshold if source.threshold is not None else default
-
-
 def rank_plan(variant: Variant, modules: list[str], spectra: dict[str, list[float]] | None,
               threshold: float, allowed: list[int], probe_rank: int) -> dict[str, int]:
     """Module name -> rank for `variant`; names every target module, per_layer from the probe's spectra.
@@ -99,5 +93,5 @@ def rank_plan(variant: Variant, modules: list[str], spectra: dict[str, list[floa
     missing = [m for m in modules if m not in spectra]
     if missing:
         raise RankcertError(f"probe spectra lack modules {missing[:3]}; re-run the probe stage")
-    at = plan_threshold(variant, threshold)
+    at = variant.energy_threshold(threshold)
     return {m: round_up_rank(energy_rank(spectra[m], at), allowed, probe_rank) for m in modules}

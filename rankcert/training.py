@@ -3,20 +3,14 @@ from __future__ import annotations
 
 import math
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from rankcert import data, modeling
-from rankcert.checkpoint import Checkpoint, requested_every, run_key
+from rankcert.checkpoint import Checkpoint
 from rankcert.data import Encoded
-from rankcert.outputs import SCRATCH, atomic_dir, write_csv, write_json
 from rankcert.params import TrainParams
-from rankcert.runfacts import environment
 
 
 @dataclass(frozen=True)
@@ -113,7 +107,11 @@ class GraphedStep:
 
     WARMUP = 3
 
-    def __init__(self, model, data: Encoded, order: torch.Tensor, recipe: TrainParams, device: torch.device):
+    def __init__(self, model, data: Encoded, order: torch.Tensor, recipe: TrainParams, device: torch.device,
+                 stream: torch.cuda.Stream | None = None):
+        # Warm-up and capture run on a stream of this step's own: cuBLAS keeps one workspace per stream and a
+        # graph keeps the one it was captured with, so graphs replayed at once must not share a capture stream.
+        self.stream = stream or torch.cuda.Stream(device)
         self.tensors = on_device(data, device)
         self.order = order.to(device)  # on the device, so choosing a batch needs no host copy
         width = int(data.attention_mask.sum(axis=1).max())
@@ -132,13 +130,12 @@ class GraphedStep:
         # Warm-up steps on a side stream are required before capture; they must not change the training,
         # so the trainable weights and the optimizer state are put back exactly afterwards.
         saved = [p.detach().clone() for p in trainable]
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
             for _ in range(self.WARMUP):
                 self.optimizer.zero_grad(set_to_none=True)
                 body()
-        torch.cuda.current_stream().wait_stream(side)
+        torch.cuda.current_stream().wait_stream(self.stream)
         with torch.no_grad():
             for param, value in zip(trainable, saved):
                 param.copy_(value)
@@ -147,7 +144,7 @@ class GraphedStep:
                     value.zero_()
         self.optimizer.zero_grad(set_to_none=True)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        with torch.cuda.graph(self.graph, stream=self.stream):
             self.loss = body()
 
     def __call__(self, i: int, lr: float) -> torch.Tensor:
@@ -191,41 +188,3 @@ def loss_log(losses: list[float], recipe: TrainParams, warmup: int) -> list[LogR
         end = start + len(window)
         rows.append(LogRow(step=end, loss=sum(window) / len(window), lr=recipe.lr * lr_factor(end - 1, recipe.steps, warmup)))
     return rows
-
-
-def fit_adapter(params, seed: int, plan_for: Callable[[list[str]], dict[str, int]],
-                alpha_for: Callable[[int], float], prepared: Path, out: Path, desc: str,
-                extra: Callable[[Path, dict[str, int]], None] | None = None) -> dict[str, int]:
-    """Build base + LoRA (modeling.build_lora_model), train, and write adapter/, train_log.csv, run.json and
-    whatever `extra(folder, plan)` adds into `out`, replaced as one folder; return the plan.
-
-    Timings go to .rankcert-tmp/timings/, where DVC hashes nothing: run.json holds only what the inputs and
-    the environment decide, so a forced retrain that gives the same weights changes nothing downstream.
-    """
-    device = modeling.resolve_device(params.train.device, desc)
-    train_data = data.load_encoded(prepared / "train.safetensors")
-    model, plan, model_type = modeling.build_lora_model(params.model, seed, plan_for, alpha_for, params.probe.dropout)
-    every = requested_every()
-    checkpoint = Checkpoint(desc.replace("@", "-"), run_key(params.model, params.train, params.probe, seed, plan),
-                            every) if every else None
-    started = time.perf_counter()
-    log = train(model, train_data, params.train, seed, device, desc, checkpoint)
-    seconds = time.perf_counter() - started
-    print(f"[{desc}] {params.train.steps} steps in {seconds:.1f} s ({1000 * seconds / params.train.steps:.2f} ms/step, "
-          f"{device.type})", flush=True)
-    write_json(SCRATCH / "timings" / f"{desc}.json", {"train_seconds": round(seconds, 3), "device": device.type,
-                                                       "ms_per_step": round(1000 * seconds / params.train.steps, 3)})
-    write_adapter_run(out, model, log, device, seed, model_type, plan, extra)
-    return plan
-
-
-def write_adapter_run(out: Path, model, log: list[LogRow], device: torch.device, seed: int, model_type: str,
-                      plan: dict[str, int], extra: Callable[[Path, dict[str, int]], None] | None = None) -> None:
-    """adapter/, train_log.csv, run.json and what `extra(folder, plan)` adds, replacing `out` as one folder."""
-    with atomic_dir(out) as scratch:
-        modeling.save_adapter(model, scratch / "adapter")
-        write_csv(scratch / "train_log.csv", [vars(row) for row in log], ["step", "loss", "lr"])
-        write_json(scratch / "run.json", {**environment(device), "seed": seed, "model_type": model_type,
-                                          "trainable_parameters": modeling.trainable_parameters(model)})
-        if extra:
-            extra(scratch, plan)

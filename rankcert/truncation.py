@@ -8,7 +8,6 @@ import torch
 from rankcert import modeling
 from rankcert.errors import RankcertError, one_line
 from rankcert.modeling import lora_modules
-from rankcert.training import write_adapter_run
 
 
 def truncated_factors(lora_a: torch.Tensor, lora_b: torch.Tensor, scale: float,
@@ -59,14 +58,10 @@ def load_weights(model, weights: dict[str, torch.Tensor], source: Path) -> None:
         raise RankcertError(f"the adapter from {source} doesn't fit this model: {one_line(err)[:160]}") from err
 
 
-def truncate_adapter(params, seed: int, plan_for, probe_adapter: Path, out: Path, desc: str, extra=None) -> dict[str, int]:
-    """The probe's adapter truncated to the plan `plan_for` gives, written like a trained one (no training log).
+def load_truncated(model, plan: dict[str, int], probe_adapter: Path, scale: float) -> None:
+    """Put into `model` (LoRA at `plan`) the probe's adapter with every update cut to `plan`, the head as trained.
 
-    Runs on the CPU in float64, so the same probe gives the same bytes on any machine.
+    The SVD runs on the CPU in float64, so the same probe gives the same bytes on any machine.
     """
-    model, plan, model_type = modeling.build_lora_model(params.model, seed, plan_for, float, params.probe.dropout)
     weights = modeling.read_adapter_weights(probe_adapter)
-    load_weights(model, truncate_weights(weights, plan, params.probe.alpha / params.probe.rank), probe_adapter)
-    write_adapter_run(out, model, [], torch.device("cpu"), seed, model_type, plan, extra)
-    print(f"[{desc}] truncated the probe's update by SVD, no training", flush=True)
-    return plan
+    load_weights(model, truncate_weights(weights, plan, scale), probe_adapter)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rankcert import figures, frontier, plotdata, report, runfacts
 from rankcert.errors import run_main
+from rankcert.layout import Layout
 from rankcert.outputs import csv_text, together
 from rankcert.params import load_params
 from rankcert.policy import load_policy
@@ -18,19 +19,22 @@ from rankcert.verdict import decide, metrics
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=Path("data"), help="root of the stages' DVC outputs")
-    parser.add_argument("--eval-metrics", type=Path, default=Path("metrics/eval"))
-    parser.add_argument("--out", type=Path, default=Path("metrics/certify.json"))
-    parser.add_argument("--report", type=Path, default=Path("metrics/report.md"))
-    parser.add_argument("--plots", type=Path, default=Path("plots/data"), help="plot data for `dvc plots`")
-    parser.add_argument("--templates", type=Path, default=Path("plots/templates"))
-    parser.add_argument("--figures", type=Path, default=Path("metrics/figures"), help="PNG pictures for the report")
+    parser.add_argument("--root", type=Path, default=Path("."), help="the workspace whose outputs to certify")
+    parser.add_argument("--out", type=Path, help="certify.json (default: the layout's, under --root)")
+    parser.add_argument("--report", type=Path, help="report.md (default: the layout's)")
+    parser.add_argument("--plots", type=Path, help="plot data for `dvc plots` (default: the layout's)")
+    parser.add_argument("--templates", type=Path, help="dvc plots templates (default: the layout's)")
+    parser.add_argument("--figures", type=Path, help="PNG pictures for the report (default: the layout's)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--strict", action="store_true", help="exit 1 unless certified (for CI gates)")
     args = parser.parse_args(argv)
+    layout = Layout(args.root)
+    args.out, args.report = args.out or layout.certificate, args.report or layout.report
+    args.plots, args.templates = args.plots or layout.plot_data, args.templates or layout.plot_templates
+    args.figures = args.figures or layout.figures
     params = load_params(args.params)
     policy = load_policy(params.certify.policy, params.variant_names)
-    found = read_results(args.data, args.eval_metrics, params.seeds, params.variant_names)
+    found = read_results(layout, params.seeds, params.variant_names)
     run = found.run
     verdict = decide(params, policy, found.predictions, scope_ok=_in_scope(params, policy, run))
 

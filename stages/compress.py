@@ -1,55 +1,82 @@
-"""Stage compress (per seed and variant): plan the variant's ranks from the probe's spectra, then retrain it
-(per_layer, uniform) or cut the probe's update to those ranks (truncated_)."""
+"""Stage compress (per seed): every variant of the seed, planned from the probe's spectra; retrained variants
+train together on one device (rankcert.cotrain), truncated ones cut the probe's update to their plan.
+
+The seed's variants are one output folder, replaced whole only when every variant is done: a variant that
+fails fails the stage, and DVC keeps the previous outputs.
+"""
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert import spectra
+import torch
+
+from rankcert import data, spectra
+from rankcert.cotrain import Job, SharedBase, fit_all
 from rankcert.errors import run_main
-from rankcert.outputs import write_json
-from rankcert.params import check_variant, load_params, parse_variant
+from rankcert.layout import LAYOUT
+from rankcert.modeling import resolve_device
+from rankcert.outputs import atomic_dir, write_json
+from rankcert.params import Params, Variant, load_params
 from rankcert.results import read_spectra
+from rankcert.runs import write_adapter_run, write_timing
 from rankcert.text import rank_summary
-from rankcert.training import fit_adapter
-from rankcert.truncation import truncate_adapter
+from rankcert.truncation import load_truncated
+
+
+def plan_of(variant: Variant, params: Params, modules: list[str], probe_spectra) -> dict[str, int]:
+    c = params.compress
+    return spectra.rank_plan(variant, modules, probe_spectra, c.energy_threshold, c.allowed_ranks, params.probe.rank)
+
+
+def plan_record(variant: Variant, plan: dict[str, int], params: Params, probe_spectra) -> dict:
+    """plan.json: the ranks, and for a spectrum-read plan each module's energy rank at its threshold."""
+    threshold = variant.energy_threshold(params.compress.energy_threshold)
+    energy = {m: spectra.energy_rank(s, threshold) for m, s in probe_spectra.items()} if threshold else None
+    return {"variant": variant.name, "kind": variant.kind, "ranks": plan, "energy_ranks": energy,
+            "energy_threshold": threshold}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--variant", required=True, help="a name from params.yaml variants")
-    parser.add_argument("--prepared", type=Path, required=True)
-    parser.add_argument("--probe", type=Path, required=True, help="output folder of the probe stage")
-    parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    variant = parse_variant(args.variant)  # from the name alone: the stage must not depend on the list
-    check_variant(variant, params.probe.rank)
-    c = params.compress
-    per_layer = variant.plan_source.kind == "per_layer"
-    probe_spectra = read_spectra(args.probe / "spectra.json") if per_layer else None
+    seed, label = args.seed, f"compress@{args.seed}"
+    variants = params.variants
+    probe_spectra = read_spectra(LAYOUT.probe(seed) / "spectra.json") if any(v.needs_spectra for v in variants) else None
+    retrained = [v for v in variants if v.retrained]
+    print(f"[{label}] {len(retrained)} retrained from scratch (alpha = r), {len(variants) - len(retrained)} truncated: "
+          + ", ".join(v.name for v in variants), flush=True)
+    device = resolve_device(params.train.device, label)
+    train_data = data.load_encoded(LAYOUT.prepared(seed) / "train.safetensors") if retrained else None
+    base = SharedBase(params, seed)
+    plans = {v.name: plan_of(v, params, base.modules, probe_spectra) for v in variants}
+    jobs = {v.name: Job(v.name, plans[v.name], {m: v.alpha(r) for m, r in plans[v.name].items()}) for v in variants}
+    with atomic_dir(LAYOUT.variants(seed)) as scratch:
+        for trained in fit_all(base, [jobs[v.name] for v in retrained], train_data, device, label):
+            name = trained.job.name
+            write_timing(f"{label}-{name}", trained.seconds, params.train.steps, device, trained.together)
+            _write(scratch / name, trained.model, trained.log, device, base, params.variant(name), plans[name],
+                   params, probe_spectra)
+        for variant in (v for v in variants if not v.retrained):
+            model = base.lora_model(jobs[variant.name])
+            load_truncated(model, plans[variant.name], LAYOUT.adapter(seed, "probe"), params.probe.alpha / params.probe.rank)
+            print(f"[{label}-{variant.name}] truncated the probe's update by SVD, no training", flush=True)
+            _write(scratch / variant.name, model, [], device, base, variant, plans[variant.name], params, probe_spectra)
+    for variant in variants:
+        print(f"[{label}-{variant.name}] plan: {rank_summary(plans[variant.name])}", flush=True)
 
-    def plan_for(modules: list[str]) -> dict[str, int]:
-        return spectra.rank_plan(variant, modules, probe_spectra, c.energy_threshold, c.allowed_ranks,
-                                 params.probe.rank)
 
-    threshold = spectra.plan_threshold(variant, c.energy_threshold)
+def _write(folder: Path, model, log, device, base: SharedBase, variant: Variant, plan: dict[str, int], params: Params,
+           probe_spectra) -> None:
+    def add_plan(run_folder: Path, plan: dict[str, int]) -> None:
+        write_json(run_folder / "plan.json", plan_record(variant, plan, params, probe_spectra))
 
-    def write_plan(folder: Path, plan: dict[str, int]) -> None:  # inside the stage's one output folder
-        energy = {m: spectra.energy_rank(s, threshold) for m, s in probe_spectra.items()} if per_layer else None
-        write_json(folder / "plan.json", {"variant": variant.name, "kind": variant.kind, "ranks": plan,
-                                          "energy_ranks": energy, "energy_threshold": threshold if per_layer else None})
-
-    desc = f"{variant.name}@{args.seed}"
-    if variant.retrained:
-        print(f"[compress@{args.seed}-{variant.name}] retraining from scratch, alpha = r", flush=True)
-        plan = fit_adapter(params, args.seed, plan_for, float, args.prepared, args.out, desc=desc, extra=write_plan)
-    else:
-        plan = truncate_adapter(params, args.seed, plan_for, args.probe / "adapter", args.out, desc, extra=write_plan)
-    print(f"[compress@{args.seed}-{variant.name}] plan: {rank_summary(plan)}", flush=True)
+    run_device = device if variant.retrained else torch.device("cpu")  # truncation: a CPU float64 SVD
+    write_adapter_run(folder, model, log, run_device, base.seed, base.model_type, plan, extra=add_plan)
 
 
 if __name__ == "__main__":

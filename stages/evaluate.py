@@ -1,4 +1,5 @@
-"""Stage evaluate (per seed and adapter): accuracy on the eval examples, size, and per-example predictions."""
+"""Stage evaluate (per seed): the probe and every variant of the seed on the eval examples, on one base model
+loaded once: accuracy, size, and per-example predictions."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,8 @@ from pathlib import Path
 
 from rankcert import data, modeling
 from rankcert.errors import run_main
-from rankcert.outputs import together
+from rankcert.layout import LAYOUT, PROBE
+from rankcert.outputs import csv_text, to_json, together
 from rankcert.params import load_params
 from rankcert.prediction import adapter_parameters, predict
 
@@ -16,39 +18,40 @@ from rankcert.prediction import adapter_parameters, predict
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--name", required=True, help="probe or a variant name")
-    parser.add_argument("--adapter", type=Path, required=True, help="the adapter folder to evaluate")
-    parser.add_argument("--probe-adapter", type=Path, required=True, help="the probe's adapter, for the reduction")
-    parser.add_argument("--prepared", type=Path, required=True)
-    parser.add_argument("--predictions", type=Path, required=True, help="per-example predictions CSV to write")
-    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    print(f"[evaluate@{args.seed}-{args.name}]", flush=True)
+    seed, label = args.seed, f"evaluate@{args.seed}"
+    names = [PROBE, *params.variant_names]
+    print(f"[{label}] {len(names)} adapters: {', '.join(names)}", flush=True)
 
-    eval_data = data.load_encoded(args.prepared / "eval.safetensors")
-    size, probe_size = adapter_parameters(args.adapter), adapter_parameters(args.probe_adapter)
-    started = time.perf_counter()
-    modeling.seed_everything(args.seed)
-    device = modeling.resolve_device(params.train.device, f"evaluate@{args.seed}-{args.name}")
-    model = modeling.load_adapter(modeling.load_base_model(params.model), args.adapter)
-    predictions = predict(model, eval_data, params.train.eval_batch_size, device)
-    seconds = time.perf_counter() - started
+    eval_data = data.load_encoded(LAYOUT.prepared(seed) / "eval.safetensors")
+    sizes = {name: adapter_parameters(LAYOUT.adapter(seed, name)) for name in names}  # every adapter readable first
     labels = eval_data.labels.tolist()
-    correct = sum(int(p == y) for p, y in zip(predictions, labels))
-    with together() as out:  # the predictions and their metrics replace the old pair together
-        out.csv(args.predictions, [{"index": i, "label": y, "prediction": p} for i, (y, p) in
-                                   enumerate(zip(labels, predictions))], ["index", "label", "prediction"])
-        out.json(args.metrics, {
-            "accuracy": correct / len(labels),
-            "correct": correct,
-            "examples": len(labels),
-            "trainable_parameters": size,
-            "reduction_vs_probe": round(1 - size / probe_size, 6),
-        })
-    print(f"[evaluate@{args.seed}-{args.name}] accuracy {correct / len(labels):.4f}, {size:,} params; "
-          f"evaluated in {seconds:.2f} s ({device.type})", flush=True)
+    device = modeling.resolve_device(params.train.device, label)
+    modeling.seed_everything(seed)
+    base = modeling.load_base_model(params.model)  # once: each adapter wraps a weight-sharing copy
+    with together() as out:  # every prediction and metrics file of the seed replaces the old ones together
+        predictions_folder = out.folder(LAYOUT.predictions_folder(seed))
+        metrics_folder = out.folder(LAYOUT.eval_metrics_folder(seed))
+        for name in names:
+            started = time.perf_counter()
+            model = modeling.load_adapter(modeling.frozen_copy(base), LAYOUT.adapter(seed, name))
+            predictions = predict(model, eval_data, params.train.eval_batch_size, device)
+            del model
+            correct = sum(int(p == y) for p, y in zip(predictions, labels))
+            rows = [{"index": i, "label": y, "prediction": p} for i, (y, p) in enumerate(zip(labels, predictions))]
+            (predictions_folder / f"{name}.csv").write_text(csv_text(rows, ["index", "label", "prediction"]),
+                                                            encoding="utf-8")
+            (metrics_folder / f"{name}.json").write_text(to_json({
+                "accuracy": correct / len(labels),
+                "correct": correct,
+                "examples": len(labels),
+                "trainable_parameters": sizes[name],
+                "reduction_vs_probe": round(1 - sizes[name] / sizes[PROBE], 6),
+            }), encoding="utf-8")
+            print(f"[{label}-{name}] accuracy {correct / len(labels):.4f}, {sizes[name]:,} params; "
+                  f"{time.perf_counter() - started:.2f} s ({device.type})", flush=True)
 
 
 if __name__ == "__main__":

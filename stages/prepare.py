@@ -1,4 +1,7 @@
-"""Stage prepare (per seed): draw the train sample with the seed, take the fixed eval sample, tokenize once."""
+"""Stage prepare (per seed): draw the train sample with the seed, take the fixed eval sample, tokenize once.
+
+Writes the seed's prepared folder (rankcert.layout): train.safetensors, eval.safetensors, manifest.json.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +10,7 @@ from pathlib import Path
 
 from rankcert import data
 from rankcert.errors import run_main
+from rankcert.layout import LAYOUT
 from rankcert.outputs import atomic_dir, write_json
 from rankcert.params import load_params
 
@@ -14,7 +18,6 @@ from rankcert.params import load_params
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--out", type=Path, required=True, help="folder for train/eval tensors and manifest.json")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     params = load_params(args.params)
@@ -37,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "eval": {"rows": len(evaluation), "fingerprint": data.fingerprint(evaluation),
                  "positive": int(evaluation["label"].sum()), "padded_length": int(encoded["eval"].input_ids.shape[1])},
     }
-    with atomic_dir(args.out) as scratch:
+    with atomic_dir(LAYOUT.prepared(args.seed)) as scratch:
         for name, tensors in encoded.items():
             data.save_encoded(tensors, scratch / f"{name}.safetensors")
         write_json(scratch / "manifest.json", manifest)

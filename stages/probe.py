@@ -5,23 +5,28 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert import spectra
+from rankcert import data, spectra
+from rankcert.cotrain import Job, SharedBase, fit_all
 from rankcert.errors import run_main
+from rankcert.layout import LAYOUT, PROBE
+from rankcert.modeling import resolve_device
 from rankcert.outputs import write_json
 from rankcert.params import load_params
-from rankcert.training import fit_adapter
+from rankcert.runs import write_adapter_run, write_timing
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--prepared", type=Path, required=True, help="output folder of prepare for this seed")
-    parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    probe = params.probe
-    print(f"[probe@{args.seed}] r={probe.rank} alpha={probe.alpha}, {params.train.steps} steps", flush=True)
+    probe, label = params.probe, f"probe@{args.seed}"
+    print(f"[{label}] r={probe.rank} alpha={probe.alpha}, {params.train.steps} steps", flush=True)
+    device = resolve_device(params.train.device, label)
+    train_data = data.load_encoded(LAYOUT.prepared(args.seed) / "train.safetensors")
+    base = SharedBase(params, args.seed)
+    job = Job(PROBE, {m: probe.rank for m in base.modules}, {m: probe.alpha for m in base.modules})
 
     def write_spectra(folder: Path, plan: dict[str, int]) -> None:  # inside the stage's one output folder
         found = spectra.adapter_spectra(folder / "adapter", {m: probe.alpha / probe.rank for m in plan})
@@ -30,8 +35,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             "modules": {s.module: {"singular_values": s.singular_values, "stable_rank": s.stable_rank} for s in found},
         })
 
-    fit_adapter(params, args.seed, lambda modules: {m: probe.rank for m in modules}, lambda rank: probe.alpha,
-                args.prepared, args.out, desc=f"probe@{args.seed}", extra=write_spectra)
+    (trained,) = fit_all(base, [job], train_data, device, label)
+    write_timing(label, trained.seconds, params.train.steps, device, trained.together)
+    write_adapter_run(LAYOUT.probe(args.seed), trained.model, trained.log, device, args.seed, base.model_type,
+                      job.plan, extra=write_spectra)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import re
 import pytest
 import yaml
 
+from rankcert.layout import LAYOUT
 from rankcert.tools.deps import closure
 from stages import code
 from tests.helpers import PROJECT
@@ -58,17 +59,35 @@ def test_the_closure_follows_lazy_imports_and_package_inits(tmp_path):
                                                  "stages/__init__.py", "stages/s.py"]
 
 
-def test_per_seed_stages_do_not_depend_on_the_seed_list_or_the_variant_list():
-    for name in ("prepare", "probe", "compress", "evaluate_probe", "evaluate"):
+def test_per_seed_stages_do_not_depend_on_the_seed_list_and_only_compress_and_evaluate_on_the_variants():
+    for name in ("prepare", "probe", "compress", "evaluate"):
         params = stage_body(name)["params"]
-        assert "seeds" not in params and "variants" not in params, name
+        assert "seeds" not in params, name
+        assert ("variants" in params) == (name in ("compress", "evaluate")), name
+
+
+def test_one_stage_per_seed_and_step():
+    for name in ("prepare", "probe", "compress", "evaluate"):
+        assert DVC[name]["foreach"] == "${seeds}", name
+    assert "matrix" not in yaml.safe_dump(DVC) and "evaluate_probe" not in DVC
+
+
+def test_the_per_seed_outputs_are_the_layouts():
+    seed = 7
+    outs = {name: [o.replace("${item}", str(seed)) for o in stage_body(name)["outs"]]
+            for name in ("prepare", "probe", "compress", "evaluate")}
+    assert outs == {"prepare": [LAYOUT.prepared(seed).as_posix()], "probe": [LAYOUT.probe(seed).as_posix()],
+                    "compress": [LAYOUT.variants(seed).as_posix()],
+                    "evaluate": [LAYOUT.predictions_folder(seed).as_posix(), LAYOUT.eval_metrics_folder(seed).as_posix()]}
+    certify = DVC["certify"]
+    declared = {next(iter(o)) if isinstance(o, dict) else o for o in certify["outs"] + certify["metrics"]}
+    assert declared == {p.as_posix() for p in (LAYOUT.certificate, LAYOUT.report, LAYOUT.figures, LAYOUT.plot_data)}
 
 
 def test_evaluation_does_not_depend_on_the_training_recipe():
-    for name in ("evaluate_probe", "evaluate"):
-        params = stage_body(name)["params"]
-        assert not [p for p in params if p.startswith("train.") and p not in ("train.device", "train.eval_batch_size")]
-        assert "train" not in params and "probe" not in params
+    params = stage_body("evaluate")["params"]
+    assert not [p for p in params if p.startswith("train.") and p not in ("train.device", "train.eval_batch_size")]
+    assert "train" not in params and "probe" not in params
 
 
 def test_eval_batch_size_retrains_nothing():
@@ -77,10 +96,16 @@ def test_eval_batch_size_retrains_nothing():
         assert "train" not in params and "train.eval_batch_size" not in params, name
 
 
+def test_certify_json_is_the_only_metrics_file():
+    """dvc metrics diff and dvc exp show lead with the verdicts: per-adapter figures are cached outs."""
+    metrics = [m for name in DVC for m in stage_body(name).get("metrics", [])]
+    assert metrics == [{"metrics/certify.json": {"cache": False}}]
+
+
 def test_the_sharded_workflow_example_is_valid_and_gathers_with_the_run_cache():
     workflow = yaml.safe_load((PROJECT / ".github" / "workflows" / "sharded-certify.yml").read_text())
     jobs = workflow["jobs"]
     assert jobs["certify"]["needs"] == "seed" and jobs["seed"]["strategy"]["matrix"]["seed"]
     seed_steps = " ".join(step.get("run", "") for step in jobs["seed"]["steps"])
-    assert "dvc push --run-cache" in seed_steps and "evaluate_probe@" in seed_steps
+    assert "dvc push --run-cache" in seed_steps and "evaluate@" in seed_steps
     assert any("dvc repro --pull" in step.get("run", "") for step in jobs["certify"]["steps"])

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from rankcert.errors import run_main
+from rankcert.layout import LAYOUT
 from stages import certify, compress, evaluate, prepare, probe, validate
 from tests.helpers import PROJECT
 
@@ -61,34 +62,33 @@ def test_prepare_bad_input(tmp_path, raw_params, monkeypatch, capsys, label, cha
         raw_params["train"]["stpes"] = 3
         changes = {}
     write_params(tmp_path, raw_params, **changes)
-    code, err = run_stage(prepare, ["--seed", "1", "--out", "out"], capsys)
+    code, err = run_stage(prepare, ["--seed", "1"], capsys)
     assert code == 2 and err.startswith("rankcert: error: ") and "\n" not in err
     assert message in err
-    assert not (tmp_path / "out").exists() and not (tmp_path / "metrics").exists()
+    assert not (tmp_path / "data").exists() and not (tmp_path / "metrics").exists()
 
 
 def test_probe_with_target_modules_that_match_nothing(tmp_path, raw_params, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_params(tmp_path, raw_params)
-    prepare.main(["--seed", "1", "--out", "p"])
+    prepare.main(["--seed", "1"])
     raw_params["model"]["target_modules"] = ["query", "value"]
     write_params(tmp_path, raw_params)
-    code, err = run_stage(probe, ["--seed", "1", "--prepared", "p", "--out", "out"], capsys)
+    code, err = run_stage(probe, ["--seed", "1"], capsys)
     assert code == 2 and "['query', 'value'] match no Linear module; names that exist include:" in err
-    assert "q_lin" in err and not (tmp_path / "out").exists()
+    assert "q_lin" in err and not LAYOUT.probe(1).exists()
 
 
 def test_compress_with_spectra_for_other_modules(tmp_path, raw_params, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_params(tmp_path, raw_params)
-    prepare.main(["--seed", "1", "--out", "p"])
-    (tmp_path / "probe").mkdir()
-    (tmp_path / "probe" / "spectra.json").write_text(json.dumps(
+    prepare.main(["--seed", "1"])
+    LAYOUT.probe(1).mkdir(parents=True)
+    (LAYOUT.probe(1) / "spectra.json").write_text(json.dumps(
         {"probe_rank": 32, "modules": {"encoder.layer.0.attention.self.query": {"singular_values": [1.0]}}}))
-    code, err = run_stage(compress, ["--seed", "1", "--variant", "per_layer", "--prepared", "p", "--probe", "probe",
-                                     "--out", "out"], capsys)
+    code, err = run_stage(compress, ["--seed", "1"], capsys)
     assert code == 2 and "probe spectra lack modules ['distilbert.transformer.layer.0.attention.q_lin'" in err
-    assert not (tmp_path / "out").exists()
+    assert not LAYOUT.variants(1).exists()
 
 
 POLICY_CASES = [
@@ -155,15 +155,16 @@ def trained_probe(tmp_path, raw_params, monkeypatch):
     monkeypatch.chdir(tmp_path)
     raw_params["train"].update(steps=4, log_every=2)
     write_params(tmp_path, raw_params)
-    prepare.main(["--seed", "1", "--out", "p"])
-    probe.main(["--seed", "1", "--prepared", "p", "--out", "probe"])
-    return tmp_path / "probe" / "adapter"
+    raw_params["variants"] = ["truncated_uniform_r2"]  # a variant without training: evaluate has two adapters
+    write_params(tmp_path, raw_params)
+    prepare.main(["--seed", "1"])
+    probe.main(["--seed", "1"])
+    compress.main(["--seed", "1"])
+    return tmp_path / LAYOUT.adapter(1, "probe")
 
 
 def _evaluate(capsys):
-    return run_stage(evaluate, ["--seed", "1", "--name", "probe", "--adapter", "probe/adapter", "--probe-adapter",
-                                "probe/adapter", "--prepared", "p", "--predictions", "pred.csv", "--metrics", "m.json"],
-                     capsys)
+    return run_stage(evaluate, ["--seed", "1"], capsys)
 
 
 ADAPTER_DAMAGE = [
@@ -171,7 +172,7 @@ ADAPTER_DAMAGE = [
         (a / "adapter_model.safetensors").read_bytes()[:100]), "is not a readable safetensors file"),
     ("random weights file", lambda a: (a / "adapter_model.safetensors").write_bytes(bytes(range(256)) * 4),
      "is not a readable safetensors file"),
-    ("config removed", lambda a: (a / "adapter_config.json").unlink(), "no adapter_config.json in probe/adapter"),
+    ("config removed", lambda a: (a / "adapter_config.json").unlink(), "no adapter_config.json in data/probe/1/adapter"),
     ("config with another rank", lambda a: _set_config_rank(a / "adapter_config.json", 8),
      "doesn't match its adapter_config.json"),
 ]
@@ -189,4 +190,4 @@ def test_evaluate_a_damaged_adapter_is_one_line(trained_probe, capsys, label, da
     damage(trained_probe)
     code, err = _evaluate(capsys)
     assert code == 2 and message in err and "\n" not in err
-    assert not (trained_probe.parent.parent / "m.json").exists()
+    assert not LAYOUT.eval_metrics_folder(1).exists() and not LAYOUT.predictions_folder(1).exists()

@@ -11,7 +11,7 @@ from stages import certify, compress, evaluate, prepare, probe
 from tests.helpers import PROJECT
 
 DVC = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
-PROPERTIES = {"variant_names": "variants"}  # Params properties and the field they read
+PROPERTIES = {"variant_names": "variants", "variant": "variants"}  # Params properties and the field they read
 
 
 class Recorder:
@@ -54,21 +54,16 @@ def recorded(monkeypatch):
 def test_every_stage_reads_exactly_its_declared_params(tmp_path, raw_params, monkeypatch, recorded):
     raw_params["train"].update(steps=4, log_every=2)
     raw_params["seeds"] = [42]
+    raw_params["variants"] += ["uniform_r2", "per_layer_e95", "truncated_per_layer_e95"]  # every kind of variant
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
     (tmp_path / "plots").symlink_to(PROJECT / "plots")
     (tmp_path / "policies").symlink_to(PROJECT / "policies")
     runs = {
-        "prepare": (prepare, ["--seed", "42", "--out", "data/prepared/42"]),
-        "probe": (probe, ["--seed", "42", "--prepared", "data/prepared/42", "--out", "data/probe/42"]),
-        # one matrix stage, so one params list for every kind of variant: checked against what they read together
-        "compress": [(compress, ["--seed", "42", "--variant", variant, "--prepared", "data/prepared/42",
-                                 "--probe", "data/probe/42", "--out", f"data/variants/42/{variant}"])
-                     for variant in ("per_layer", "uniform_r2", "truncated_per_layer_e95")],
-        "evaluate": (evaluate, ["--seed", "42", "--name", "per_layer", "--adapter", "data/variants/42/per_layer/adapter",
-                                "--probe-adapter", "data/probe/42/adapter", "--prepared", "data/prepared/42",
-                                "--predictions", "data/eval/42/per_layer.csv",
-                                "--metrics", "metrics/eval/42/per_layer.json"]),
+        "prepare": (prepare, ["--seed", "42"]),
+        "probe": (probe, ["--seed", "42"]),
+        "compress": (compress, ["--seed", "42"]),
+        "evaluate": (evaluate, ["--seed", "42"]),
         "certify": (certify, ["--plots", "plotdata", "--figures", "figures"]),
     }
     for stage, run in runs.items():

@@ -7,6 +7,7 @@ from safetensors.torch import load_file
 
 from rankcert import truncation
 from rankcert.errors import RankcertError
+from rankcert.layout import LAYOUT
 from stages import compress, evaluate, prepare, probe
 
 
@@ -50,23 +51,17 @@ def test_truncating_the_probe_to_its_own_rank_predicts_exactly_as_the_probe(tmp_
     raw_params["train"].update(steps=30, log_every=10)
     raw_params["probe"].update(rank=4, alpha=8)
     raw_params["compress"]["allowed_ranks"] = [2, 4]
-    raw_params["variants"] = ["per_layer", "uniform_r2"]
+    raw_params["variants"] = ["truncated_uniform_r4", "truncated_uniform_r2", "truncated_per_layer"]
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
-    prepare.main(["--seed", "7", "--out", "p"])
-    probe.main(["--seed", "7", "--prepared", "p", "--out", "probe"])
-    for variant in ("truncated_uniform_r4", "truncated_uniform_r2", "truncated_per_layer"):
-        compress.main(["--seed", "7", "--variant", variant, "--prepared", "p", "--probe", "probe", "--out", variant])
-    for name, adapter in [("probe", "probe/adapter"), ("full", "truncated_uniform_r4/adapter"),
-                          ("cut", "truncated_uniform_r2/adapter")]:
-        evaluate.main(["--seed", "7", "--name", name, "--adapter", adapter, "--probe-adapter", "probe/adapter",
-                       "--prepared", "p", "--predictions", f"{name}.csv", "--metrics", f"{name}.json"])
-    assert pd.read_csv("full.csv").equals(pd.read_csv("probe.csv"))
-    cut = load_file("truncated_uniform_r2/adapter/adapter_model.safetensors")
+    for stage in (prepare, probe, compress, evaluate):
+        stage.main(["--seed", "7"])
+    assert pd.read_csv(LAYOUT.predictions(7, "truncated_uniform_r4")).equals(pd.read_csv(LAYOUT.predictions(7, "probe")))
+    cut = load_file(LAYOUT.adapter(7, "truncated_uniform_r2") / "adapter_model.safetensors")
     assert {t.shape[0] for k, t in cut.items() if ".lora_A." in k} == {2}
     head = [k for k in cut if "classifier" in k]
-    probe_weights = load_file("probe/adapter/adapter_model.safetensors")
+    probe_weights = load_file(LAYOUT.adapter(7, "probe") / "adapter_model.safetensors")
     assert head and all(torch.equal(cut[k], probe_weights[k]) for k in head)
-    plan = yaml.safe_load(open("truncated_per_layer/plan.json"))
+    plan = yaml.safe_load(open(LAYOUT.run(7, "truncated_per_layer") / "plan.json"))
     assert plan["kind"] == "truncated" and set(plan["ranks"].values()) <= {2, 4}
-    assert open("truncated_uniform_r2/train_log.csv").read() == "step,loss,lr\n"
+    assert open(LAYOUT.run(7, "truncated_uniform_r2") / "train_log.csv").read() == "step,loss,lr\n"

@@ -3,7 +3,7 @@
     python -m rankcert.tools.parallel [--jobs N] [--params params.yaml]
 
 DVC's own mechanism does the work: `dvc repro validate`, then several `dvc --wait-for-lock repro --single-item
-STAGES` at once in one workspace, one per seed (a seed's prepare, probe, variants and evaluations depend on no
+STAGES` at once in one workspace, one per seed (a seed's prepare, probe, compress and evaluate depend on no
 other seed's), then `dvc repro` for certify; GPU
 leases (rankcert.gpus) spread their stages over the GPUs. N defaults to the number of visible GPUs. Each
 output line is prefixed with its seed; a failed seed stops the others and is named; the results are the
@@ -27,21 +27,20 @@ from rankcert.params import load_params
 STOP_GRACE_S = 10.0
 
 
-def seed_targets(seed: int, variants: list[str]) -> list[str]:
-    """The evaluations of one seed: reproducing them reproduces all of that seed's stages."""
-    return [f"evaluate_probe@{seed}"] + [f"evaluate@{seed}-{v}" for v in variants]
+def seed_targets(seed: int) -> list[str]:
+    """The evaluation of one seed: reproducing it reproduces all of that seed's stages."""
+    return [f"evaluate@{seed}"]
 
 
-def seed_stages(seed: int, variants: list[str]) -> list[str]:
+def seed_stages(seed: int) -> list[str]:
     """Every stage of one seed, in dependency order."""
-    return ([f"prepare@{seed}", f"probe@{seed}"] + [f"compress@{seed}-{v}" for v in variants]
-            + seed_targets(seed, variants))
+    return [f"prepare@{seed}", f"probe@{seed}", f"compress@{seed}", f"evaluate@{seed}"]
 
 
-def start(seed: int, variants: list[str]) -> subprocess.Popen:
+def start(seed: int) -> subprocess.Popen:
     # --single-item over the seed's own stages: an upstream stage shared by all seeds (validate) is left out,
     # because DVC write-locks the outputs of every stage a repro visits, even one it skips.
-    command = ["dvc", "--wait-for-lock", "repro", "--single-item", *seed_stages(seed, variants)]
+    command = ["dvc", "--wait-for-lock", "repro", "--single-item", *seed_stages(seed)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
                             start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
@@ -65,7 +64,7 @@ def _signal_group(proc: subprocess.Popen, number: int) -> None:
         pass
 
 
-def run_seeds(seeds: list[int], variants: list[str], jobs: int) -> None:
+def run_seeds(seeds: list[int], jobs: int) -> None:
     """At most `jobs` seeds at a time; raise naming the first seed that fails, after stopping the rest."""
     pending, running = list(seeds), {}
     tails: dict[int, list[str]] = {}
@@ -74,9 +73,9 @@ def run_seeds(seeds: list[int], variants: list[str], jobs: int) -> None:
         while pending or running:
             while pending and len(running) < jobs:
                 seed = pending.pop(0)
-                running[seed] = start(seed, variants)
+                running[seed] = start(seed)
                 selector.register(running[seed].stdout, selectors.EVENT_READ, seed)
-                print(f"[parallel] seed {seed}: dvc repro --single-item prepare@{seed} ... evaluate@{seed}-*", flush=True)
+                print(f"[parallel] seed {seed}: dvc repro --single-item {' '.join(seed_stages(seed))}", flush=True)
             for key, _ in selector.select(timeout=1.0):
                 seed, line = key.data, key.fileobj.readline()
                 if line:
@@ -108,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     shared = ["validate", *(f"track@{key}" for key in params.inputs)]
     if subprocess.run(["dvc", "--wait-for-lock", "repro", *shared]).returncode != 0:
         raise RankcertError(f"{' or '.join(shared)} failed (see above); no seed was started")
-    run_seeds(params.seeds, params.variant_names, jobs)
+    run_seeds(params.seeds, jobs)
     result = subprocess.run(["dvc", "--wait-for-lock", "repro"])  # certify (and anything left), in the open
     if result.returncode != 0:
         sys.exit(result.returncode)

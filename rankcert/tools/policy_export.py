@@ -19,10 +19,11 @@ import yaml
 
 from rankcert import runfacts
 from rankcert.errors import RankcertError, run_main
+from rankcert.layout import Layout
 from rankcert.outputs import write_text
 from rankcert.params import Params, load_params
 from rankcert.policy import SCHEMA_VERSION, claims_from
-from rankcert.results import adapter_folder, data_fingerprints
+from rankcert.results import data_fingerprints
 
 HEADER = ("# rankcert compression policy (schema version 1), exported by `make policy` from a certifiable run;\n"
           "# the keys are documented in policies/safe_uniform.yaml.\n")
@@ -41,10 +42,10 @@ def observed(certify_json: Path) -> dict:
     return result
 
 
-def policy_document(params: Params, result: dict, data: Path, name: str) -> dict:
+def policy_document(params: Params, result: dict, layout: Layout, name: str) -> dict:
     statuses = {variant: v["status"] for variant, v in result["variants"].items()}
     claims = claims_from(statuses)
-    run = json.loads((adapter_folder(data, params.seeds[0], "probe") / "run.json").read_text(encoding="utf-8"))
+    run = json.loads((layout.probe(params.seeds[0]) / "run.json").read_text(encoding="utf-8"))
     local_data = Path(params.data.source).is_dir()
     return {
         "version": SCHEMA_VERSION, "name": name,
@@ -55,7 +56,7 @@ def policy_document(params: Params, result: dict, data: Path, name: str) -> dict
                    "conservative_uniform_rank": claims.conservative_uniform_rank, "avoid_ranks": claims.avoid_ranks},
         "provenance": {"model": params.model.name, "model fingerprint": runfacts.model_fingerprint(params.model.name),
                        "data": f"{params.data.source} ({params.data.config})",
-                       "data fingerprints": data_fingerprints(data, params.seeds),
+                       "data fingerprints": data_fingerprints(layout, params.seeds),
                        "seeds": ", ".join(map(str, params.seeds)), "validation level": result["level"],
                        "code revision": _git_revision()},
     }
@@ -74,8 +75,7 @@ def _git_revision() -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/certify.json"))
-    parser.add_argument("--data", type=Path, default=Path("data"))
+    parser.add_argument("--root", type=Path, default=Path("."), help="the workspace whose certification to export")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, help="policy file to compare with and write (default: certify.policy)")
     parser.add_argument("--name", help="the policy's name (default: the file's stem)")
@@ -83,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     params = load_params(args.params)
     out = args.out or Path(params.certify.policy)
-    document = policy_document(params, observed(args.metrics), args.data, args.name or out.stem)
+    layout = Layout(args.root)
+    document = policy_document(params, observed(layout.certificate), layout, args.name or out.stem)
     text = HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
     old = out.read_text(encoding="utf-8") if out.is_file() else ""
     diff = "".join(difflib.unified_diff(old.splitlines(True), text.splitlines(True), str(out), "exported"))

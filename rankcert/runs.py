@@ -1,0 +1,37 @@
+"""An adapter's run folder: adapter/ (PEFT format), train_log.csv, run.json and what the stage adds."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from rankcert import modeling
+from rankcert.outputs import SCRATCH, atomic_dir, write_csv, write_json
+from rankcert.runfacts import environment
+from rankcert.training import LogRow
+
+
+def write_adapter_run(out: Path, model, log: list[LogRow], device: torch.device, seed: int, model_type: str,
+                      plan: dict[str, int], extra: Callable[[Path, dict[str, int]], None] | None = None) -> None:
+    """adapter/, train_log.csv, run.json and what `extra(folder, plan)` adds, replacing `out` as one folder.
+
+    run.json holds only what the inputs and the environment decide, so a forced retrain that gives the same
+    weights changes nothing downstream; timings go to write_timing.
+    """
+    with atomic_dir(out) as scratch:
+        modeling.save_adapter(model, scratch / "adapter")
+        write_csv(scratch / "train_log.csv", [vars(row) for row in log], ["step", "loss", "lr"])
+        write_json(scratch / "run.json", {**environment(device), "seed": seed, "model_type": model_type,
+                                          "trainable_parameters": modeling.trainable_parameters(model)})
+        if extra:
+            extra(scratch, plan)
+
+
+def write_timing(desc: str, seconds: float, steps: int, device: torch.device, together: int) -> None:
+    """A training's wall time, in .rankcert-tmp/timings/ where DVC hashes nothing, and one line on the console."""
+    per_step = 1000 * seconds / steps
+    beside = f", {together} trained at once" if together > 1 else ""
+    print(f"[{desc}] {steps} steps in {seconds:.1f} s ({per_step:.2f} ms/step, {device.type}{beside})", flush=True)
+    write_json(SCRATCH / "timings" / f"{desc}.json", {"train_seconds": round(seconds, 3), "device": device.type,
+                                                       "ms_per_step": round(per_step, 3), "trained_at_once": together})
