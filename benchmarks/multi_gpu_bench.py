@@ -90,8 +90,7 @@ def main() -> None:
         index, parts = (int(x) for x in args.part.split("/"))
         seeds = seeds_for(args.seeds)
         share = seeds[(index - 1) * len(seeds) // parts:index * len(seeds) // parts]
-        variants = yaml.safe_load((ws / "params.yaml").read_text())["variants"]
-        targets = [] if index == parts else [t for s in share for t in seed_targets(s, variants)]
+        targets = [] if index == parts else [t for s in share for t in seed_targets(s)]
         one_gpu = dict(env, CUDA_VISIBLE_DEVICES=env.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0])
         record(state, "one", timed(["dvc", "repro", *targets], ws, one_gpu, cold_worker=index == 1))
     elif args.phase == "many":

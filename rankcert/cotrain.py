@@ -109,6 +109,7 @@ def _fit_on_gpu(base: SharedBase, jobs: list[Job], data: Encoded, device: torch.
 def _train_wave(base: SharedBase, wave: list[Job], data: Encoded, device: torch.device, label: str) -> list[Trained]:
     recipe, seed = base.params.train, base.seed
     order = batch_order(len(data), recipe.steps, recipe.batch_size, seed)
+    torch.cuda.init()  # the default generators exist once CUDA is initialised
     generator = torch.cuda.default_generators[device.index if device.index is not None else torch.cuda.current_device()]
     default_state = generator.graphsafe_get_state()
     models, steps, states = [], [], []

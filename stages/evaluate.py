@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "reduction_vs_probe": round(1 - sizes[name] / sizes[PROBE], 6),
             }), encoding="utf-8")
             print(f"[{label}-{name}] accuracy {correct / len(labels):.4f}, {sizes[name]:,} params; "
-                  f"{time.perf_counter() - started:.2f} s ({device.type})", flush=True)
+                  f"evaluated in {time.perf_counter() - started:.2f} s ({device.type})", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import dataclasses
 import pytest
 import torch
 
-from rankcert import data, modeling, prediction, training
+from rankcert import cotrain, data, modeling, prediction, training
 from rankcert.tools import demo
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -47,3 +47,34 @@ def test_bf16_autocast_trains(demo_params_obj):
     _, _, fp32_weights = _run(demo_params_obj, graphs=True)
     assert all(torch.isfinite(torch.tensor(r.loss)) for r in log) and 0.0 <= acc <= 1.0
     assert any(not torch.equal(weights[k], fp32_weights[k]) for k in weights)  # autocast really ran
+
+
+def _cotrain(params, names: list[str], seed=3, steps=40):
+    """Train the named uniform variants together on the GPU; name -> (LoRA weights, predictions)."""
+    tokenizer = data.load_tokenizer(params.model.name)
+    train_set = data.encode(demo.synthetic_sentiment(400, seed=5), tokenizer, 32)
+    eval_set = data.encode(demo.synthetic_sentiment(200, seed=6), tokenizer, 32)
+    params = dataclasses.replace(params, train=dataclasses.replace(params.train, steps=steps, log_every=10),
+                                 probe=dataclasses.replace(params.probe, dropout=0.1))  # RNG used in every step
+    base = cotrain.SharedBase(params, seed)
+    jobs = [cotrain.Job(n, {m: int(n[9:]) for m in base.modules}, {m: float(n[9:]) for m in base.modules})
+            for n in names]
+    device = torch.device("cuda")
+    out = {}
+    for trained in cotrain.fit_all(base, jobs, train_set, device, "cuda-test"):
+        assert trained.together == len(names)
+        weights = {k: v.detach().cpu().clone() for k, v in trained.model.state_dict().items() if "lora_" in k}
+        out[trained.job.name] = (weights, prediction.predict(trained.model, eval_set, 64, device))
+    return out
+
+
+def test_a_variant_trained_beside_others_matches_it_trained_alone(demo_params_obj):
+    alone = _cotrain(demo_params_obj, ["uniform_r8"])["uniform_r8"]
+    beside = _cotrain(demo_params_obj, ["uniform_r4", "uniform_r8", "uniform_r2"])
+    reordered = _cotrain(demo_params_obj, ["uniform_r2", "uniform_r4", "uniform_r8"])
+    for other in (beside["uniform_r8"], reordered["uniform_r8"]):
+        worst = max(float((alone[0][k] - other[0][k]).abs().max()) for k in alone[0])
+        print(f"max |dw| alone vs together: {worst:.3g}")
+        assert worst < 1e-4, worst
+        assert other[1] == alone[1]
+    assert beside["uniform_r4"][1] == reordered["uniform_r4"][1]

@@ -1,7 +1,7 @@
 """The offline demo profile: a tiny random DistilBERT and a synthetic sentiment set, both generated here.
 
 `python -m rankcert.tools.demo DIR` builds a self-contained git+DVC workspace in DIR (project files, the demo
-params, generated assets) and, unless --no-run, runs `dvc repro` there.
+params, generated assets) and, unless --no-run, runs `dvc repro` there and commits the first certification.
 """
 from __future__ import annotations
 
@@ -83,18 +83,22 @@ def deep_merge(base: dict, overrides: dict) -> dict:
     return merged
 
 
-def create_workspace(folder: Path, params: dict | None = None, with_demo_assets: bool = True) -> Path:
-    """A fresh git+DVC workspace holding the pipeline and `params` (default: the demo profile and its assets)."""
+def create_workspace(folder: Path, params: dict | None = None, with_demo_assets: bool = True,
+                     source: Path = PROJECT) -> Path:
+    """A fresh git+DVC workspace holding the pipeline and `params` (default: the demo profile and its assets).
+
+    `source` is the project tree the pipeline is copied from (another checkout, for before/after benchmarks).
+    """
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise RankcertError(f"{folder} is not empty; remove it or choose another folder")
     folder.mkdir(parents=True, exist_ok=True)
     for name in WORKSPACE_FILES:
-        source = PROJECT / name
-        if source.is_dir():
-            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            shutil.copy2(source, folder / name)
+        path = source / name
+        if path.is_dir():
+            shutil.copytree(path, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif path.exists():
+            shutil.copy2(path, folder / name)
     (folder / "params.yaml").write_text(yaml.safe_dump(params or demo_params(), sort_keys=False))
     (folder / ".gitignore").write_text("/assets/\n/data/\n/.rankcert-tmp/\n__pycache__/\n")
     if with_demo_assets:
@@ -103,11 +107,15 @@ def create_workspace(folder: Path, params: dict | None = None, with_demo_assets:
     for command in (["git", "init", "-q", "-b", "main"], ["dvc", "init", "-q"],
                     ["dvc", "config", "core.autostage", "true"]):
         subprocess.run(command, cwd=folder, check=True)
-    shutil.copy2(PROJECT / ".dvcignore", folder / ".dvcignore")  # Python's caches must not change the code deps
+    shutil.copy2(source / ".dvcignore", folder / ".dvcignore")  # Python's caches must not change the code deps
+    commit_all(folder, "demo workspace")
+    return folder
+
+
+def commit_all(folder: Path, message: str) -> None:
     subprocess.run(["git", "add", "-A"], cwd=folder, check=True)
     subprocess.run(["git", "-c", "user.name=rankcert", "-c", "user.email=rankcert@localhost",
-                    "commit", "-q", "-m", "demo workspace"], cwd=folder, check=True)
-    return folder
+                    "commit", "-q", "-m", message], cwd=folder, check=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -121,7 +129,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         result = subprocess.run(["dvc", "repro"], cwd=folder)
         if result.returncode != 0:
             sys.exit(result.returncode)
-        print(f"\ndone: read {folder}/metrics/report.md, or run `dvc metrics show` / `dvc plots show` there")
+        # the first certification is committed: `dvc metrics diff` and `dvc exp show` compare against it
+        commit_all(folder, "first certification (dvc repro)")
+        print(f"\ndone: read {folder}/metrics/report.md, or run `dvc metrics show` / `dvc plots show` there; "
+              "the results are committed, so `dvc metrics diff` shows what a change does")
 
 
 if __name__ == "__main__":

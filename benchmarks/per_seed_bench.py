@@ -1,0 +1,165 @@
+"""Per-seed stages against the previous pipeline, in one sitting on one GPU machine.
+
+    python benchmarks/per_seed_bench.py --phase canonical --before DIR --model DIR --data DIR --out PART.json \\
+        --set train.lr=5e-4 --set model.target_modules=query,key,value,attention.output.dense \\
+        --set model.head_modules=classifier
+    python benchmarks/per_seed_bench.py --phase sweep [--before DIR] ... --out PART.json     # 15 variants, 3 seeds
+    python benchmarks/per_seed_bench.py --phase seeds12 ... --out PART.json                   # 12 seeds
+    python benchmarks/per_seed_bench.py --phase report --parts PART.json ... --out RESULT.json
+
+--before is a checkout of the previous commit's project files (`git archive <commit> | tar -x -C DIR`). Each
+phase builds fresh workspaces (the same params for both pipelines) and times `dvc repro` with the warm worker
+stopped first, so each run pays the worker's start; `canonical` then times a forced rerun with the worker warm,
+and compares the two pipelines' predictions and verdicts. Phases write their own JSON (a device call's time
+limit), `report` merges them into the contract keys `device`, `canonical_repro_s`, `canonical_repro_warm_s`,
+`canonical_repro_before_s`, `stages`, `work_s`, `dvc_s`, `sweep_s`, `sweep_before_s`, `seeds12_s`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.frontier_sweep import VARIANTS as SWEEP_VARIANTS  # noqa: E402
+from benchmarks.multi_gpu_bench import seeds_for, verdicts  # noqa: E402
+from benchmarks.warm_bench import device_name, real_data_params  # noqa: E402
+from rankcert.runfacts import package_versions  # noqa: E402
+from rankcert.tools import demo  # noqa: E402
+
+STAGE = re.compile(r"^Running stage '([^']+)':", re.M)
+WALL = re.compile(r"finished in ([\d.]+) s")
+TRAINED = re.compile(r"steps in ([\d.]+) s \(.*?(?:, (\d+) trained at once)?\)")
+EVALUATED = re.compile(r"evaluated in ([\d.]+) s")
+
+
+def workspace(folder: Path, args, source: Path, seeds: list[int], variants: list[str] | None = None) -> Path:
+    params = real_data_params(args.model, args.data, args.set)
+    params["seeds"] = seeds
+    if variants:
+        params["variants"] = variants
+    return demo.create_workspace(folder, params, with_demo_assets=False, source=source)
+
+
+def repro(ws: Path, *extra: str, cold_worker: bool = True) -> tuple[float, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if cold_worker:
+        subprocess.run([sys.executable, "-m", "rankcert.worker", "stop"], cwd=ws, env=env, capture_output=True)
+        time.sleep(1.0)
+    started = time.perf_counter()
+    result = subprocess.run(["dvc", "repro", *extra], cwd=ws, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    (ws / f"bench-{int(started)}.log").write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise SystemExit(f"dvc repro failed in {ws}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    print(f"[bench] {ws.name}: dvc repro {' '.join(extra)} {seconds:.1f} s", flush=True)
+    return seconds, result.stdout + result.stderr
+
+
+def split(output: str) -> dict:
+    """Stages, the stages' own wall time, and the work in them (trainings, a wave counted once; evaluations)."""
+    names = STAGE.findall(output)
+    blocks = STAGE.split(output)[2::2]
+    walls, work = 0.0, 0.0
+    for block in blocks:
+        wall = WALL.search(block)
+        walls += float(wall.group(1)) if wall else 0.0
+        waves = {}
+        for seconds, together in TRAINED.findall(block):
+            if together:
+                waves[(seconds, together)] = float(seconds)  # one wave prints its wall time once per training
+            else:
+                work += float(seconds)
+        work += sum(waves.values()) + sum(float(s) for s in EVALUATED.findall(block))
+    return {"stages": len(names), "stage_wall_s": round(walls, 2), "work_s": round(work, 2)}
+
+
+def predictions(ws: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(ws)): p.read_bytes() for p in sorted((ws / "data" / "eval").rglob("*.csv"))}
+
+
+def canonical(args) -> dict:
+    seeds = seeds_for(3)
+    before = workspace(args.root / "before", args, args.before, seeds)
+    after = workspace(args.root / "after", args, demo.PROJECT, seeds)
+    before_s, before_out = repro(before)
+    after_s, after_out = repro(after)
+    warm_s, warm_out = repro(after, "-f", cold_worker=False)
+    noop_s, _ = repro(after, cold_worker=False)
+    shares = split(warm_out)
+    return {"canonical_repro_before_s": round(before_s, 2), "canonical_repro_s": round(after_s, 2),
+            "canonical_repro_warm_s": round(warm_s, 2), "noop_repro_s": round(noop_s, 2),
+            "stages": shares["stages"], "stages_before": split(before_out)["stages"], "work_s": shares["work_s"],
+            "dvc_s": round(warm_s - shares["stage_wall_s"], 2), "work_s_before": split(before_out)["work_s"],
+            "dvc_s_before": round(before_s - split(before_out)["stage_wall_s"], 2),
+            "identical_predictions_before_after": predictions(before) == predictions(after),
+            "identical_verdicts_before_after": verdicts(before) == verdicts(after),
+            "verdicts": verdicts(after), "verdicts_before": verdicts(before)}
+
+
+def sweep(args) -> dict:
+    after_s, _ = repro(workspace(args.root / "sweep", args, demo.PROJECT, seeds_for(3), SWEEP_VARIANTS))
+    result = {"sweep_s": round(after_s, 2), "sweep_verdicts": verdicts(args.root / "sweep")}
+    if args.before:
+        before_ws = workspace(args.root / "sweep-before", args, args.before, seeds_for(3), SWEEP_VARIANTS)
+        result["sweep_before_s"] = round(repro(before_ws)[0], 2)
+        result["sweep_identical_verdicts_before_after"] = verdicts(before_ws) == result["sweep_verdicts"]
+    return result
+
+
+def seeds12(args) -> dict:
+    ws = workspace(args.root / "seeds12", args, demo.PROJECT, seeds_for(12))
+    seconds, output = repro(ws)
+    return {"seeds12_s": round(seconds, 2), "seeds12_stages": split(output)["stages"], "seeds12_verdicts": verdicts(ws)}
+
+
+def report(args) -> None:
+    merged = {}
+    for part in args.parts:
+        merged.update(json.loads(part.read_text()))
+    merged.setdefault("sweep_before_s", None)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+    rows = [("canonical (worker started by the run)", "canonical_repro_before_s", "canonical_repro_s"),
+            ("canonical, worker warm", None, "canonical_repro_warm_s"), ("15-variant sweep", "sweep_before_s", "sweep_s"),
+            ("12 seeds", None, "seeds12_s")]
+    print(f"device {merged.get('device')}")
+    for label, before, after in rows:
+        old, new = merged.get(before) if before else None, merged.get(after)
+        ratio = f"{old / new:5.2f}x" if old and new else "   - "
+        print(f"  {label:40s} before {old if old else '-':>8} s   now {new if new else '-':>8} s   {ratio}")
+    print(f"  written {args.out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--phase", choices=["canonical", "sweep", "seeds12", "report"], required=True)
+    parser.add_argument("--model")
+    parser.add_argument("--data")
+    parser.add_argument("--set", action="append", default=[], help="params override key=value (lists: a,b)")
+    parser.add_argument("--before", type=Path, help="the previous commit's project files")
+    parser.add_argument("--root", type=Path, default=Path("/tmp/rankcert-per-seed-bench"))
+    parser.add_argument("--parts", type=Path, nargs="*", default=[], help="with --phase report: the phases' JSON")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    if args.phase == "report":
+        return report(args)
+    if args.phase == "canonical" and not args.before:
+        parser.error("--phase canonical needs --before")
+    started = time.perf_counter()
+    result = {"canonical": canonical, "sweep": sweep, "seeds12": seeds12}[args.phase](args)
+    result |= {"device": device_name(), "packages": package_versions(),
+               f"{args.phase}_phase_wall_s": round(time.perf_counter() - started, 2)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
