@@ -100,3 +100,18 @@ def test_a_malformed_policy_stops_at_validate_and_the_last_results_stay(reproduc
     finally:
         policy.write_text(good)
     assert touched_stages(sh(ws, "dvc", "repro").stdout) == ["validate"]  # the same policy bytes: certify is current
+
+
+def test_sigkill_as_a_seeds_variants_are_written_leaves_no_partial_group_and_repro_restores_them(reproduced):
+    """compress@42 writes every variant of the seed as one folder: a kill right before it moves into place leaves
+    no variant half-written, and the next repro brings back the same bytes."""
+    ws, _ = reproduced
+    adapters = adapter_digests(ws)
+    env = dict(os.environ, RANKCERT_KILL_BEFORE_RENAME="data/variants/42")
+    killed = subprocess.run(["dvc", "repro", "-f", "-s", "compress@42"], cwd=ws, env=env, capture_output=True, text=True)
+    assert killed.returncode != 0
+    assert not (ws / "data/variants/42").exists()  # DVC removed the old folder; the new one never moved in
+    assert not [p for p in (ws / "data").rglob("*") if p.name.endswith(".tmp")]
+    result = sh(ws, "dvc", "repro")
+    assert touched_stages(result.stdout)[:1] == ["compress@42"] and "certify" not in ran_stages(result.stdout)
+    assert adapter_digests(ws) == adapters
