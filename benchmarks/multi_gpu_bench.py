@@ -46,7 +46,8 @@ def workspace(folder: Path, args) -> Path:
     return demo.create_workspace(folder, params, with_demo_assets=False)
 
 
-def timed(command: list[str], ws: Path, env: dict, cold_worker: bool) -> float:
+def timed(command: list[str], ws: Path, env: dict, cold_worker: bool) -> tuple[float, str]:
+    """(wall seconds, output) of `command` in `ws`; the output is kept in ws/bench-<time>.log too."""
     if cold_worker:  # each run pays the worker's start once
         subprocess.run([sys.executable, "-m", "rankcert.worker", "stop"], cwd=ws, env=env, capture_output=True)
         time.sleep(1.0)
@@ -56,7 +57,7 @@ def timed(command: list[str], ws: Path, env: dict, cold_worker: bool) -> float:
     (ws / f"bench-{int(started)}.log").write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return seconds
+    return seconds, result.stdout + result.stderr
 
 
 def record(state: Path, key: str, seconds: float) -> None:
@@ -92,11 +93,11 @@ def main() -> None:
         share = seeds[(index - 1) * len(seeds) // parts:index * len(seeds) // parts]
         targets = [] if index == parts else [t for s in share for t in seed_targets(s)]
         one_gpu = dict(env, CUDA_VISIBLE_DEVICES=env.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0])
-        record(state, "one", timed(["dvc", "repro", *targets], ws, one_gpu, cold_worker=index == 1))
+        record(state, "one", timed(["dvc", "repro", *targets], ws, one_gpu, cold_worker=index == 1)[0])
     elif args.phase == "many":
         ws = workspace(many, args)
         command = [sys.executable, "-m", "rankcert.tools.parallel", "--jobs", str(args.gpus)]
-        record(state, "many", timed(command, ws, env, cold_worker=True))
+        record(state, "many", timed(command, ws, env, cold_worker=True)[0])
     else:
         times = json.loads(state.read_text())
         wall_1, wall_n = sum(times["one"]), sum(times["many"])

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,15 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.frontier_sweep import VARIANTS as SWEEP_VARIANTS  # noqa: E402
-from benchmarks.multi_gpu_bench import seeds_for, verdicts  # noqa: E402
-from benchmarks.warm_bench import device_name, real_data_params  # noqa: E402
+from benchmarks.multi_gpu_bench import seeds_for, timed, verdicts  # noqa: E402
+from benchmarks.warm_bench import device_name, real_data_params, stage_times  # noqa: E402
 from rankcert.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
-
-STAGE = re.compile(r"^Running stage '([^']+)':", re.M)
-WALL = re.compile(r"finished in ([\d.]+) s")
-TRAINED = re.compile(r"steps in ([\d.]+) s \(.*?(?:, (\d+) trained at once)?\)")
-EVALUATED = re.compile(r"evaluated in ([\d.]+) s")
 
 
 def workspace(folder: Path, args, source: Path, seeds: list[int], variants: list[str] | None = None) -> Path:
@@ -48,36 +41,17 @@ def workspace(folder: Path, args, source: Path, seeds: list[int], variants: list
 
 
 def repro(ws: Path, *extra: str, cold_worker: bool = True) -> tuple[float, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    if cold_worker:
-        subprocess.run([sys.executable, "-m", "rankcert.worker", "stop"], cwd=ws, env=env, capture_output=True)
-        time.sleep(1.0)
-    started = time.perf_counter()
-    result = subprocess.run(["dvc", "repro", *extra], cwd=ws, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    (ws / f"bench-{int(started)}.log").write_text(result.stdout + result.stderr)
-    if result.returncode != 0:
-        raise SystemExit(f"dvc repro failed in {ws}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    """`dvc repro` in `ws`, the warm worker stopped first unless `cold_worker` is False: (seconds, output)."""
+    seconds, output = timed(["dvc", "repro", *extra], ws, dict(os.environ, PYTHONUNBUFFERED="1"), cold_worker)
     print(f"[bench] {ws.name}: dvc repro {' '.join(extra)} {seconds:.1f} s", flush=True)
-    return seconds, result.stdout + result.stderr
+    return seconds, output
 
 
-def split(output: str) -> dict:
-    """Stages, the stages' own wall time, and the work in them (trainings, a wave counted once; evaluations)."""
-    names = STAGE.findall(output)
-    blocks = STAGE.split(output)[2::2]
-    walls, work = 0.0, 0.0
-    for block in blocks:
-        wall = WALL.search(block)
-        walls += float(wall.group(1)) if wall else 0.0
-        waves = {}
-        for seconds, together in TRAINED.findall(block):
-            if together:
-                waves[(seconds, together)] = float(seconds)  # one wave prints its wall time once per training
-            else:
-                work += float(seconds)
-        work += sum(waves.values()) + sum(float(s) for s in EVALUATED.findall(block))
-    return {"stages": len(names), "stage_wall_s": round(walls, 2), "work_s": round(work, 2)}
+def split(seconds: float, output: str) -> dict:
+    """Stages, the work in them (a wave of trainings counted once) and DVC's own time between them."""
+    rows = stage_times(output)
+    return {"stages": len(rows), "work_s": round(sum(r["work_s"] for r in rows), 2),
+            "dvc_s": round(seconds - sum(r["wall_s"] for r in rows), 2)}
 
 
 def predictions(ws: Path) -> dict[str, bytes]:
@@ -89,15 +63,14 @@ def canonical(args) -> dict:
     before = workspace(args.root / "before", args, args.before, seeds)
     after = workspace(args.root / "after", args, demo.PROJECT, seeds)
     before_s, before_out = repro(before)
-    after_s, after_out = repro(after)
+    after_s, _ = repro(after)
     warm_s, warm_out = repro(after, "-f", cold_worker=False)
     noop_s, _ = repro(after, cold_worker=False)
-    shares = split(warm_out)
+    now, then = split(warm_s, warm_out), split(before_s, before_out)
     return {"canonical_repro_before_s": round(before_s, 2), "canonical_repro_s": round(after_s, 2),
             "canonical_repro_warm_s": round(warm_s, 2), "noop_repro_s": round(noop_s, 2),
-            "stages": shares["stages"], "stages_before": split(before_out)["stages"], "work_s": shares["work_s"],
-            "dvc_s": round(warm_s - shares["stage_wall_s"], 2), "work_s_before": split(before_out)["work_s"],
-            "dvc_s_before": round(before_s - split(before_out)["stage_wall_s"], 2),
+            "stages": now["stages"], "stages_before": then["stages"], "work_s": now["work_s"], "dvc_s": now["dvc_s"],
+            "work_s_before": then["work_s"], "dvc_s_before": then["dvc_s"],
             "identical_predictions_before_after": predictions(before) == predictions(after),
             "identical_verdicts_before_after": verdicts(before) == verdicts(after),
             "verdicts": verdicts(after), "verdicts_before": verdicts(before)}
@@ -116,7 +89,8 @@ def sweep(args) -> dict:
 def seeds12(args) -> dict:
     ws = workspace(args.root / "seeds12", args, demo.PROJECT, seeds_for(12))
     seconds, output = repro(ws)
-    return {"seeds12_s": round(seconds, 2), "seeds12_stages": split(output)["stages"], "seeds12_verdicts": verdicts(ws)}
+    return {"seeds12_s": round(seconds, 2), "seeds12_stages": split(seconds, output)["stages"],
+            "seeds12_verdicts": verdicts(ws)}
 
 
 def report(args) -> None:

@@ -38,7 +38,7 @@ from rankcert.tools import demo  # noqa: E402
 
 STAGE = re.compile(r"^Running stage '([^']+)':", re.M)
 WALL = re.compile(r"finished in ([\d.]+) s")
-WORK = re.compile(r"steps in ([\d.]+) s|evaluated in ([\d.]+) s")
+WORK = re.compile(r"steps in ([\d.]+) s \(.*?(?:, (\d+) trained at once)?\)|evaluated in ([\d.]+) s")
 
 
 def real_data_params(model: str, data: str, assignments: list[str]) -> dict:
@@ -77,11 +77,23 @@ def stage_times(output: str) -> list[dict]:
     rows = []
     for name, block in zip(names, blocks):
         wall = WALL.search(block)
-        work = sum(float(a or b) for a, b in WORK.findall(block))
+        work = work_seconds(block)
         if wall:
             rows.append({"stage": name, "wall_s": float(wall.group(1)), "work_s": round(work, 3),
                          "overhead_s": round(float(wall.group(1)) - work, 3)})
     return rows
+
+
+def work_seconds(block: str) -> float:
+    """A stage's trainings and evaluations; trainings that ran at once print their shared wall time each, so a
+    wave counts once."""
+    waves, work = set(), 0.0
+    for trained, together, evaluated in WORK.findall(block):
+        if together:
+            waves.add((trained, together))
+        else:
+            work += float(trained or evaluated)
+    return work + sum(float(seconds) for seconds, _ in waves)
 
 
 def outputs(ws: Path) -> dict[str, bytes]:

@@ -23,8 +23,9 @@ from rankcert import modeling, settings
 from rankcert.checkpoint import Checkpoint, run_key
 from rankcert.data import Encoded
 from rankcert.errors import RankcertError
+from rankcert.layout import PROBE
 from rankcert.params import Params
-from rankcert.training import GraphedStep, LogRow, batch_order, loss_log, lr_factor, train
+from rankcert.training import GraphedStep, LogRow, batch_order, loss_log, lr_schedule, train
 
 MEMORY_HEADROOM = 0.85  # of the free GPU memory, for the estimate of how many trainings fit at once
 
@@ -70,11 +71,11 @@ def fit_all(base: SharedBase, jobs: list[Job], data: Encoded, device: torch.devi
     if device.type == "cuda" and recipe.cuda_graphs:
         yield from _fit_on_gpu(base, jobs, data, device, label)
         return
+    every = settings.checkpoint_every()
     for job in jobs:
         model = base.lora_model(job)
         if device.type == "cuda":
             torch.cuda.manual_seed(base.seed)  # the CUDA state it would have alone
-        every = settings.checkpoint_every()
         checkpoint = Checkpoint(f"{label}-{job.name}", run_key(base.params.model, recipe, base.params.probe, base.seed,
                                                                  job.plan), every) if every else None
         started = time.perf_counter()
@@ -122,14 +123,13 @@ def _train_wave(base: SharedBase, wave: list[Job], data: Encoded, device: torch.
             # graph registers it, so each replay advances this training's offset and no other's
             states.append(generator.clone_state().manual_seed(seed))
             generator.graphsafe_set_state(states[-1])
-            steps.append(GraphedStep(model, data, order, recipe, device, torch.cuda.Stream(device)))
+            steps.append(GraphedStep(model, data, order, recipe, device))  # captured on a stream of its own
             models.append(model)
             if len(steps) == 1 and len(wave) > 1:  # the first one's footprint says how many fit beside it
                 wave = wave[:1 + _more_that_fit(free_before, device, len(wave) - 1, label)]
     finally:
         generator.graphsafe_set_state(default_state)
-    warmup = math.ceil(recipe.warmup_ratio * recipe.steps)
-    lrs = [recipe.lr * lr_factor(s, recipe.steps, warmup) for s in range(recipe.steps)]
+    warmup, lrs = lr_schedule(recipe)
     losses = [torch.zeros(recipe.steps, device=device) for _ in wave]
     for step in steps:
         step.stream.wait_stream(torch.cuda.current_stream())
@@ -179,4 +179,4 @@ def _free_gpu_memory() -> None:
 
 
 def _desc(label: str, job: Job) -> str:
-    return label if job.name == "probe" else f"{label}-{job.name}"
+    return label if job.name == PROBE else f"{label}-{job.name}"

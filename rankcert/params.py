@@ -154,9 +154,6 @@ class Params:
     def variant_names(self) -> list[str]:
         return [v.name for v in self.variants]
 
-    def variant(self, name: str) -> Variant:
-        return next(v for v in self.variants if v.name == name)
-
 
 def parse_variant(name: Any) -> Variant:
     """Read what a variant name says it is; refuse names that say nothing."""

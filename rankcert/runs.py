@@ -13,8 +13,8 @@ from rankcert.training import LogRow
 
 
 def write_adapter_run(out: Path, model, log: list[LogRow], device: torch.device, seed: int, model_type: str,
-                      plan: dict[str, int], extra: Callable[[Path, dict[str, int]], None] | None = None) -> None:
-    """adapter/, train_log.csv, run.json and what `extra(folder, plan)` adds, replacing `out` as one folder.
+                      extra: Callable[[Path], None] | None = None) -> None:
+    """adapter/, train_log.csv, run.json and what `extra(folder)` adds, replacing `out` as one folder.
 
     run.json holds only what the inputs and the environment decide, so a forced retrain that gives the same
     weights changes nothing downstream; timings go to write_timing.
@@ -25,7 +25,7 @@ def write_adapter_run(out: Path, model, log: list[LogRow], device: torch.device,
         write_json(scratch / "run.json", {**environment(device), "seed": seed, "model_type": model_type,
                                           "trainable_parameters": modeling.trainable_parameters(model)})
         if extra:
-            extra(scratch, plan)
+            extra(scratch)
 
 
 def write_timing(desc: str, seconds: float, steps: int, device: torch.device, together: int) -> None:

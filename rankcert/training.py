@@ -36,6 +36,12 @@ def lr_factor(step: int, steps: int, warmup_steps: int) -> float:
     return max(0.0, (steps - step) / max(1, steps - warmup_steps))
 
 
+def lr_schedule(recipe: TrainParams) -> tuple[int, list[float]]:
+    """(warm-up steps, the lr of every step) for the recipe."""
+    warmup = math.ceil(recipe.warmup_ratio * recipe.steps)
+    return warmup, [recipe.lr * lr_factor(s, recipe.steps, warmup) for s in range(recipe.steps)]
+
+
 def make_optimizer(model: torch.nn.Module, recipe: TrainParams, device: torch.device,
                    capturable: bool = False) -> torch.optim.AdamW:
     """AdamW with weight decay on weight matrices only (not on biases or norms), as Trainer does.
@@ -61,8 +67,7 @@ def train(model: torch.nn.Module, data: Encoded, recipe: TrainParams, seed: int,
     """
     model.to(device).train()
     order = batch_order(len(data), recipe.steps, recipe.batch_size, seed)
-    warmup = math.ceil(recipe.warmup_ratio * recipe.steps)
-    lrs = [recipe.lr * lr_factor(s, recipe.steps, warmup) for s in range(recipe.steps)]
+    warmup, lrs = lr_schedule(recipe)
     graphed = recipe.cuda_graphs and device.type == "cuda"  # read on any device: it is a declared param
     step = (GraphedStep if graphed else EagerStep)(model, data, order, recipe, device)
     losses = torch.zeros(recipe.steps, device=device)  # filled on the device: no per-step host sync

@@ -15,7 +15,7 @@ import torch
 from rankcert import data, spectra
 from rankcert.cotrain import Job, SharedBase, fit_all
 from rankcert.errors import run_main
-from rankcert.layout import LAYOUT
+from rankcert.layout import LAYOUT, PROBE
 from rankcert.modeling import resolve_device
 from rankcert.outputs import atomic_dir, write_json
 from rankcert.params import Params, Variant, load_params
@@ -25,9 +25,11 @@ from rankcert.text import rank_summary
 from rankcert.truncation import load_truncated
 
 
-def plan_of(variant: Variant, params: Params, modules: list[str], probe_spectra) -> dict[str, int]:
+def job_of(variant: Variant, params: Params, modules: list[str], probe_spectra) -> Job:
+    """The variant's rank plan (every target module named) and its alphas."""
     c = params.compress
-    return spectra.rank_plan(variant, modules, probe_spectra, c.energy_threshold, c.allowed_ranks, params.probe.rank)
+    plan = spectra.rank_plan(variant, modules, probe_spectra, c.energy_threshold, c.allowed_ranks, params.probe.rank)
+    return Job(variant.name, plan, {m: variant.alpha(r) for m, r in plan.items()})
 
 
 def plan_record(variant: Variant, plan: dict[str, int], params: Params, probe_spectra) -> dict:
@@ -53,30 +55,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     device = resolve_device(params.train.device, label)
     train_data = data.load_encoded(LAYOUT.prepared(seed) / "train.safetensors") if retrained else None
     base = SharedBase(params, seed)
-    plans = {v.name: plan_of(v, params, base.modules, probe_spectra) for v in variants}
-    jobs = {v.name: Job(v.name, plans[v.name], {m: v.alpha(r) for m, r in plans[v.name].items()}) for v in variants}
+    jobs = {v.name: job_of(v, params, base.modules, probe_spectra) for v in variants}
+    records = {v.name: plan_record(v, jobs[v.name].plan, params, probe_spectra) for v in variants}
     with atomic_dir(LAYOUT.variants(seed)) as scratch:
         for trained in fit_all(base, [jobs[v.name] for v in retrained], train_data, device, label):
             name = trained.job.name
             write_timing(f"{label}-{name}", trained.seconds, params.train.steps, device, trained.together)
-            _write(scratch / name, trained.model, trained.log, device, base, params.variant(name), plans[name],
-                   params, probe_spectra)
+            _write(scratch / name, trained.model, trained.log, device, base, records[name])
         for variant in (v for v in variants if not v.retrained):
-            model = base.lora_model(jobs[variant.name])
-            load_truncated(model, plans[variant.name], LAYOUT.adapter(seed, "probe"), params.probe.alpha / params.probe.rank)
+            job = jobs[variant.name]
+            model = base.lora_model(job)
+            load_truncated(model, job.plan, LAYOUT.adapter(seed, PROBE), params.probe.alpha / params.probe.rank)
             print(f"[{label}-{variant.name}] truncated the probe's update by SVD, no training", flush=True)
-            _write(scratch / variant.name, model, [], device, base, variant, plans[variant.name], params, probe_spectra)
+            _write(scratch / variant.name, model, [], torch.device("cpu"), base, records[variant.name])  # a CPU SVD
     for variant in variants:
-        print(f"[{label}-{variant.name}] plan: {rank_summary(plans[variant.name])}", flush=True)
+        print(f"[{label}-{variant.name}] plan: {rank_summary(jobs[variant.name].plan)}", flush=True)
 
 
-def _write(folder: Path, model, log, device, base: SharedBase, variant: Variant, plan: dict[str, int], params: Params,
-           probe_spectra) -> None:
-    def add_plan(run_folder: Path, plan: dict[str, int]) -> None:
-        write_json(run_folder / "plan.json", plan_record(variant, plan, params, probe_spectra))
-
-    run_device = device if variant.retrained else torch.device("cpu")  # truncation: a CPU float64 SVD
-    write_adapter_run(folder, model, log, run_device, base.seed, base.model_type, plan, extra=add_plan)
+def _write(folder: Path, model, log, device, base: SharedBase, record: dict) -> None:
+    """The variant's run folder, its plan.json inside."""
+    write_adapter_run(folder, model, log, device, base.seed, base.model_type,
+                      extra=lambda run: write_json(run / "plan.json", record))
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     base = SharedBase(params, args.seed)
     job = Job(PROBE, {m: probe.rank for m in base.modules}, {m: probe.alpha for m in base.modules})
 
-    def write_spectra(folder: Path, plan: dict[str, int]) -> None:  # inside the stage's one output folder
-        found = spectra.adapter_spectra(folder / "adapter", {m: probe.alpha / probe.rank for m in plan})
+    def write_spectra(folder: Path) -> None:  # inside the stage's one output folder
+        found = spectra.adapter_spectra(folder / "adapter", {m: probe.alpha / probe.rank for m in job.plan})
         write_json(folder / "spectra.json", {
             "probe_rank": probe.rank,
             "modules": {s.module: {"singular_values": s.singular_values, "stable_rank": s.stable_rank} for s in found},
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     (trained,) = fit_all(base, [job], train_data, device, label)
     write_timing(label, trained.seconds, params.train.steps, device, trained.together)
     write_adapter_run(LAYOUT.probe(args.seed), trained.model, trained.log, device, args.seed, base.model_type,
-                      job.plan, extra=write_spectra)
+                      extra=write_spectra)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def seed_targets(seed: int) -> list[str]:
 
 def seed_stages(seed: int) -> list[str]:
     """Every stage of one seed, in dependency order."""
-    return [f"prepare@{seed}", f"probe@{seed}", f"compress@{seed}", f"evaluate@{seed}"]
+    return [f"prepare@{seed}", f"probe@{seed}", f"compress@{seed}", *seed_targets(seed)]
 
 
 def start(seed: int) -> subprocess.Popen:
