@@ -33,9 +33,10 @@ pre-release: $(STAMP)
 policy: $(STAMP)
 	$(PYTHON) -m rankcert.tools.policy_export $(POLICY_ARGS)
 
-# The canonical run with one `dvc repro` per seed at once (JOBS defaults to the number of GPUs), then certify.
+# The canonical run with one `dvc repro` per seed at once (JOBS defaults to the number of GPUs times PER_GPU,
+# the seeds that may share one GPU, default 1), then certify.
 repro-parallel: $(STAMP)
-	$(PYTHON) -m rankcert.tools.parallel $(if $(JOBS),--jobs $(JOBS))
+	$(PYTHON) -m rankcert.tools.parallel $(if $(JOBS),--jobs $(JOBS)) $(if $(PER_GPU),--per-gpu $(PER_GPU))
 
 worker-status: $(STAMP)
 	$(PYTHON) -m rankcert.worker status

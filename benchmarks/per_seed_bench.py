@@ -4,13 +4,14 @@
         --set train.lr=5e-4 --set model.target_modules=query,key,value,attention.output.dense \\
         --set model.head_modules=classifier
     python benchmarks/per_seed_bench.py --phase sweep [--before DIR] ... --out PART.json     # 15 variants, 3 seeds
-    python benchmarks/per_seed_bench.py --phase seeds12 ... --out PART.json                   # 12 seeds
+    python benchmarks/per_seed_bench.py --phase seeds12 [--per-gpu K] ... --out PART.json     # 12 seeds
     python benchmarks/per_seed_bench.py --phase report --parts PART.json ... --out RESULT.json
 
 --before is a checkout of the previous commit's project files (`git archive <commit> | tar -x -C DIR`). Each
 phase builds fresh workspaces (the same params for both pipelines) and times `dvc repro` with the warm worker
 stopped first, so each run pays the worker's start; `canonical` then times a forced rerun with the worker warm,
-and compares the two pipelines' predictions and verdicts. Phases write their own JSON (a device call's time
+and compares the two pipelines' predictions and verdicts. `seeds12` runs `rankcert.tools.parallel --per-gpu K`
+(K seeds sharing the one GPU; K=1: a plain `dvc repro`). Phases write their own JSON (a device call's time
 limit), `report` merges them into the contract keys `device`, `canonical_repro_s`, `canonical_repro_warm_s`,
 `canonical_repro_before_s`, `stages`, `work_s`, `dvc_s`, `sweep_s`, `sweep_before_s`, `seeds12_s`.
 """
@@ -73,6 +74,7 @@ def canonical(args) -> dict:
             "work_s_before": then["work_s"], "dvc_s_before": then["dvc_s"],
             "identical_predictions_before_after": predictions(before) == predictions(after),
             "identical_verdicts_before_after": verdicts(before) == verdicts(after),
+            "stage_times_warm": stage_times(warm_out),
             "verdicts": verdicts(after), "verdicts_before": verdicts(before)}
 
 
@@ -88,9 +90,24 @@ def sweep(args) -> dict:
 
 def seeds12(args) -> dict:
     ws = workspace(args.root / "seeds12", args, demo.PROJECT, seeds_for(12))
-    seconds, output = repro(ws)
-    return {"seeds12_s": round(seconds, 2), "seeds12_stages": split(seconds, output)["stages"],
-            "seeds12_verdicts": verdicts(ws)}
+    if args.per_gpu > 1:
+        command = [sys.executable, "-m", "rankcert.tools.parallel", "--per-gpu", str(args.per_gpu)]
+        seconds, output = timed(command, ws, dict(os.environ, PYTHONUNBUFFERED="1"), True)
+        print(f"[bench] {ws.name}: {' '.join(command[1:])} {seconds:.1f} s", flush=True)
+    else:
+        seconds, output = repro(ws)
+    if args.keep_predictions:
+        keep_predictions(ws, args.keep_predictions)
+    return {"seeds12_s": round(seconds, 2), "seeds12_per_gpu": args.per_gpu,
+            "seeds12_stages": output.count("Running stage '"), "seeds12_verdicts": verdicts(ws)}
+
+
+def keep_predictions(ws: Path, folder: Path) -> None:
+    """The run's predictions CSVs and params, for analysis elsewhere (the evidence study)."""
+    for path in [ws / "params.yaml", *sorted((ws / "data" / "eval").rglob("*.csv"))]:
+        target = folder / path.relative_to(ws)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
 
 
 def report(args) -> None:
@@ -119,6 +136,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="params override key=value (lists: a,b)")
     parser.add_argument("--before", type=Path, help="the previous commit's project files")
     parser.add_argument("--root", type=Path, default=Path("/tmp/rankcert-per-seed-bench"))
+    parser.add_argument("--per-gpu", type=int, default=1, help="with --phase seeds12: seeds sharing the GPU")
+    parser.add_argument("--keep-predictions", type=Path, help="with --phase seeds12: copy predictions here")
     parser.add_argument("--parts", type=Path, nargs="*", default=[], help="with --phase report: the phases' JSON")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()

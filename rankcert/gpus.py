@@ -1,7 +1,9 @@
-"""GPU leases: a stage that runs on CUDA first takes one GPU for itself (an exclusive lock file per device).
+"""GPU leases: a stage that runs on CUDA first takes a slot on one GPU (an exclusive lock file per slot).
 
-Stages that DVC runs at once (parallel `dvc repro` targets, the experiments queue) so spread over the GPUs
-instead of piling onto the first one, and wait when all are taken. The lock is an flock: it is released when
+Each GPU has one slot unless RANKCERT_GPU_SLOTS says more (settings.gpu_slots): small models leave a GPU
+mostly idle, so several seeds' stages may share it. Stages that DVC runs at once (parallel `dvc repro`
+targets, the experiments queue) so spread over the GPUs, first slots first, instead of piling onto the first
+one, and wait when all slots are taken. The lock is an flock: it is released when
 the stage ends, however it ends. The lease must come before CUDA starts in the process: it narrows
 CUDA_VISIBLE_DEVICES to the leased GPU, which CUDA reads only when it initialises.
 """
@@ -14,9 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+from rankcert import settings
 from rankcert.errors import RankcertError
 
-_held: dict[str, int] = {}  # GPU -> lock fd, kept open for the life of the process
+_held: dict[str, int] = {}  # GPU -> the lock fd of its slot, kept open for the life of the process
 
 
 def lease_folder() -> Path:
@@ -46,7 +49,7 @@ def visible_gpus() -> list[str]:
 
 
 def lease(label: str, pinned: int | None = None, poll_s: float = 0.1) -> str | None:
-    """Take a free GPU (or GPU `pinned`, the index among the visible ones), waiting while all are taken.
+    """Take a free slot on a GPU (or on GPU `pinned`, the index among the visible ones), waiting while all are taken.
 
     Returns the GPU's id (now the only one in CUDA_VISIBLE_DEVICES), or None when there is no GPU.
     """
@@ -57,24 +60,30 @@ def lease(label: str, pinned: int | None = None, poll_s: float = 0.1) -> str | N
         if pinned >= len(gpus):
             raise RankcertError(f"train.device is cuda:{pinned} but only {len(gpus)} GPU(s) are visible")
         gpus = [gpus[pinned]]
-    folder, waited = lease_folder(), False
+    folder, slots, waited = lease_folder(), settings.gpu_slots(), False
     while True:
-        for gpu in gpus:
-            if _try_lock(folder, gpu):
-                os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-                print(f"[{label}] on GPU {gpu}" + (" (after waiting for a free one)" if waited else ""),
-                      file=sys.stderr, flush=True)
-                return gpu
+        for slot in range(slots):
+            for gpu in gpus:
+                if _try_lock(folder, gpu, slot):
+                    os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+                    print(f"[{label}] on GPU {gpu}" + (f" (slot {slot + 1} of {slots})" if slots > 1 else "")
+                          + (" (after waiting for a free one)" if waited else ""), file=sys.stderr, flush=True)
+                    return gpu
         if not waited:
             print(f"[{label}] waiting for a free GPU ({', '.join(gpus)} all leased)", file=sys.stderr, flush=True)
             waited = True
         time.sleep(poll_s)
 
 
-def _try_lock(folder: Path, gpu: str) -> bool:
+def lock_file(folder: Path, gpu: str, slot: int) -> Path:
+    """Slot 0 keeps the one-slot name, so leases taken with different RANKCERT_GPU_SLOTS still exclude each other."""
+    return folder / (f"gpu-{gpu}.lock" if slot == 0 else f"gpu-{gpu}.slot{slot}.lock")
+
+
+def _try_lock(folder: Path, gpu: str, slot: int) -> bool:
     if gpu in _held:
         return True
-    fd = os.open(folder / f"gpu-{gpu}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+    fd = os.open(lock_file(folder, gpu, slot), os.O_CREAT | os.O_RDWR, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

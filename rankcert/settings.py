@@ -17,3 +17,8 @@ def checkpoint_every() -> int:
 def concurrent_trainings() -> int:
     """RANKCERT_CONCURRENT_TRAININGS=<n>: at most n of a seed's adapters train at once on a GPU (0: as many as fit)."""
     return _count("RANKCERT_CONCURRENT_TRAININGS")
+
+
+def gpu_slots() -> int:
+    """RANKCERT_GPU_SLOTS=<n>: stages that may share one GPU at once (default 1; see rankcert.gpus)."""
+    return max(1, _count("RANKCERT_GPU_SLOTS"))

@@ -42,6 +42,34 @@ def test_concurrent_stages_take_different_gpus_and_a_third_waits_for_a_dead_ones
             proc.wait()
 
 
+def test_two_slots_spread_over_the_gpus_first_then_share_them(two_gpus):
+    env = dict(two_gpus, RANKCERT_GPU_SLOTS="2")
+    held = [holder(env) for _ in range(4)]
+    fifth = subprocess.Popen([sys.executable, "-c", HOLD], cwd=PROJECT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert [gpu for _, gpu in held] == ["0", "1", "0", "1"]
+        assert "waiting for a free GPU" in fifth.stderr.readline()
+        held[2][0].kill()  # GPU 0's second slot
+        assert fifth.stdout.readline().strip() == "0"
+    finally:
+        for proc in [p for p, _ in held] + [fifth]:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_one_slot_lease_excludes_the_first_slot_of_a_shared_gpu(two_gpus):
+    one, gpu = holder(dict(two_gpus, CUDA_VISIBLE_DEVICES="0"))
+    shared, shared_gpu = holder(dict(two_gpus, CUDA_VISIBLE_DEVICES="0", RANKCERT_GPU_SLOTS="2"))
+    try:
+        assert gpu == shared_gpu == "0"
+        assert (gpus.lock_file(gpus.Path(two_gpus["RANKCERT_GPU_LEASE_DIR"]), "0", 1)).exists()
+    finally:
+        for proc in (one, shared):
+            proc.kill()
+            proc.wait()
+
+
 def test_the_lease_narrows_cuda_visible_devices(two_gpus, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     monkeypatch.setenv("RANKCERT_GPU_LEASE_DIR", two_gpus["RANKCERT_GPU_LEASE_DIR"])

@@ -1,11 +1,13 @@
 """The pipeline over several GPUs of one host: each seed's stages in a `dvc repro` of their own, then certify.
 
-    python -m rankcert.tools.parallel [--jobs N] [--params params.yaml]
+    python -m rankcert.tools.parallel [--jobs N] [--per-gpu K] [--params params.yaml]
 
 DVC's own mechanism does the work: `dvc repro validate`, then several `dvc --wait-for-lock repro --single-item
 STAGES` at once in one workspace, one per seed (a seed's prepare, probe, compress and evaluate depend on no
 other seed's), then `dvc repro` for certify; GPU
-leases (rankcert.gpus) spread their stages over the GPUs. N defaults to the number of visible GPUs. Each
+leases (rankcert.gpus) spread their stages over the GPUs. --per-gpu K lets K seeds share each GPU (it sets
+RANKCERT_GPU_SLOTS for the stages: a small model leaves a GPU mostly idle, and one seed's DVC bookkeeping and
+start-up then overlap another's training). N defaults to the number of visible GPUs times K. Each
 output line is prefixed with its seed; a failed seed stops the others and is named; the results are the
 same as a serial `dvc repro` (the stages and their inputs are).
 """
@@ -20,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert import gpus
+from rankcert import gpus, settings
 from rankcert.errors import RankcertError, run_main
 from rankcert.params import load_params
 
@@ -96,11 +98,16 @@ def run_seeds(seeds: list[int], jobs: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, help="seeds at once (default: the number of visible GPUs, at least 1)")
+    parser.add_argument("--jobs", type=int, help="seeds at once (default: visible GPUs (at least 1) x --per-gpu)")
+    parser.add_argument("--per-gpu", type=int, default=settings.gpu_slots(),
+                        help="seeds that may share one GPU (default: RANKCERT_GPU_SLOTS, else 1)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    jobs = args.jobs or max(1, len(gpus.visible_gpus()))
+    if args.per_gpu < 1 or (args.jobs is not None and args.jobs < 1):
+        raise RankcertError("--jobs and --per-gpu must be at least 1")
+    os.environ["RANKCERT_GPU_SLOTS"] = str(args.per_gpu)  # read by every stage's GPU lease
+    jobs = args.jobs or max(1, len(gpus.visible_gpus())) * args.per_gpu
     print(f"[parallel] {len(params.seeds)} seed(s), {jobs} at a time", flush=True)
     # validate and the input fingerprints first, alone: every seed depends on them, and validate stops bad
     # input before anything is deleted
