@@ -6,7 +6,6 @@ import dataclasses
 import statistics
 from dataclasses import dataclass
 
-from rankcert.params import parse_variant
 from rankcert.verdict import Verdict
 
 Key = tuple[int, str]
@@ -50,7 +49,7 @@ def points(verdict: Verdict, sizes: dict[Key, dict]) -> list[Point]:
         if not measured:
             continue
         found.append(Point(
-            variant=name, kind=parse_variant(name).kind,
+            variant=name, kind=verdict.variants[name].kind,
             parameters=statistics.fmean(sizes[(r.seed, name)]["trainable_parameters"] for r in measured),
             mean_delta=s.mean_delta, worst_delta=s.worst_delta, ci_low=min(r.ci_low for r in measured),
             ci_high=max(r.ci_high for r in measured), safe=s.safe, stability=verdict.stability.get(name)))
@@ -72,7 +71,8 @@ def smallest_safe(found: list[Point]) -> Point | None:
 
 def smallest_safe_uniform_rank(verdict: Verdict) -> int | None:
     """The smallest retrained uniform rank that is SAFE."""
-    ranks = [parse_variant(n).rank for n, s in verdict.summaries.items() if parse_variant(n).kind == "uniform" and s.safe]
+    variants = verdict.variants
+    ranks = [variants[n].rank for n, s in verdict.summaries.items() if variants[n].kind == "uniform" and s.safe]
     return min(ranks, default=None)
 
 
@@ -80,7 +80,7 @@ def truncation_gaps(verdict: Verdict) -> list[TruncationGap]:
     """Each truncated variant's Δ beside the retrained variant with the same plan, seed by seed."""
     out = []
     for name, s in verdict.summaries.items():
-        variant = parse_variant(name)
+        variant = verdict.variants[name]
         if variant.kind != "truncated" or variant.base.name not in verdict.summaries:
             continue
         retrained = {r.seed: r.delta for r in verdict.summaries[variant.base.name].seeds if r.delta is not None}

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 
 from rankcert import frontier
-from rankcert.params import parse_variant
 from rankcert.results import RunResults
 from rankcert.verdict import Verdict
 
@@ -18,7 +17,7 @@ LAYER = re.compile(r"\.(\d+)\.(.+)$")
 
 def plot_rows(found: RunResults, verdict: Verdict, tolerance: float) -> dict[str, list[dict]]:
     """Every plot's rows, by plot name (the names of COLUMNS)."""
-    per_layer = {k: v for k, v in found.plans.items() if parse_variant(k[1]).kind == "per_layer"}
+    per_layer = {k: v for k, v in found.plans.items() if verdict.variants[k[1]].kind == "per_layer"}
     return {"loss": loss_rows(found.logs), "delta": delta_rows(verdict, tolerance),
             "frontier": frontier_rows(frontier.points(verdict, found.sizes), tolerance),
             "rank_plan": plan_rows(per_layer), "spectra": spectrum_rows(found.probe_spectra)}

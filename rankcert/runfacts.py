@@ -1,6 +1,7 @@
 """Facts about the run environment (versions, device, model files); never written into metrics files."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import platform
 from importlib import metadata
@@ -9,6 +10,7 @@ from pathlib import Path
 PACKAGES = ["torch", "transformers", "peft", "datasets", "dvc", "pandas", "numpy", "safetensors"]
 
 
+@functools.cache  # a stage writes several run folders; the installed versions don't change within it
 def package_versions() -> dict[str, str]:
     versions = {}
     for name in PACKAGES:
@@ -28,7 +30,7 @@ def device_name(device) -> str:
 
 
 def environment(device) -> dict:
-    return {"python": platform.python_version(), "packages": package_versions(), "device": device_name(device)}
+    return {"python": platform.python_version(), "packages": dict(package_versions()), "device": device_name(device)}
 
 
 def model_fingerprint(name: str) -> str:

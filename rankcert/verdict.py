@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from rankcert import stability, stats
-from rankcert.params import Params
+from rankcert.params import Params, Variant
 from rankcert.policy import CONTRADICTS, ClaimCheck, Policy, check_claims, criteria_differences
 
 
@@ -23,6 +23,7 @@ class Verdict:
     criteria_differences: list[str]
     in_scope: bool
     stability: dict[str, float]  # variant -> share of joint bootstrap resamples in which it is SAFE
+    variants: dict[str, Variant]  # name -> what the variant is (its kind, rank, what it truncates)
 
 
 def rule_from(params: Params) -> stats.Rule:
@@ -63,7 +64,7 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     if not scope_ok:
         reasons.append(f"run is outside the policy's scope ({policy.scope.model_family}/{policy.scope.task})")
     return Verdict(not reasons, reasons, level, probe_accuracy, undertrained, summaries, claims, differences, scope_ok,
-                   shares)
+                   shares, {v.name: v for v in params.variants})
 
 
 def _column(frame: pd.DataFrame | None) -> np.ndarray | None:

@@ -23,7 +23,7 @@ from rankcert.worker.protocol import Channel, ConnectionClosed
 PRELOAD = ["numpy", "pandas", "yaml", "safetensors.numpy", "safetensors.torch", "torch", "tqdm", "transformers",
            "transformers.models.auto.modeling_auto", "transformers.models.auto.tokenization_auto",
            "transformers.models.bert.modeling_bert", "transformers.models.distilbert.modeling_distilbert",
-           "peft", "datasets"]
+           "peft", "datasets", "ruamel.yaml"]
 # Library threads started at import would be copied into no child, possibly holding a lock: keep them from
 # starting (OpenBLAS's pool, pyarrow's jemalloc background thread); and check CUDA without initialising it.
 QUIET_ENV = {"OPENBLAS_NUM_THREADS": "1", "JE_ARROW_MALLOC_CONF": "background_thread:false",
