@@ -109,8 +109,9 @@ def draw_train(frame: pd.DataFrame, size: int, seed: int, origin: str = "train s
     return drawn
 
 
-def take_eval(frame: pd.DataFrame, size: int, origin: str = "eval split") -> pd.DataFrame:
-    """The first `size` rows: the same eval examples for every seed and variant."""
+def take_eval(frame: pd.DataFrame, size: int | None, origin: str = "eval split") -> pd.DataFrame:
+    """The first `size` rows (None: all): the same eval examples for every seed and variant."""
+    size = len(frame) if size is None else size
     if size > len(frame):
         raise RankcertError(f"data.eval_size is {size} but the {origin} has only {len(frame)} rows")
     return frame.iloc[:size].reset_index(drop=True)

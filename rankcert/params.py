@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +37,13 @@ class DataParams:
     train_split: str
     eval_split: str
     train_size: int
-    eval_size: int
+    eval_size: int | Literal["all"]  # the first rows of eval_split; all: the whole split
     revision: str = "main"  # for a hub dataset: the commit (or branch) to load; ignored for a local folder
+
+    @property
+    def eval_rows(self) -> int | None:
+        """How many eval rows to take (None: the whole split)."""
+        return None if self.eval_size == "all" else self.eval_size
 
 
 @dataclass(frozen=True)
@@ -195,7 +201,8 @@ def _check_semantics(p: Params) -> None:
     _require(p.model.target_modules, "model.target_modules must name at least one module")
     _require(p.model.num_labels >= 2, "model.num_labels must be at least 2")
     _require(p.model.max_length >= 8, "model.max_length must be at least 8")
-    _require(p.data.train_size > 0 and p.data.eval_size > 0, "data.train_size and data.eval_size must be > 0")
+    _require(p.data.train_size > 0 and (p.data.eval_size == "all" or p.data.eval_size > 0),
+             "data.train_size and data.eval_size must be > 0 (eval_size may be all)")
     t = p.train
     _require(t.steps > 0, "train.steps must be > 0")
     _require(t.batch_size > 0 and t.eval_batch_size > 0, "train.batch_size and train.eval_batch_size must be > 0")
@@ -276,6 +283,14 @@ def build_config(cls: type, raw: Any, where: str) -> Any:
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        wanted = []
+        for arm in typing.get_args(hint):
+            try:
+                return _coerce(arm, value, where)
+            except RankcertError as err:
+                wanted.append(str(err).split(" must be ", 1)[-1].rsplit(", not ", 1)[0])
+        raise RankcertError(f"{where} must be {' or '.join(wanted)}, not {_quote(value)}")
     if hint is Variant:
         return parse_variant(value)
     if typing.get_origin(hint) is Literal:

@@ -34,6 +34,7 @@ class RunResults:
     run: dict  # the first probe's run.json: device, versions, model type
     data_fingerprints: str
     missing: dict[Key, str]  # why a result is absent, for the report
+    eval_split_rows: int | None = None  # the whole eval split's size (prepare's manifest), when known
 
 
 def read_predictions(path: Path, labels: np.ndarray | None, seed: int) -> pd.DataFrame | None:
@@ -146,11 +147,16 @@ def read_results(layout: Layout, seeds: list[int], variants: list[str]) -> RunRe
         run=runs[0] if runs else {},
         data_fingerprints=data_fingerprints(layout, seeds),
         missing=missing,
+        eval_split_rows=next((m["eval"].get("split_rows") for m in _manifests(layout, seeds).values()), None),
     )
 
 
+def _manifests(layout: Layout, seeds: list[int]) -> dict[int, dict]:
+    return {s: m for s in seeds if (m := _optional_json(layout.prepared(s) / "manifest.json"))}
+
+
 def data_fingerprints(layout: Layout, seeds: list[int]) -> str:
-    manifests = {s: m for s in seeds if (m := _optional_json(layout.prepared(s) / "manifest.json"))}
+    manifests = _manifests(layout, seeds)
     if not manifests:
         return "unknown"
     parts = [f"seed {s} train {m['train']['fingerprint'][:12]}" for s, m in manifests.items()]

@@ -3,8 +3,12 @@
 Every seed is evaluated on the same examples (results.py checks the fingerprint), so one resample of the
 examples is drawn for all seeds and variants together, and each variant's SAFE/UNSAFE is decided on it exactly
 as stats.summarize decides it on the real set: the probe gate, per-seed PASS, pass rate and worst seed.
+`shares` also answers "what if": a resample of more (or fewer) examples than were evaluated, and more seeds
+than were run, the added ones drawn by the caller (rankcert.evidence models them).
 """
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -12,33 +16,97 @@ from rankcert.stats import EPS, Rule
 
 CHUNK = 500  # resamples per matrix product: bounded memory for any certify.bootstrap_resamples
 
+# (variant, rng, centre [size], size, count) -> [size, count] Δs of `count` added seeds, given each resample's
+# mean Δ over the real seeds (`centre`)
+NewSeeds = Callable[[str, np.random.Generator, np.ndarray, int, int], np.ndarray]
+
 
 def safe_shares(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np.ndarray | None]],
                 rule: Rule) -> dict[str, float]:
-    """Variant -> share of joint resamples in which it comes out SAFE.
+    """Variant -> share of joint resamples in which it comes out SAFE (the run's own seeds and examples).
 
     `probe` maps each configured seed to its probe's per-example correctness (None when missing), `variants`
     each variant to the same for its adapter. A missing result fails its seed in every resample, as it does
     in the real verdict.
     """
+    return {name: by_count[len(probe)] for name, by_count in shares(probe, variants, rule).items()}
+
+
+def shares(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np.ndarray | None]], rule: Rule,
+           eval_size: int | None = None, seed_counts: list[int] | None = None,
+           new_seeds: NewSeeds | None = None) -> dict[str, dict[int, float]]:
+    """Variant -> {seed count: share SAFE}, each resample drawing `eval_size` examples (default: as many as
+    were evaluated) with replacement. Counts beyond the configured seeds add seeds drawn by `new_seeds`
+    (assumed to pass the probe gate); a variant `new_seeds` can't extend (it returns None) gets no such count.
+    With the defaults, the same draws as every earlier release: the figure is reproducible across versions."""
+    seeds = list(probe)
+    counts = seed_counts or [len(seeds)]
+    found = {name: dict.fromkeys(counts, 0) for name in variants}
+    extend = np.random.default_rng([rule.bootstrap_seed, 1])  # the added seeds' own stream: example draws unchanged
+    for gate, deltas in joint_deltas(probe, variants, rule, eval_size):
+        for name, delta in deltas.items():
+            centre = np.nanmean(delta, axis=1) if np.isfinite(delta).any() else None
+            for count in counts:
+                added = count - len(seeds)
+                new = None
+                if added > 0:
+                    new = None if new_seeds is None or centre is None else new_seeds(name, extend, centre,
+                                                                                       len(delta), added)
+                    if new is None:
+                        found[name].pop(count, None)
+                        continue
+                if count in found[name]:
+                    found[name][count] += int(rule_safe(gate, delta, rule, new).sum())
+    return {name: {count: hits / rule.resamples for count, hits in by_count.items()}
+            for name, by_count in found.items()}
+
+
+def joint_deltas(probe, variants, rule: Rule, eval_size: int | None = None
+                 ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """Chunks of joint resamples: (probe gate [size, seeds] bool, variant -> Δ [size, seeds], NaN where missing)."""
     seeds = list(probe)
     columns, where = _columns(probe, variants, seeds)
-    if not columns:
-        return {name: 0.0 for name in variants}
-    n = len(columns[0])
-    matrix = np.stack(columns, axis=1).astype(np.float64)  # [n, adapters]
+    n = len(columns[0]) if columns else 0
+    draw = eval_size or n
+    matrix = np.stack(columns, axis=1).astype(np.float64) if columns else None  # [n, adapters]
     rng = np.random.default_rng(rule.bootstrap_seed)
-    safe = dict.fromkeys(variants, 0)
     done = 0
     while done < rule.resamples:
         size = min(CHUNK, rule.resamples - done)
-        picks = rng.integers(0, n, size=(size, n)) + n * np.arange(size)[:, None]
+        done += size
+        if matrix is None:
+            yield np.zeros((size, len(seeds)), dtype=bool), {name: np.full((size, len(seeds)), np.nan)
+                                                             for name in variants}
+            continue
+        picks = rng.integers(0, n, size=(size, draw)) + n * np.arange(size)[:, None]
         counts = np.bincount(picks.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
         correct = counts @ matrix  # [size, adapters]; sums of small integers: exact in any BLAS order
-        for name in variants:
-            safe[name] += int(_safe(correct, n, where, seeds, name, rule).sum())
-        done += size
-    return {name: count / rule.resamples for name, count in safe.items()}
+        gate = np.zeros((size, len(seeds)), dtype=bool)
+        deltas = {name: np.full((size, len(seeds)), np.nan) for name in variants}
+        for k, seed in enumerate(seeds):
+            if (seed, "probe") not in where:
+                continue
+            probe_correct = correct[:, where[(seed, "probe")]]
+            gate[:, k] = probe_correct / draw >= rule.probe_min_accuracy - EPS
+            for name in variants:
+                if (seed, name) in where:
+                    deltas[name][:, k] = (correct[:, where[(seed, name)]] - probe_correct) / draw  # as stats computes
+        yield gate, deltas
+
+
+def rule_safe(gate: np.ndarray, delta: np.ndarray, rule: Rule, new: np.ndarray | None = None) -> np.ndarray:
+    """[resamples] bool: the rule as stats.summarize applies it; `new` are added seeds' Δs (gate passed)."""
+    measured = np.isfinite(delta)
+    passed = gate & measured & (np.where(measured, delta, -np.inf) >= -rule.tolerance - EPS)
+    passes, seeds = passed.sum(axis=1).astype(np.float64), delta.shape[1]
+    worst = np.where(measured, delta, np.inf).min(axis=1) if seeds else np.full(len(delta), np.inf)
+    if new is not None:
+        passes += (new >= -rule.tolerance - EPS).sum(axis=1)
+        seeds += new.shape[1]
+        worst = np.minimum(worst, new.min(axis=1))
+    if not measured.any():
+        return np.zeros(len(delta), dtype=bool)  # nothing measured: never SAFE, as in the real verdict
+    return (passes / seeds >= rule.min_pass_rate - EPS) & (worst >= -rule.tolerance - EPS)
 
 
 def _columns(probe, variants, seeds) -> tuple[list[np.ndarray], dict[tuple[int, str], int]]:
@@ -49,23 +117,3 @@ def _columns(probe, variants, seeds) -> tuple[list[np.ndarray], dict[tuple[int, 
                 where[(seed, name)] = len(columns)
                 columns.append(correct)
     return columns, where
-
-
-def _safe(correct: np.ndarray, n: int, where: dict, seeds: list[int], name: str, rule: Rule) -> np.ndarray:
-    """[resamples] bool: the variant's verdict on each resample, by the rule as stats.summarize applies it."""
-    size = correct.shape[0]
-    passes = np.zeros(size)
-    worst = np.full(size, np.inf)
-    measured = False
-    for seed in seeds:
-        if (seed, name) not in where:
-            continue  # missing: a failed seed, and no Δ for the worst
-        measured = True
-        probe_correct = correct[:, where[(seed, "probe")]]
-        delta = (correct[:, where[(seed, name)]] - probe_correct) / n  # as stats.seed_result computes it
-        gate = probe_correct / n >= rule.probe_min_accuracy - EPS
-        passes += gate & (delta >= -rule.tolerance - EPS)
-        worst = np.minimum(worst, delta)
-    if not measured:
-        return np.zeros(size, dtype=bool)
-    return (passes / len(seeds) >= rule.min_pass_rate - EPS) & (worst >= -rule.tolerance - EPS)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rankcert import stability, stats
+from rankcert import evidence, stats
 from rankcert.params import Params, Variant
 from rankcert.policy import CONTRADICTS, ClaimCheck, Policy, check_claims, criteria_differences
 
@@ -24,7 +24,8 @@ class Verdict:
     in_scope: bool
     stability: dict[str, float]  # variant -> share of joint bootstrap resamples in which it is SAFE
     variants: dict[str, Variant]  # name -> what the variant is (its kind, rank, what it truncates)
-
+    evidence: dict[str, evidence.Evidence]  # variant -> the population reading and how much evidence it needs
+    eval_examples: int  # how many examples each seed was evaluated on
 
 def rule_from(params: Params) -> stats.Rule:
     c = params.certify
@@ -33,8 +34,9 @@ def rule_from(params: Params) -> stats.Rule:
 
 
 def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd.DataFrame | None],
-           scope_ok: bool) -> Verdict:
-    """Everything certify concludes, from predictions keyed by (seed, adapter name)."""
+           scope_ok: bool, split_rows: int | None = None) -> Verdict:
+    """Everything certify concludes, from predictions keyed by (seed, adapter name); `split_rows`: the whole
+    eval split's size, for the evidence prediction there."""
     rule = rule_from(params)
     probes = {seed: predictions.get((seed, "probe")) for seed in params.seeds}
     summaries, correct = {}, {}
@@ -47,11 +49,13 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
             correct.setdefault(variant, {})[seed] = _correct(other)
         summaries[variant] = stats.summarize(variant, results, rule)
     probe_correct = {seed: _correct(probe) for seed, probe in probes.items()}
-    shares = stability.safe_shares(probe_correct, correct, rule)
+    found = evidence.assess(probe_correct, correct, rule, split_rows)
+    n = next((len(c) for c in probe_correct.values() if c is not None), 0)
+    shares = {name: e.stability[n][len(params.seeds)] for name, e in found.items()}
     probe_accuracy = {s: None if c is None else float(c.mean()) for s, c in probe_correct.items()}
     undertrained = [s for s, a in probe_accuracy.items() if stats.undertrained(a, rule)]
     level = stats.validation_level(len(params.seeds), params.train.steps, params.data.train_size,
-                                   params.data.eval_size, params.certify.certifiable)
+                                   params.data.eval_rows or n, params.certify.certifiable)
     claims = check_claims(policy, summaries)
     differences = criteria_differences(policy, rule.tolerance, rule.min_pass_rate)
     reasons = []
@@ -64,7 +68,7 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     if not scope_ok:
         reasons.append(f"run is outside the policy's scope ({policy.scope.model_family}/{policy.scope.task})")
     return Verdict(not reasons, reasons, level, probe_accuracy, undertrained, summaries, claims, differences, scope_ok,
-                   shares, {v.name: v for v in params.variants})
+                   shares, {v.name: v for v in params.variants}, found, n)
 
 
 def _column(frame: pd.DataFrame | None) -> np.ndarray | None:
@@ -94,6 +98,7 @@ def metrics(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> dict:
                           "worst_delta": _r(s.worst_delta), "mean_delta": _r(s.mean_delta),
                           "std_delta": _r(s.std_delta), "non_inferior": s.non_inferior,
                           "stability": _r(verdict.stability.get(name)),
+                          **_evidence_scalars(verdict.evidence.get(name)),
                           "mean_reduction_vs_probe": _r(sum(reductions) / len(reductions)) if reductions else None,
                           "mean_trainable_parameters": _r(sum(trainable) / len(trainable)) if trainable else None,
                           "seeds": seeds}
@@ -109,6 +114,13 @@ def metrics(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> dict:
                    "claims_not_measured": counts["not measured"]},
         "variants": variants,
     }
+
+
+def _evidence_scalars(found: evidence.Evidence | None) -> dict:
+    if found is None:
+        return {}
+    return {"mean_delta_lower_95": _r(found.mean_delta_lower_95), "p_new_seed_passes": _r(found.p_new_seed_passes),
+            "seeds_for_stable_verdict": found.seeds_for_stable_verdict, "stable_verdict": found.stable_verdict}
 
 
 def _r(value: float | None) -> float | None:

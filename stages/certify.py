@@ -36,13 +36,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     policy = load_policy(params.certify.policy, params.variant_names)
     found = read_results(layout, params.seeds, params.variant_names)
     run = found.run
-    verdict = decide(params, policy, found.predictions, scope_ok=_in_scope(params, policy, run))
+    verdict = decide(params, policy, found.predictions, scope_ok=_in_scope(params, policy, run),
+                     split_rows=found.eval_split_rows)
 
     # Facts from tracked inputs only (no git state): the same inputs always give the same report.
     facts = {"model": _source(params.model.name, params.model.revision), "model type": run.get("model_type", "unknown"),
              "model fingerprint": runfacts.model_fingerprint(params.model.name),
              "data": f"{_source(params.data.source, params.data.revision)} ({params.data.train_size} train drawn per seed, "
-                     f"first {params.data.eval_size} of {params.data.eval_split})",
+                     f"{_eval_rows(params.data.eval_size)} of {params.data.eval_split})",
              "data fingerprints": found.data_fingerprints,
              "training device": run.get("device", "unknown"), "python": run.get("python", "unknown"),
              "packages": run.get("packages", runfacts.package_versions())}
@@ -63,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"[certify]   {reason}", flush=True)
     if args.strict and not verdict.certified:
         sys.exit(1)
+
+
+def _eval_rows(size: int | str) -> str:
+    return "all rows" if size == "all" else f"first {size}"
 
 
 def _source(name: str, revision: str) -> str:

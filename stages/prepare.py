@@ -22,14 +22,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     params = load_params(args.params)
     d = params.data
-    print(f"[prepare@{args.seed}] {d.source}: {d.train_size} train (seed {args.seed}), {d.eval_size} eval", flush=True)
+    print(f"[prepare@{args.seed}] {d.source}: {d.train_size} train (seed {args.seed}), "
+          f"{d.eval_size} eval", flush=True)
 
     # the tokenizer first: an unreachable hub fails before any data work
     tokenizer = data.load_tokenizer(params.model.name, params.model.revision)
     train = data.draw_train(data.load_split(d.source, d.config, d.train_split, d.revision), d.train_size, args.seed,
                             origin=f"{d.train_split} split")
-    evaluation = data.take_eval(data.load_split(d.source, d.config, d.eval_split, d.revision), d.eval_size,
-                                origin=f"{d.eval_split} split")
+    eval_split = data.load_split(d.source, d.config, d.eval_split, d.revision)
+    evaluation = data.take_eval(eval_split, d.eval_rows, origin=f"{d.eval_split} split")
     encoded = {name: data.encode(frame, tokenizer, params.model.max_length)
                for name, frame in (("train", train), ("eval", evaluation))}
     manifest = {
@@ -37,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "source": d.source,
         "train": {"rows": len(train), "fingerprint": data.fingerprint(train), "positive": int(train["label"].sum()),
                   "padded_length": int(encoded["train"].input_ids.shape[1])},
-        "eval": {"rows": len(evaluation), "fingerprint": data.fingerprint(evaluation),
+        "eval": {"rows": len(evaluation), "split_rows": len(eval_split), "fingerprint": data.fingerprint(evaluation),
                  "positive": int(evaluation["label"].sum()), "padded_length": int(encoded["eval"].input_ids.shape[1])},
     }
     with atomic_dir(LAYOUT.prepared(args.seed)) as scratch:

@@ -66,9 +66,9 @@ def test_on_the_real_examples_the_rule_is_the_one_stats_applies(seeds, draw):
         probe[seed], variants["v"][seed] = p, v
         labels = np.ones(n, dtype=int)
         results.append(stats.seed_result(seed, labels, p.astype(int), v.astype(int), RULE))
-    matrix = np.stack([c for s in probe for c in (probe[s], variants["v"][s])], axis=1).astype(float)
-    where = {(s, name): 2 * i + j for i, s in enumerate(probe) for j, name in enumerate(("probe", "v"))}
-    on_real = stability._safe(matrix.sum(axis=0)[None, :], n, where, list(probe), "v", RULE)
+    gate = np.array([[probe[s].mean() >= RULE.probe_min_accuracy - stats.EPS for s in probe]])
+    delta = np.array([[(int(variants["v"][s].sum()) - int(probe[s].sum())) / n for s in probe]])
+    on_real = stability.rule_safe(gate, delta, RULE)
     assert bool(on_real[0]) == stats.summarize("v", results, RULE).safe
 
 

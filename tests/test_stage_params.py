@@ -11,7 +11,7 @@ from stages import certify, compress, evaluate, prepare, probe
 from tests.helpers import PROJECT
 
 DVC = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
-PROPERTIES = {"variant_names": "variants"}  # Params properties and the field they read
+PROPERTIES = {"variant_names": "variants", "eval_rows": "eval_size"}  # Params properties and the field they read
 
 
 class Recorder:
