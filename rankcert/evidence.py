@@ -108,6 +108,8 @@ class SeedModel:
 
 @dataclass(frozen=True)
 class Evidence:
+    seeds: int  # the run's own seeds and eval examples
+    examples: int
     mean_delta_lower_95: float | None
     non_inferior: bool | None  # the lower bound ≥ −tolerance
     p_new_seed_passes: float | None
@@ -115,9 +117,33 @@ class Evidence:
     seeds_for_stable_verdict: int | None  # fewest seeds (searched up to 50) at the run's eval size
     stable_verdict: str | None  # SAFE | UNSAFE at that many seeds
 
-    def settled_at(self, eval_size: int, seeds: int) -> bool:
-        share = self.stability.get(eval_size, {}).get(seeds)
-        return share is not None and (share >= SETTLED or share <= 1 - SETTLED)
+    @property
+    def share_now(self) -> float:
+        """The stability figure: the share of SAFE at the run's own seeds and examples."""
+        return self.stability[self.examples][self.seeds]
+
+    @property
+    def settled(self) -> bool:
+        return settled(self.share_now)
+
+    def advice(self) -> str:
+        return advice(self.share_now, self.seeds, self.seeds_for_stable_verdict, self.stable_verdict)
+
+
+def settled(share: float) -> bool:
+    """A verdict whose stability is `share` holds in at least 95% of draws."""
+    return share >= SETTLED or share <= 1 - SETTLED
+
+
+def advice(share: float, seeds: int, fewest: int | None, verdict: str | None) -> str:
+    """Whether a verdict is settled, and what it would take, in a sentence."""
+    now = f"SAFE in {share:.0%} of draws at {seeds} seeds"
+    if settled(share):
+        return f"settled ({now})"
+    if verdict is None:
+        return (f"not settled ({now}); no seed count up to {SEARCHED_SEEDS[-1]} settles it at this tolerance "
+                "(new seeds keep landing on both sides of the line)")
+    return f"not settled ({now}); {verdict} in ≥ 95% of draws from {fewest} seeds"
 
 
 def assess(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np.ndarray | None]], rule: Rule,
@@ -141,7 +167,7 @@ def assess(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np
         fewest = next(((k, "SAFE" if s >= SETTLED else "UNSAFE") for k, s in sorted(by_seeds.get(n, {}).items())
                        if s >= SETTLED or s <= 1 - SETTLED), (None, None))
         lower = None if c is None else mean_delta_lower(c)
-        out[name] = Evidence(lower, None if lower is None else lower >= -rule.tolerance - EPS,
+        out[name] = Evidence(len(seeds), n, lower, None if lower is None else lower >= -rule.tolerance - EPS,
                              None if c is None else p_new_seed_passes(c, rule.tolerance),
                              {size: {k: s for k, s in table.items() if k in shown or size == n}
                               for size, table in by_seeds.items()}, *fewest)

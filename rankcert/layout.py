@@ -24,6 +24,11 @@ class Layout:
     def metrics(self) -> Path:
         return self.root / "metrics"
 
+    @property
+    def code(self) -> Path:
+        """code: each stage's code fingerprint (the files it imports, by content hash)."""
+        return self.data / "code"
+
     def prepared(self, seed: int) -> Path:
         """prepare@<seed>: train.safetensors, eval.safetensors, manifest.json."""
         return self.data / "prepared" / str(seed)

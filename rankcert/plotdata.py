@@ -10,7 +10,8 @@ from rankcert.verdict import Verdict
 COLUMNS = {"loss": ["step", "loss", "series"], "delta": ["variant", "seed", "delta", "ci_low", "ci_high", "threshold"],
            "frontier": ["variant", "kind", "parameters", "mean_delta", "worst_delta", "ci_low", "ci_high", "status",
                         "threshold"],
-           "rank_plan": ["layer", "module", "rank", "variant"], "spectra": ["index", "singular_value", "series"]}
+           "rank_plan": ["layer", "module", "rank", "variant"], "spectra": ["index", "singular_value", "series"],
+           "evidence": ["variant", "seeds", "eval", "safe_share"]}
 
 LAYER = re.compile(r"\.(\d+)\.(.+)$")
 
@@ -20,7 +21,8 @@ def plot_rows(found: RunResults, verdict: Verdict, tolerance: float) -> dict[str
     per_layer = {k: v for k, v in found.plans.items() if verdict.variants[k[1]].kind == "per_layer"}
     return {"loss": loss_rows(found.logs), "delta": delta_rows(verdict, tolerance),
             "frontier": frontier_rows(frontier.points(verdict, found.sizes), tolerance),
-            "rank_plan": plan_rows(per_layer), "spectra": spectrum_rows(found.probe_spectra)}
+            "rank_plan": plan_rows(per_layer), "spectra": spectrum_rows(found.probe_spectra),
+            "evidence": evidence_rows(verdict)}
 
 
 def split_module(name: str) -> tuple[str, str]:
@@ -48,6 +50,13 @@ def frontier_rows(points: list[frontier.Point], tolerance: float) -> list[dict]:
              "mean_delta": round(100 * p.mean_delta, 4), "worst_delta": round(100 * p.worst_delta, 4),
              "ci_low": round(100 * p.ci_low, 4), "ci_high": round(100 * p.ci_high, 4),
              "status": "SAFE" if p.safe else "UNSAFE", "threshold": round(-100 * tolerance, 4)} for p in points]
+
+
+def evidence_rows(verdict: Verdict) -> list[dict]:
+    """Each variant's predicted share of SAFE against the number of seeds, per eval size (rankcert.evidence)."""
+    return [{"variant": name, "seeds": seeds, "eval": str(size), "safe_share": round(share, 4)}
+            for name, e in verdict.evidence.items() for size, by_seeds in e.stability.items()
+            for seeds, share in by_seeds.items()]
 
 
 def plan_rows(plans: dict[tuple[int, str], dict[str, int]]) -> list[dict]:

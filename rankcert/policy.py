@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rankcert.errors import RankcertError
-from rankcert.params import build_config, parse_variant
+from rankcert.params import Variant, build_config
 from rankcert.stats import EPS, VariantSummary
 from rankcert.yamlfile import read_yaml
 
@@ -32,6 +32,7 @@ class Claims:
     primary_uniform_rank: int
     conservative_uniform_rank: int
     avoid_ranks: list[int]
+    unsettled: dict[str, str] = field(default_factory=dict)  # variant -> why its claim may not hold (evidence)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ def _validate(policy: Policy, variants: list[str], path: Path) -> None:
     for variant, status in policy.claims.expected.items():
         if status not in STATUSES:
             raise RankcertError(f"policy {path}: claims.expected.{variant} must be SAFE or UNSAFE, not {status!r}")
+    for variant in policy.claims.unsettled:
+        if variant not in policy.claims.expected:
+            raise RankcertError(f"policy {path}: claims.unsettled.{variant} is about no claims.expected variant")
     for claim, variant, _ in policy.expectations():
         if variant not in variants:
             raise RankcertError(f"policy {path}: claim '{claim}' is about {variant!r}, which params.yaml variants "
@@ -115,24 +119,36 @@ def check_claims(policy: Policy, summaries: dict[str, VariantSummary]) -> list[C
     return checks
 
 
-def claims_from(statuses: dict[str, str]) -> Claims:
+@dataclass(frozen=True)
+class Observed:
+    """A variant's verdict in a certifiable run, and whether the evidence settles it (rankcert.evidence)."""
+
+    status: str  # SAFE | UNSAFE
+    settled: bool
+    advice: str  # evidence.advice: how settled, and what would settle it
+
+
+def claims_from(observed: dict[Variant, Observed]) -> Claims:
     """The claims a certifiable run supports, from each variant's observed SAFE/UNSAFE.
 
-    primary = the smallest measured uniform rank that is SAFE with every larger measured uniform rank SAFE;
-    conservative = the next larger SAFE uniform rank (the primary itself when none is larger);
-    avoid = the measured uniform ranks that are UNSAFE.
+    primary = the smallest measured uniform rank whose SAFE is settled, with every larger measured uniform rank
+    SAFE; conservative = the next larger such rank (the primary itself when none is larger); avoid = the
+    measured uniform ranks that are UNSAFE. Claims whose verdict is not settled say so under `unsettled`.
     """
-    uniform = sorted((parse_variant(n).rank, s) for n, s in statuses.items() if parse_variant(n).kind == "uniform")
+    uniform = sorted((v.rank, o) for v, o in observed.items() if v.kind == "uniform")
     safe_from_top = []
-    for rank, status in reversed(uniform):
-        if status != "SAFE":
+    for rank, seen in reversed(uniform):
+        if seen.status != "SAFE":
             break
-        safe_from_top.append(rank)
-    if not safe_from_top:
-        raise RankcertError("the run has no SAFE uniform rank with every larger measured one SAFE, so it supports no "
-                            "primary_uniform_rank; measure more uniform ranks (variants uniform_r<k>)")
-    primary = min(safe_from_top)
-    larger = sorted(r for r in safe_from_top if r > primary)
-    return Claims(expected=dict(statuses), primary_uniform_rank=primary,
-                  conservative_uniform_rank=larger[0] if larger else primary,
-                  avoid_ranks=[r for r, s in uniform if s == "UNSAFE"])
+        safe_from_top.append((rank, seen))
+    settled = sorted(rank for rank, seen in safe_from_top if seen.settled)
+    if not settled:
+        why = "; ".join(f"uniform_r{rank} {seen.advice}" for rank, seen in reversed(safe_from_top))
+        raise RankcertError("the run supports no primary_uniform_rank: no uniform rank is SAFE with its verdict "
+                            "settled and every larger measured one SAFE"
+                            + (f" ({why})" if why else "; measure more uniform ranks (variants uniform_r<k>)"))
+    primary = settled[0]
+    return Claims(expected={v.name: o.status for v, o in observed.items()}, primary_uniform_rank=primary,
+                  conservative_uniform_rank=settled[1] if len(settled) > 1 else primary,
+                  avoid_ranks=[r for r, o in uniform if o.status == "UNSAFE"],
+                  unsettled={v.name: o.advice for v, o in observed.items() if not o.settled})

@@ -1,7 +1,7 @@
 """The markdown certification report: verdict first, then the frontier, variants, policy claims, level, run facts."""
 from __future__ import annotations
 
-from rankcert import frontier
+from rankcert import evidence, frontier
 from rankcert.params import Params
 from rankcert.policy import Policy
 from rankcert.results import RunResults
@@ -28,6 +28,8 @@ def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, 
     lines += _frontier_section(params, verdict, sizes)
     lines += _picture(pictures, "frontier", "Δ vs trainable parameters; dot mean, tick worst seed, bar CI range")
     lines += _truncation_section(verdict)
+    lines += _evidence_section(params, verdict)
+    lines += _picture(pictures, "evidence", "share of SAFE against seeds, per variant; dashed: settled at 95%")
     for name, summary in verdict.summaries.items():
         lines += _variant_section(params, name, summary, plans, sizes, found.missing, verdict.stability.get(name))
     lines += _claims_table(policy, verdict)
@@ -90,6 +92,35 @@ def _truncation_section(verdict: Verdict) -> list[str]:
     corr = "—" if correlation is None else f"{correlation:.2f}"
     return out + ["", f"Over every seed and pair: largest |gap| {100 * largest:.1f} points, correlation of the two Δs {corr}.",
                   ""]
+
+
+def _evidence_section(params: Params, verdict: Verdict) -> list[str]:
+    found = verdict.evidence
+    if not found:
+        return []
+    tol, seeds, first = 100 * params.certify.tolerance, len(params.seeds), next(iter(found.values()))
+    sizes = sorted(first.stability)
+    shown = [k for k in sorted(first.stability[first.examples]) if k in (seeds, *evidence.SHOWN_SEEDS)]
+    out = ["## How much evidence", "",
+           "Seeds and eval examples are crossed samples: every seed is evaluated on the same examples. Beside the "
+           "rule (never changing it): **mean Δ lower 95%**, a one-sided 95% lower bound on the mean Δ over seeds and "
+           "examples (two-way random-effects ANOVA: seed, example and interaction variance; Satterthwaite's degrees "
+           f"of freedom, Student's t), **non-inferior** when that bound is ≥ −{tol:.1f} points; **new seed passes**, "
+           "the predictive probability that one more seed's Δ is ≥ the line (Student's t on the per-seed Δs). "
+           "**SAFE share at k seeds**: the stability resamples extended with k − "
+           f"{seeds} new seeds drawn from the spread these seeds show (with its uncertainty); at {seeds} seeds it is "
+           "the stability figure. A verdict is **settled** when it holds in ≥ 95% of draws.", "",
+           "| variant | verdict | mean Δ | lower 95% | non-inferior | new seed passes | "
+           + " | ".join(f"SAFE at {k} seeds" + (f" ({size} ex.)" if len(sizes) > 1 else "")
+                        for size in sizes for k in shown) + " | settled |",
+           "|---|---|---|---|---|---|" + "---|" * (len(sizes) * len(shown)) + "---|"]
+    for name, e in found.items():
+        s = verdict.summaries[name]
+        cells = [pct(e.stability[size].get(k)) for size in sizes for k in shown]
+        ni = "—" if e.non_inferior is None else ("yes" if e.non_inferior else "no")
+        out.append(f"| {name} | {s.status} | {pts(s.mean_delta)} | {pts(e.mean_delta_lower_95)} | {ni} | "
+                   f"{pct(e.p_new_seed_passes)} | {' | '.join(cells)} | {e.advice()} |")
+    return out + [""]
 
 
 def _variant_section(params, name, summary, plans, sizes, missing, share) -> list[str]:

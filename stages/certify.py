@@ -62,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> None:
           + ", ".join(f"{n} {s.status}" for n, s in verdict.summaries.items()), flush=True)
     for reason in verdict.reasons:
         print(f"[certify]   {reason}", flush=True)
+    for name, found in verdict.evidence.items():
+        if not found.settled:
+            print(f"[certify]   {name} {verdict.summaries[name].status} is {found.advice()}", flush=True)
     if args.strict and not verdict.certified:
         sys.exit(1)
 

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from rankcert.errors import RankcertError, run_main
-from rankcert.policy import claims_from
+from rankcert.params import parse_variant
+from rankcert.policy import Observed, claims_from
 from rankcert.tools import policy_export
 from tests.test_certify import ALL_OK, make_run, run_certify
 
@@ -63,11 +64,53 @@ def test_a_run_below_certifiable_sets_no_policy(tmp_path, monkeypatch, capsys):
     ({"uniform_r4": "SAFE", "uniform_r8": "SAFE"}, (4, 8, [])),
 ])
 def test_uniform_rank_claims(statuses, claims):
-    got = claims_from(statuses)
+    got = claims_from(settled(statuses))
     assert (got.primary_uniform_rank, got.conservative_uniform_rank, got.avoid_ranks) == claims
-    assert got.expected == statuses
+    assert got.expected == statuses and got.unsettled == {}
+
+
+def settled(statuses: dict[str, str], unsettled=()) -> dict:
+    return {parse_variant(name): Observed(status, name not in unsettled, f"advice for {name}")
+            for name, status in statuses.items()}
 
 
 def test_no_safe_top_rank_means_no_policy():
     with pytest.raises(RankcertError, match="supports no primary_uniform_rank"):
-        claims_from({"uniform_r16": "SAFE", "uniform_r24": "UNSAFE"})
+        claims_from(settled({"uniform_r16": "SAFE", "uniform_r24": "UNSAFE"}))
+
+
+def test_primary_and_conservative_ranks_are_chosen_among_settled_verdicts():
+    statuses = {"uniform_r8": "SAFE", "uniform_r12": "SAFE", "uniform_r16": "SAFE", "uniform_r20": "SAFE",
+                "uniform_r4": "UNSAFE"}
+    got = claims_from(settled(statuses, unsettled=("uniform_r8", "uniform_r12", "uniform_r4")))
+    assert (got.primary_uniform_rank, got.conservative_uniform_rank) == (16, 20)
+    assert got.unsettled == {n: f"advice for {n}" for n in ("uniform_r8", "uniform_r12", "uniform_r4")}
+
+
+def test_when_no_safe_rank_is_settled_the_export_says_what_would_settle_it():
+    with pytest.raises(RankcertError, match="no uniform rank is SAFE with its verdict settled.*uniform_r16 advice "
+                                            "for uniform_r16; uniform_r24 advice for uniform_r24"):
+        claims_from(settled({"uniform_r16": "SAFE", "uniform_r24": "SAFE"}, unsettled=("uniform_r16", "uniform_r24")))
+
+
+def test_an_unsettled_claim_says_so_in_the_exported_policy(tmp_path, monkeypatch):
+    # r24's SAFE stands on one seed's 12 examples in 500 at Δ −2.4 points: either side of the line by chance
+    make_run(tmp_path, dict(ALL_OK, uniform_r24=[-0.024, 0.0, 0.0]))
+    run_certify(tmp_path, monkeypatch, strict=False)
+    export(tmp_path, monkeypatch, "--out", "policies/exported.yaml", "--write")
+    claims = yaml.safe_load((tmp_path / "policies" / "exported.yaml").read_text())["claims"]
+    assert claims["expected"]["uniform_r24"] == "SAFE" and claims["primary_uniform_rank"] == 20
+    assert claims["unsettled"]["uniform_r24"].startswith("not settled (SAFE in ")
+
+
+def test_provenance_identifies_code_model_and_data_by_content(tmp_path, monkeypatch):
+    make_run(tmp_path, ALL_OK)
+    run_certify(tmp_path, monkeypatch, strict=False)
+    (tmp_path / "data" / "code").mkdir()
+    (tmp_path / "data" / "code" / "certify.json").write_text('{"files": {}}')
+    export(tmp_path, monkeypatch, "--out", "policies/exported.yaml", "--write")
+    found = yaml.safe_load((tmp_path / "policies" / "exported.yaml").read_text())["provenance"]
+    assert all(key.isidentifier() and key == key.lower() for key in found)  # snake_case like the rest
+    assert len(found["code_fingerprint"]) == 64 and found["code_revision"] == "unknown: not a git checkout"
+    assert str(tmp_path) not in yaml.safe_dump(found)  # no path that means nothing elsewhere
+    assert found["validation_level"] == "certifiable"

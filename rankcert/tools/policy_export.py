@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import hashlib
 import json
 import subprocess
 from collections.abc import Sequence
@@ -17,12 +18,12 @@ from pathlib import Path
 
 import yaml
 
-from rankcert import runfacts
+from rankcert import evidence, runfacts
 from rankcert.errors import RankcertError, run_main
 from rankcert.layout import Layout
 from rankcert.outputs import write_text
-from rankcert.params import Params, load_params
-from rankcert.policy import SCHEMA_VERSION, claims_from
+from rankcert.params import Params, load_params, parse_variant
+from rankcert.policy import SCHEMA_VERSION, Observed, claims_from
 from rankcert.results import data_fingerprints
 
 HEADER = ("# rankcert compression policy (schema version 1), exported by `make policy` from a certifiable run;\n"
@@ -42,9 +43,22 @@ def observed(certify_json: Path) -> dict:
     return result
 
 
+def observations(result: dict, seeds: int) -> dict:
+    """Variant -> what certify.json says of it (names parsed here, at the file's edge)."""
+    out = {}
+    for name, v in result["variants"].items():
+        share = v.get("stability")
+        if share is None:
+            seen = Observed(v["status"], False, "not settled (certify.json has no stability figure)")
+        else:
+            seen = Observed(v["status"], evidence.settled(share),
+                            evidence.advice(share, seeds, v.get("seeds_for_stable_verdict"), v.get("stable_verdict")))
+        out[parse_variant(name)] = seen
+    return out
+
+
 def policy_document(params: Params, result: dict, layout: Layout, name: str) -> dict:
-    statuses = {variant: v["status"] for variant, v in result["variants"].items()}
-    claims = claims_from(statuses)
+    claims = claims_from(observations(result, len(params.seeds)))
     run = json.loads((layout.probe(params.seeds[0]) / "run.json").read_text(encoding="utf-8"))
     local_data = Path(params.data.source).is_dir()
     return {
@@ -53,24 +67,54 @@ def policy_document(params: Params, result: dict, layout: Layout, name: str) -> 
                   "task": Path(params.data.source).name if local_data else params.data.config},
         "criteria": {"tolerance": params.certify.tolerance, "min_pass_rate": params.certify.min_pass_rate},
         "claims": {"expected": claims.expected, "primary_uniform_rank": claims.primary_uniform_rank,
-                   "conservative_uniform_rank": claims.conservative_uniform_rank, "avoid_ranks": claims.avoid_ranks},
-        "provenance": {"model": params.model.name, "model fingerprint": runfacts.model_fingerprint(params.model.name),
-                       "data": f"{params.data.source} ({params.data.config})",
-                       "data fingerprints": data_fingerprints(layout, params.seeds),
-                       "seeds": ", ".join(map(str, params.seeds)), "validation level": result["level"],
-                       "code revision": _git_revision()},
+                   "conservative_uniform_rank": claims.conservative_uniform_rank, "avoid_ranks": claims.avoid_ranks,
+                   **({"unsettled": claims.unsettled} if claims.unsettled else {})},
+        "provenance": provenance(params, layout, result["level"]),
     }
 
 
-def _git_revision() -> str:
-    """The commit the evidence came from (+dirty when the tree has changes); a tool's output, not a DVC one."""
+def provenance(params: Params, layout: Layout, level: str) -> dict[str, str]:
+    """Where the evidence came from, by content: a fingerprint identifies code, model and data anywhere."""
+    model, data = params.model, params.data
+    return {
+        "model": _source(model.name, model.revision),
+        "model_fingerprint": runfacts.model_fingerprint(model.name),
+        "data": f"{_source(data.source, data.revision)}, config {data.config}",
+        "data_fingerprints": data_fingerprints(layout, params.seeds),
+        "code_fingerprint": code_fingerprint(layout),
+        "code_revision": git_revision(layout.root),
+        "seeds": ", ".join(map(str, params.seeds)),
+        "validation_level": level,
+    }
+
+
+def _source(name: str, revision: str) -> str:
+    """A hub id with its revision; a local folder by its name only (its path means nothing elsewhere)."""
+    return f"local folder {Path(name).name!r}" if Path(name).is_dir() else f"hub {name} at revision {revision}"
+
+
+def code_fingerprint(layout: Layout) -> str:
+    """sha256 over the code stage's records (every file each stage imports, by content hash)."""
+    records = sorted(layout.code.glob("*.json")) if layout.code.is_dir() else []
+    if not records:
+        return f"unknown: {layout.code} is missing (`dvc repro code` records it)"
+    digest = hashlib.sha256()
+    for path in records:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def git_revision(root: Path) -> str:
+    """The commit of the checkout at `root`, said plainly when it has uncommitted changes or isn't one."""
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True)
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+        return "unknown: not a git checkout"
+    commit = rev.stdout.strip()
+    return f"{commit} with uncommitted changes (see code_fingerprint)" if dirty.stdout.strip() else commit
 
 
 def main(argv: Sequence[str] | None = None) -> None:
