@@ -1,13 +1,16 @@
 """Time the certify stage on the canonical shape: 3 seeds x (probe + 4 variants) x 500 eval examples.
 
-    python benchmarks/certify_bench.py [--repeats 5]
+    python benchmarks/certify_bench.py [--repeats 5] [--before DIR]
 
 Fixture predictions are generated (no training); the certify stage's own main() runs end to end in a
-fresh process each time, imports included, and the median wall time is printed.
+fresh process each time, imports included, and the median wall time is printed. --before DIR (a checkout of an
+earlier commit, `git archive <commit> | tar -x -C DIR`) times that code too, runs alternating, side by side.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from safetensors.numpy import save_file
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -25,9 +29,16 @@ def fixture(root: Path, seeds=(42, 123, 456), n=500) -> None:
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["certify"]["policy"] = str(PROJECT / "policies" / "safe_uniform.yaml")
     (root / "params.yaml").write_text(yaml.safe_dump(params))
+    shutil.copytree(PROJECT / "plots" / "templates", root / "plots" / "templates")
     rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, n)  # one eval set for every seed, as prepare makes it
     for seed in seeds:
-        labels = rng.integers(0, 2, n)
+        prepared = root / "data" / "prepared" / str(seed)
+        prepared.mkdir(parents=True)
+        save_file({"labels": labels.astype(np.int64)}, str(prepared / "eval.safetensors"))
+        (prepared / "manifest.json").write_text(json.dumps({"eval": {"rows": n, "split_rows": 872,
+                                                                     "fingerprint": "f" * 64},
+                                                            "train": {"fingerprint": f"{seed:064d}"}}))
         probe = np.where(rng.random(n) < 0.82, labels, 1 - labels)
         for name in ["probe", *params["variants"]]:
             pred = probe if name == "probe" else np.where(rng.random(n) < 0.92, probe, 1 - probe)
@@ -40,17 +51,24 @@ def fixture(root: Path, seeds=(42, 123, 456), n=500) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--before", type=Path, help="an earlier commit's project files, timed beside this code")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp())
     fixture(root)
-    times = []
+    codes = {"now": PROJECT, **({"before": args.before.resolve()} if args.before else {})}
+    times = {label: [] for label in codes}
     for _ in range(args.repeats):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "stages.certify"], cwd=root, check=True, capture_output=True,
-                       env={"PYTHONPATH": str(PROJECT), "PATH": "/usr/bin:/bin"})
-        times.append(time.perf_counter() - start)
-    print(f"certify, 3 seeds x 5 adapters x 500 examples, 10,000 bootstrap resamples: median {statistics.median(times):.2f} s "
-          f"(min {min(times):.2f}, max {max(times):.2f}, {args.repeats} runs, process start and imports included)")
+        for label, code in codes.items():
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "stages.certify"], cwd=root, check=True, capture_output=True,
+                           env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin"})
+            times[label].append(time.perf_counter() - start)
+    print("certify, 3 seeds x 5 adapters x 500 examples, 10,000 bootstrap resamples (process start and imports "
+          f"included, {args.repeats} runs each):")
+    for label, seconds in times.items():
+        print(f"  {label:6s} median {statistics.median(seconds):.2f} s (min {min(seconds):.2f}, max {max(seconds):.2f})")
+    if "before" in times:
+        print(f"  now / before: {statistics.median(times['now']) / statistics.median(times['before']):.2f}x")
 
 
 if __name__ == "__main__":

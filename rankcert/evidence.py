@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as scipy_stats
+from scipy.special import stdtr, stdtrit  # Student's t CDF and quantile (scipy.stats costs 1 s to import)
 
 from rankcert import stability
 from rankcert.stats import EPS, Rule
@@ -78,7 +78,7 @@ def components(diff: np.ndarray) -> Components:
 
 def mean_delta_lower(c: Components, confidence: float = LOWER) -> float:
     variance, df = c.mean_variance()
-    return c.mean - float(scipy_stats.t.ppf(confidence, df)) * math.sqrt(variance)
+    return c.mean - float(stdtrit(df, confidence)) * math.sqrt(variance)
 
 
 def p_new_seed_passes(c: Components, tolerance: float) -> float:
@@ -86,7 +86,7 @@ def p_new_seed_passes(c: Components, tolerance: float) -> float:
     scale = math.sqrt(c.seed_spread * (1 + 1 / c.seeds))
     if scale == 0:
         return 1.0 if c.mean >= -tolerance - EPS else 0.0
-    return float(scipy_stats.t.sf((-tolerance - EPS - c.mean) / scale, c.seeds - 1))
+    return float(1.0 - stdtr(c.seeds - 1, (-tolerance - EPS - c.mean) / scale))
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+from rankcert.errors import RankcertError
+
 # name -> (template in plots/templates, title); the same templates dvc.yaml declares for `dvc plots show`
 FIGURES = {
     "delta": ("delta_ci.json", "Δ accuracy vs probe per variant and seed, with paired bootstrap CI (points)"),
@@ -20,6 +22,9 @@ FIGURES = {
 
 def vega_lite(template: Path, title: str, rows: list[dict]) -> dict:
     """The template with its data and title filled in, as DVC fills them (one revision: the workspace)."""
+    if not template.is_file():
+        raise RankcertError(f"{template} not found: the dvc plots templates come with the project "
+                            f"(`git checkout -- {template.parent}` restores them)")
     spec = json.loads(template.read_text(encoding="utf-8"))
     spec["data"] = {"values": [dict(row, rev="workspace") for row in rows]}
     spec["title"] = title
