@@ -23,6 +23,10 @@ import yaml
 from safetensors.numpy import save_file
 
 PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from rankcert.layout import Layout  # noqa: E402
+from rankcert.sources import adapter_digest, file_sha256  # noqa: E402
 
 
 def fixture(root: Path, seeds=(42, 123, 456), n=500) -> None:
@@ -46,6 +50,22 @@ def fixture(root: Path, seeds=(42, 123, 456), n=500) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("index,label,prediction\n" + "".join(f"{i},{y},{p}\n" for i, (y, p) in
                                                                  enumerate(zip(labels, pred))))
+            correct = int((pred == labels).sum())
+            metrics = root / "metrics" / "eval" / str(seed) / f"{name}.json"
+            metrics.parent.mkdir(parents=True, exist_ok=True)
+            metrics.write_text(json.dumps({"adapter_sha256": stand_in_adapter(root, seed, name, rng),
+                                           "predictions_sha256": file_sha256(path), "accuracy": correct / n,
+                                           "correct": correct, "examples": n, "trainable_parameters": 600_000,
+                                           "reduction_vs_probe": 0.0}))
+
+
+def stand_in_adapter(root: Path, seed: int, name: str, rng) -> str:
+    """Random bytes the size of a canonical adapter (DistilBERT, r=32 on q/v: about 2.4 MB): certify hashes them."""
+    folder = root / Layout().adapter(seed, name)
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"r": 32}))
+    (folder / "adapter_model.safetensors").write_bytes(rng.bytes(2_400_000))
+    return adapter_digest(folder)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 from safetensors.numpy import load_file, save_file
 
 from rankcert.errors import RankcertError, one_line
-from rankcert.sources import hub_error, hub_revision, is_local
+from rankcert.sources import check_sequence_width, hub_error, hub_revision, is_local
 
 LOCAL_FORMATS = {".parquet": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 
@@ -141,12 +141,15 @@ def save_encoded(encoded: Encoded, path: Path) -> None:
     save_file(encoded.as_dict(), str(path))
 
 
-def load_encoded(path: str | Path) -> Encoded:
-    """Tensors written by the prepare stage (safetensors: nothing is unpickled)."""
+def load_encoded(path: str | Path, model_name: str | None = None) -> Encoded:
+    """Tensors written by the prepare stage (safetensors: nothing is unpickled); with `model_name`, refused
+    unless the sequences fit that model."""
     path = Path(path)
     if not path.is_file():
         raise RankcertError(f"{path} not found; run the prepare stage first")
     tensors = {k: np.array(v) for k, v in load_file(str(path)).items()}  # writable copies, as torch wants
+    if model_name is not None:
+        check_sequence_width(model_name, tensors["input_ids"].shape[1], path)
     return Encoded(tensors["input_ids"], tensors["attention_mask"], tensors["labels"])
 
 

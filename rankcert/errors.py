@@ -1,12 +1,11 @@
 """The project's error type and the one-line reporting every stage uses."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 
-from rankcert import PROCESS_START
+from rankcert import PROCESS_START, settings
 
 
 class RankcertError(Exception):
@@ -18,18 +17,24 @@ def one_line(err: BaseException | str) -> str:
     return " ".join(str(err).split())
 
 
-def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
+def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None,
+             keeps_outputs: bool = False) -> None:
     """Run a stage's main; turn a RankcertError into one line on stderr and exit 2.
 
-    Set RANKCERT_DEBUG=1 to see the traceback instead.
+    Under `dvc repro` the line says how to get back the outputs DVC removed before the stage ran, unless the
+    stage `keeps_outputs` (its outputs are `persist` in dvc.yaml). RANKCERT_DEBUG=1 shows the traceback instead.
     """
+
     try:
         main(argv)
         name = getattr(sys.modules.get(main.__module__), "__spec__", None)
         label = name.name.split(".")[-1] if name else main.__module__
         print(f"[{label}] finished in {time.time() - PROCESS_START:.2f} s (start-up included)", flush=True)
     except RankcertError as err:
-        if os.environ.get("RANKCERT_DEBUG") == "1":
+        if settings.debug():
             raise
-        print(f"rankcert: error: {err}", file=sys.stderr)
+        stage = settings.dvc_stage()
+        restore = (f" (DVC removed this stage's previous outputs before running it: `dvc checkout {stage}` brings "
+                   "them back)") if stage and not keeps_outputs else ""
+        print(f"rankcert: error: {err}{restore}", file=sys.stderr)
         sys.exit(2)

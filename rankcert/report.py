@@ -33,6 +33,7 @@ def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, 
     for name, summary in verdict.summaries.items():
         lines += _variant_section(params, name, summary, plans, sizes, found.missing, verdict.stability.get(name))
     lines += _claims_table(policy, verdict)
+    lines += _adapters_section(found)
     lines += ["## Validation level", "", f"**{verdict.level.name}**: {'; '.join(verdict.level.reasons)}.", ""]
     lines += ["## Pictures", ""] if set(pictures) - {"delta"} else []
     lines += _picture(pictures, "loss", "training loss per step")
@@ -161,6 +162,17 @@ def _claims_table(policy: Policy, verdict: Verdict) -> list[str]:
     out += [f"Criteria differ from params: {d}" for d in verdict.criteria_differences]
     out += ["| claim | variant | expected | observed | outcome |", "|---|---|---|---|---|"]
     out += [f"| {c.claim} | {c.variant} | {c.expected} | {c.observed or '—'} | {c.outcome} |" for c in verdict.claims]
+    return out + [""]
+
+
+def _adapters_section(found: RunResults) -> list[str]:
+    """Exactly which weights were judged: certify checked each against its evaluation and the file on disk."""
+    if not found.adapters:
+        return []
+    out = ["## Adapters judged", "", "sha256 of each adapter's config and weights (`rankcert.sources.adapter_digest`), "
+           "checked against the adapter on disk and the evaluation that made its predictions.", "",
+           "| seed | adapter | sha256 |", "|---|---|---|"]
+    out += [f"| {seed} | {name} | `{digest}` |" for (seed, name), digest in found.adapters.items()]
     return out + [""]
 
 

@@ -1,12 +1,14 @@
 """Reading the stages' outputs back, by the pipeline's layout, and checking what certify relies on.
 
 A missing file reads as None or empty (certify counts that seed as failed and says why). Predictions must match
-the prepared eval set (count, order, labels) and the accuracies in metrics/eval: anything else stops certify
-with one line naming the file, the seed and the row.
+the prepared eval set (count, order, labels) and the accuracies in metrics/eval, be the very file evaluate wrote,
+and be of the adapter on disk (by content hash): anything else stops certify with one line naming the file, the
+seed and the row.
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from safetensors.numpy import load_file
 from rankcert.errors import RankcertError, one_line
 from rankcert.layout import PROBE, Layout
 from rankcert.outputs import read_json
+from rankcert.sources import adapter_digest, file_sha256
 
 COLUMNS = ["index", "label", "prediction"]
 
@@ -34,6 +37,7 @@ class RunResults:
     run: dict  # the first probe's run.json: device, versions, model type
     data_fingerprints: str
     missing: dict[Key, str]  # why a result is absent, for the report
+    adapters: dict[Key, str] = dataclasses.field(default_factory=dict)  # sha256 of each adapter judged (verified)
     eval_split_rows: int | None = None  # the whole eval split's size (prepare's manifest), when known
 
 
@@ -81,6 +85,23 @@ def check_metrics(frame: pd.DataFrame, metrics: dict, path: Path, seed: int) -> 
                             f"its predictions give {correct}/{len(frame)}")
 
 
+def check_identity(predictions: Path, metrics: dict, metrics_path: Path, run: Path, seed: int) -> str:
+    """The adapter on disk must be the one evaluated, and the predictions the ones evaluate wrote: its digest."""
+    evaluated, written = metrics.get("adapter_sha256"), metrics.get("predictions_sha256")
+    if not evaluated or not written:
+        raise RankcertError(f"{metrics_path} (seed {seed}) names no adapter_sha256/predictions_sha256 (written by an "
+                            f"older rankcert?); rerun evaluate@{seed} (dvc repro)")
+    if file_sha256(predictions) != written:
+        raise RankcertError(f"{predictions} (seed {seed}) is not the file evaluate@{seed} wrote (its sha256 differs "
+                            f"from {metrics_path}); `dvc checkout` or `dvc repro` restores it")
+    on_disk = adapter_digest(run / "adapter")
+    if on_disk != evaluated:
+        raise RankcertError(f"{run / 'adapter'} (seed {seed}) is not the adapter these predictions are of: "
+                            f"{metrics_path} judged sha256 {evaluated}, the adapter on disk hashes to {on_disk}; rerun "
+                            "`dvc repro`")
+    return on_disk
+
+
 def eval_labels(layout: Layout, seed: int) -> tuple[np.ndarray, str] | None:
     """(labels, fingerprint) of the seed's prepared eval set, or None when prepare hasn't run."""
     folder = layout.prepared(seed)
@@ -126,7 +147,7 @@ def read_results(layout: Layout, seeds: list[int], variants: list[str]) -> RunRe
     if len(fingerprints) > 1:
         raise RankcertError(f"the seeds' prepared eval sets differ ({len(fingerprints)} fingerprints in "
                             f"{layout.data / 'prepared'}); every seed must be evaluated on the same examples")
-    predictions, sizes, missing = {}, {}, {}
+    predictions, sizes, missing, adapters = {}, {}, {}, {}
     for seed, name in keys:
         path = layout.predictions(seed, name)
         labels = prepared[seed][0] if prepared[seed] else None
@@ -134,9 +155,13 @@ def read_results(layout: Layout, seeds: list[int], variants: list[str]) -> RunRe
         metrics_path = layout.eval_metrics(seed, name)
         if frame is None:
             missing[(seed, name)] = f"{path} not found"
-        elif (metrics := _optional_json(metrics_path)) is not None:
-            check_metrics(frame, metrics, metrics_path, seed)
-            sizes[(seed, name)] = metrics
+            continue
+        if (metrics := _optional_json(metrics_path)) is None:
+            raise RankcertError(f"{path} (seed {seed}) has no {metrics_path} to say which adapter it is of; rerun "
+                                f"evaluate@{seed} (dvc repro)")
+        check_metrics(frame, metrics, metrics_path, seed)
+        adapters[(seed, name)] = check_identity(path, metrics, metrics_path, layout.run(seed, name), seed)
+        sizes[(seed, name)] = metrics
     return RunResults(
         predictions=predictions,
         sizes=sizes,
@@ -147,6 +172,7 @@ def read_results(layout: Layout, seeds: list[int], variants: list[str]) -> RunRe
         run=runs[0] if runs else {},
         data_fingerprints=data_fingerprints(layout, seeds),
         missing=missing,
+        adapters=adapters,
         eval_split_rows=next((m["eval"].get("split_rows") for m in _manifests(layout, seeds).values()), None),
     )
 

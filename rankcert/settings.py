@@ -22,3 +22,13 @@ def concurrent_trainings() -> int:
 def gpu_slots() -> int:
     """RANKCERT_GPU_SLOTS=<n>: stages that may share one GPU at once (default 1; see rankcert.gpus)."""
     return max(1, _count("RANKCERT_GPU_SLOTS"))
+
+
+def debug() -> bool:
+    """RANKCERT_DEBUG=1: a refused input shows its traceback instead of one line."""
+    return os.environ.get("RANKCERT_DEBUG") == "1"
+
+
+def dvc_stage() -> str | None:
+    """DVC_STAGE, set by `dvc repro` for the stage it runs (whose non-persistent outputs it removed first)."""
+    return os.environ.get("DVC_STAGE") or None

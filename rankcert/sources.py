@@ -38,16 +38,30 @@ def hub_error(name: str, err: Exception) -> RankcertError:
 
 def check_model_limits(name: str, max_length: int) -> None:
     """A local model's config must allow model.max_length tokens (a hub model is checked when it loads)."""
+    positions, config = _positions(name)
+    if positions is not None and max_length > positions:
+        raise RankcertError(f"model.max_length {max_length} exceeds the model's max_position_embeddings {positions} "
+                            f"({config}); lower model.max_length")
+
+
+def check_sequence_width(name: str, width: int, path: Path) -> None:
+    """Prepared sequences must fit the model: a stage run on its own, without validate, checks what it reads."""
+    positions, config = _positions(name)
+    if positions is not None and width > positions:
+        raise RankcertError(f"{path} holds sequences of {width} tokens but the model takes at most {positions} "
+                            f"(max_position_embeddings, {config}); lower model.max_length and rerun prepare")
+
+
+def _positions(name: str) -> tuple[int | None, Path]:
+    """(max_position_embeddings, config path) of a local model; None when unknown (a hub model, no config)."""
     config = Path(name) / "config.json"
     if not is_local(name, "model.name", "saved model folder") or not config.is_file():
-        return
+        return None, config
     try:
         positions = json.loads(config.read_text(encoding="utf-8")).get("max_position_embeddings")
     except (ValueError, UnicodeDecodeError) as err:
         raise RankcertError(f"{config} is not valid JSON; the model folder is damaged") from err
-    if isinstance(positions, int) and max_length > positions:
-        raise RankcertError(f"model.max_length {max_length} exceeds the model's max_position_embeddings {positions} "
-                            f"({config}); lower model.max_length")
+    return (positions if isinstance(positions, int) else None), config
 
 
 def folder_fingerprint(folder: Path) -> dict[str, str]:
@@ -65,6 +79,37 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")  # what decides an adapter's predictions
+
+
+def adapter_digest(folder: Path) -> str:
+    """sha256 over a saved adapter's config and weights (names included): the adapter's identity, recorded
+    where it is written (run.json), where it is evaluated (its metrics) and in the certificate."""
+    digest = hashlib.sha256()
+    for name in ADAPTER_FILES:
+        path = folder / name
+        if not path.is_file():
+            raise RankcertError(f"{folder} has no {name}; rerun the stage that writes it (dvc repro)")
+        digest.update(name.encode() + b"\0" + file_sha256(path).encode() + b"\0")
+    return digest.hexdigest()
+
+
+def verified_adapter_digest(run: Path) -> str:
+    """The digest of run/adapter, refused unless it is the one run.json recorded when the adapter was written."""
+    digest = adapter_digest(run / "adapter")
+    try:
+        recorded = json.loads((run / "run.json").read_text(encoding="utf-8")).get("adapter_sha256")
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError) as err:
+        raise RankcertError(f"{run / 'run.json'} is missing or damaged ({one_line(err)[:80]}); rerun its stage "
+                            "(dvc repro)") from err
+    if recorded != digest:
+        said = f"sha256 {recorded}" if recorded else "no adapter_sha256"
+        raise RankcertError(f"{run / 'adapter'} is not the adapter its stage wrote (run.json records {said}, the "
+                            f"files hash to {digest}); it was changed afterwards: `dvc checkout` or `dvc repro` "
+                            "restores it")
+    return digest
 
 
 def check_tracked(name: str, key: str, inputs: dict[str, str]) -> None:

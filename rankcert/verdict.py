@@ -86,7 +86,8 @@ def metrics(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> dict:
         seeds = {}
         for r in s.seeds:
             size = sizes.get((r.seed, name), {})
-            seeds[f"seed_{r.seed}"] = {"status": r.status, "passed": r.passed, "accuracy": _r(r.accuracy),
+            seeds[f"seed_{r.seed}"] = {"adapter_sha256": size.get("adapter_sha256"), "status": r.status,
+                                       "passed": r.passed, "accuracy": _r(r.accuracy),
                                        "delta": _r(r.delta), "ci_low": _r(r.ci_low), "ci_high": _r(r.ci_high),
                                        "mcnemar_p": _r(r.mcnemar_p), "se_delta": _r(r.se),
                                        "trainable_parameters": size.get("trainable_parameters"),
@@ -108,7 +109,9 @@ def metrics(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> dict:
         "certified": verdict.certified,
         "level": verdict.level.name,
         "probe": {"gate_passed": not verdict.undertrained, "undertrained_seeds": len(verdict.undertrained),
-                  **{f"seed_{s}_accuracy": _r(a) for s, a in verdict.probe_accuracy.items()}},
+                  **{f"seed_{s}_accuracy": _r(a) for s, a in verdict.probe_accuracy.items()},
+                  **{f"seed_{s}_adapter_sha256": sizes.get((s, "probe"), {}).get("adapter_sha256")
+                     for s in verdict.probe_accuracy}},
         "policy": {"in_scope": verdict.in_scope, "criteria_match": not verdict.criteria_differences,
                    "claims_agree": counts["agrees"], "claims_contradicted": counts["contradicts"],
                    "claims_not_measured": counts["not measured"]},

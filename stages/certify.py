@@ -84,4 +84,4 @@ def _in_scope(params, policy, run: dict) -> bool:
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, keeps_outputs=True)  # its outputs are persist in dvc.yaml

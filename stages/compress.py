@@ -21,6 +21,7 @@ from rankcert.outputs import atomic_dir, write_json
 from rankcert.params import Params, Variant, load_params
 from rankcert.results import read_spectra
 from rankcert.runs import write_adapter_run, write_timing
+from rankcert.sources import verified_adapter_digest
 from rankcert.text import rank_summary
 from rankcert.truncation import load_truncated
 
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"[{label}] {len(retrained)} retrained from scratch (alpha = r), {len(variants) - len(retrained)} truncated: "
           + ", ".join(v.name for v in variants), flush=True)
     device = resolve_device(params.train.device, label)
-    train_data = data.load_encoded(LAYOUT.prepared(seed) / "train.safetensors") if retrained else None
+    train_data = data.load_encoded(LAYOUT.prepared(seed) / "train.safetensors", params.model.name) if retrained else None
     base = SharedBase(params, seed)
     jobs = {v.name: job_of(v, params, base.modules, probe_spectra) for v in variants}
     records = {v.name: plan_record(v, jobs[v.name].plan, params, probe_spectra) for v in variants}
@@ -62,7 +63,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             name = trained.job.name
             write_timing(f"{label}-{name}", trained.seconds, params.train.steps, device, trained.together)
             _write(scratch / name, trained.model, trained.log, device, base, records[name])
-        for variant in (v for v in variants if not v.retrained):
+        truncated = [v for v in variants if not v.retrained]
+        if truncated:
+            verified_adapter_digest(LAYOUT.run(seed, PROBE))  # truncations cut the probe's own weights, no others
+        for variant in truncated:
             job = jobs[variant.name]
             model = base.lora_model(job)
             load_truncated(model, job.plan, LAYOUT.adapter(seed, PROBE), params.probe.alpha / params.probe.rank)

@@ -3,6 +3,7 @@ loaded once: accuracy, size, and per-example predictions."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from rankcert.layout import LAYOUT, PROBE
 from rankcert.outputs import csv_text, to_json, together
 from rankcert.params import load_params
 from rankcert.prediction import adapter_parameters, predict
+from rankcert.sources import verified_adapter_digest
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -25,8 +27,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     names = [PROBE, *params.variant_names]
     print(f"[{label}] {len(names)} adapters: {', '.join(names)}", flush=True)
 
-    eval_data = data.load_encoded(LAYOUT.prepared(seed) / "eval.safetensors")
-    sizes = {name: adapter_parameters(LAYOUT.adapter(seed, name)) for name in names}  # every adapter readable first
+    eval_data = data.load_encoded(LAYOUT.prepared(seed) / "eval.safetensors", params.model.name)
+    # every adapter readable, and the one its stage wrote, before anything is evaluated
+    digests = {name: verified_adapter_digest(LAYOUT.run(seed, name)) for name in names}
+    sizes = {name: adapter_parameters(LAYOUT.adapter(seed, name)) for name in names}
     labels = eval_data.labels.tolist()
     device = modeling.resolve_device(params.train.device, label)
     modeling.seed_everything(seed)
@@ -41,9 +45,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             del model
             correct = sum(int(p == y) for p, y in zip(predictions, labels))
             rows = [{"index": i, "label": y, "prediction": p} for i, (y, p) in enumerate(zip(labels, predictions))]
-            (predictions_folder / f"{name}.csv").write_text(csv_text(rows, ["index", "label", "prediction"]),
-                                                            encoding="utf-8")
+            table = csv_text(rows, ["index", "label", "prediction"])
+            (predictions_folder / f"{name}.csv").write_text(table, encoding="utf-8")
             (metrics_folder / f"{name}.json").write_text(to_json({
+                "adapter_sha256": digests[name],  # which adapter these predictions are of
+                "predictions_sha256": hashlib.sha256(table.encode("utf-8")).hexdigest(),
                 "accuracy": correct / len(labels),
                 "correct": correct,
                 "examples": len(labels),

@@ -13,6 +13,7 @@ from rankcert.errors import run_main
 from rankcert.layout import LAYOUT
 from rankcert.outputs import atomic_dir, write_json
 from rankcert.params import load_params
+from rankcert.sources import check_model_limits
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -25,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"[prepare@{args.seed}] {d.source}: {d.train_size} train (seed {args.seed}), "
           f"{d.eval_size} eval", flush=True)
 
+    check_model_limits(params.model.name, params.model.max_length)  # validate's check: this stage relies on it
     # the tokenizer first: an unreachable hub fails before any data work
     tokenizer = data.load_tokenizer(params.model.name, params.model.revision)
     train = data.draw_train(data.load_split(d.source, d.config, d.train_split, d.revision), d.train_size, args.seed,

@@ -7,7 +7,9 @@ import pytest
 import yaml
 from safetensors.numpy import save_file
 
+from rankcert import sources
 from rankcert.errors import run_main
+from rankcert.layout import LAYOUT
 from stages import certify
 from tests.helpers import PROJECT
 
@@ -56,8 +58,19 @@ def _write_pred(root, seed, name, labels, n_correct):
     correct = int((pred == labels).sum())
     metrics = root / "metrics" / "eval" / str(seed) / f"{name}.json"
     metrics.parent.mkdir(parents=True, exist_ok=True)
-    metrics.write_text(json.dumps({"accuracy": correct / N, "correct": correct, "examples": N,
+    metrics.write_text(json.dumps({"adapter_sha256": write_adapter(root, seed, name),
+                                   "predictions_sha256": sources.file_sha256(path),
+                                   "accuracy": correct / N, "correct": correct, "examples": N,
                                    "trainable_parameters": 1000, "reduction_vs_probe": 0.0}))
+
+
+def write_adapter(root, seed, name) -> str:
+    """A stand-in adapter folder (certify reads only its bytes): its digest."""
+    folder = root / LAYOUT.adapter(seed, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"name": name}))
+    (folder / "adapter_model.safetensors").write_bytes(f"{seed}:{name}".encode())
+    return sources.adapter_digest(folder)
 
 
 def _write_run(root, seed):
@@ -226,3 +239,45 @@ def test_a_failure_while_certifying_leaves_every_earlier_output_as_it_was(tmp_pa
     with pytest.raises(RuntimeError):
         run_certify(tmp_path, monkeypatch)
     assert {p: (tmp_path / p).read_bytes() for p in outputs} == before  # old plots and metrics, not a mix
+
+
+ADAPTER_TAMPERING = [
+    ("flipped bytes in the weights", lambda a: (a / "adapter_model.safetensors").write_bytes(b"other weights"),
+     "is not the adapter these predictions are of"),
+    ("alpha changed in the config", lambda a: (a / "adapter_config.json").write_text('{"alpha": 320}'),
+     "is not the adapter these predictions are of"),
+]
+
+
+@pytest.mark.parametrize("label,tamper,message", ADAPTER_TAMPERING, ids=[t[0] for t in ADAPTER_TAMPERING])
+def test_certify_refuses_predictions_of_other_weights_than_the_adapter_on_disk(tmp_path, monkeypatch, capsys, label,
+                                                                             tamper, message):
+    make_run(tmp_path, ALL_OK)
+    tamper(tmp_path / LAYOUT.adapter(123, "uniform_r20"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        run_main(certify.main, [])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "\n" not in err and message in err
+    assert "data/variants/123/uniform_r20/adapter (seed 123)" in err
+    assert not (tmp_path / "metrics" / "certify.json").exists()
+
+
+def test_predictions_rewritten_after_evaluation_are_refused(tmp_path, monkeypatch, capsys):
+    make_run(tmp_path, ALL_OK)
+    path = tmp_path / "data" / "eval" / "42" / "per_layer.csv"
+    path.write_text(path.read_text().replace("\n", "\r\n"))  # the same rows, other bytes
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        run_main(certify.main, [])
+    assert "data/eval/42/per_layer.csv (seed 42) is not the file evaluate@42 wrote" in capsys.readouterr().err
+
+
+def test_the_certificate_names_each_adapter_it_judged_by_hash(tmp_path, monkeypatch):
+    make_run(tmp_path, ALL_OK)
+    run_certify(tmp_path, monkeypatch, strict=False)
+    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
+    digest = sources.adapter_digest(tmp_path / LAYOUT.adapter(456, "uniform_r24"))
+    assert result["variants"]["uniform_r24"]["seeds"]["seed_456"]["adapter_sha256"] == digest
+    assert result["probe"]["seed_42_adapter_sha256"] == sources.adapter_digest(tmp_path / LAYOUT.adapter(42, "probe"))
+    assert f"| 456 | uniform_r24 | `{digest}` |" in (tmp_path / "metrics" / "report.md").read_text()

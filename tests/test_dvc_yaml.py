@@ -99,7 +99,7 @@ def test_eval_batch_size_retrains_nothing():
 def test_certify_json_is_the_only_metrics_file():
     """dvc metrics diff and dvc exp show lead with the verdicts: per-adapter figures are cached outs."""
     metrics = [m for name in DVC for m in stage_body(name).get("metrics", [])]
-    assert metrics == [{"metrics/certify.json": {"cache": False}}]
+    assert metrics == [{"metrics/certify.json": {"cache": False, "persist": True}}]
 
 
 def test_the_sharded_workflow_example_is_valid_and_gathers_with_the_run_cache():

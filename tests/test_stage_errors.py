@@ -1,6 +1,7 @@
 """Bad input at the stage level: one readable line, exit code 2, and no output that could pass for a result."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -167,15 +168,32 @@ def _evaluate(capsys):
     return run_stage(evaluate, ["--seed", "1"], capsys)
 
 
-ADAPTER_DAMAGE = [
+ADAPTER_DAMAGE = [  # after its stage wrote it: evaluate checks the adapter against the hash run.json recorded
     ("truncated weights", lambda a: (a / "adapter_model.safetensors").write_bytes(
-        (a / "adapter_model.safetensors").read_bytes()[:100]), "is not a readable safetensors file"),
+        (a / "adapter_model.safetensors").read_bytes()[:100]), "is not the adapter its stage wrote"),
+    ("200 flipped bytes in the tensors", lambda a: _flip_bytes(a / "adapter_model.safetensors", 200),
+     "is not the adapter its stage wrote"),
     ("random weights file", lambda a: (a / "adapter_model.safetensors").write_bytes(bytes(range(256)) * 4),
-     "is not a readable safetensors file"),
-    ("config removed", lambda a: (a / "adapter_config.json").unlink(), "no adapter_config.json in data/probe/1/adapter"),
+     "is not the adapter its stage wrote"),
+    ("config removed", lambda a: (a / "adapter_config.json").unlink(), "data/probe/1/adapter has no adapter_config.json"),
     ("config with another rank", lambda a: _set_config_rank(a / "adapter_config.json", 8),
-     "doesn't match its adapter_config.json"),
+     "is not the adapter its stage wrote"),
+    ("alpha_pattern times 10", lambda a: _scale_alpha(a / "adapter_config.json", 10), "is not the adapter its stage wrote"),
 ]
+
+
+def _flip_bytes(path, count):
+    data = bytearray(path.read_bytes())
+    for i in range(len(data) - count, len(data)):  # the end of the file: inside the last tensor
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _scale_alpha(path, factor):
+    config = json.loads(path.read_text())
+    config["alpha_pattern"] = {module: alpha * factor for module, alpha in config["alpha_pattern"].items()}
+    config["lora_alpha"] *= factor
+    path.write_text(json.dumps(config))
 
 
 def _set_config_rank(path, rank):
@@ -191,3 +209,36 @@ def test_evaluate_a_damaged_adapter_is_one_line(trained_probe, capsys, label, da
     code, err = _evaluate(capsys)
     assert code == 2 and message in err and "\n" not in err
     assert not LAYOUT.eval_metrics_folder(1).exists() and not LAYOUT.predictions_folder(1).exists()
+
+
+def test_prepare_run_on_its_own_checks_the_models_limit(tmp_path, raw_params, monkeypatch, capsys):
+    """Without validate before it (`python -m stages.prepare`), prepare checks the limit it relies on."""
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path, raw_params, model__max_length=100000)
+    code, err = run_stage(prepare, ["--seed", "1"], capsys)
+    assert code == 2 and "model.max_length 100000 exceeds the model's max_position_embeddings 64" in err
+    assert not (tmp_path / "data").exists()
+
+
+def test_evaluate_refuses_prepared_sequences_longer_than_the_model_takes(trained_probe, capsys):
+    """A prepared set made for another model (or by hand) is one line, not a tensor-size traceback."""
+    from safetensors.numpy import load_file, save_file
+
+    path = LAYOUT.prepared(1) / "eval.safetensors"
+    tensors = load_file(str(path))
+    wide = {k: np.pad(v, ((0, 0), (0, 100 - v.shape[1]))) if v.ndim == 2 else v for k, v in tensors.items()}
+    save_file(wide, str(path))
+    code, err = _evaluate(capsys)
+    assert code == 2 and "\n" not in err
+    assert "data/prepared/1/eval.safetensors holds sequences of 100 tokens but the model takes at most 64" in err
+    assert not LAYOUT.predictions_folder(1).exists()
+
+
+def test_a_refusal_under_dvc_says_how_to_get_the_removed_outputs_back(tmp_path, raw_params, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DVC_STAGE", "prepare@1")  # dvc repro sets it; DVC removed the stage's outputs before
+    write_params(tmp_path, raw_params, model__max_length=100000)
+    code, err = run_stage(prepare, ["--seed", "1"], capsys)
+    assert code == 2 and "\n" not in err
+    assert err.endswith("(DVC removed this stage's previous outputs before running it: `dvc checkout prepare@1` "
+                        "brings them back)")

@@ -102,6 +102,43 @@ def test_a_malformed_policy_stops_at_validate_and_the_last_results_stay(reproduc
     assert touched_stages(sh(ws, "dvc", "repro").stdout) == ["validate"]  # the same policy bytes: certify is current
 
 
+def test_certify_alone_with_bad_input_keeps_the_last_certification(reproduced):
+    """`dvc repro -s certify` skips validate: certify's own refusal must find its outputs still in place."""
+    ws, _ = reproduced
+    params, policy = ws / "params.yaml", ws / "policies" / "safe_uniform.yaml"
+    good_params, good_policy = params.read_text(), policy.read_text()
+    kept = {p: p.read_bytes() for p in [ws / "metrics/certify.json", ws / "metrics/report.md",
+                                        *sorted((ws / "metrics/figures").glob("*.png")),
+                                        *sorted((ws / "plots/data").glob("*.csv"))]}
+    try:
+        for broken, text in [(policy, good_policy + "claims: [oops\n"),
+                             (params, good_params.replace("tolerance: 0.025", "tolerance: -0.025"))]:
+            broken.write_text(text)
+            result = sh(ws, "dvc", "repro", "-s", "certify", check=False)
+            assert result.returncode != 0 and "rankcert: error: " in result.stderr
+            assert {p: p.read_bytes() for p in kept} == kept
+            broken.write_text(good_params if broken == params else good_policy)
+    finally:
+        params.write_text(good_params)
+        policy.write_text(good_policy)
+
+
+def test_a_stage_refused_under_dvc_says_how_to_restore_what_dvc_removed(reproduced):
+    ws, _ = reproduced
+    params = ws / "params.yaml"
+    good = params.read_text()
+    adapters = adapter_digests(ws)
+    params.write_text(good.replace("max_length: 32", "max_length: 100000"))
+    try:
+        result = sh(ws, "dvc", "repro", "-s", "prepare@42", check=False)
+        assert result.returncode != 0
+        assert "`dvc checkout prepare@42` brings them back" in result.stderr
+    finally:
+        params.write_text(good)
+    sh(ws, "dvc", "checkout", "prepare@42")
+    assert "up to date" in sh(ws, "dvc", "status").stdout and adapter_digests(ws) == adapters
+
+
 def test_sigkill_as_a_seeds_variants_are_written_leaves_no_partial_group_and_repro_restores_them(reproduced):
     """compress@42 writes every variant of the seed as one folder: a kill right before it moves into place leaves
     no variant half-written, and the next repro brings back the same bytes."""
