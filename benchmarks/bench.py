@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    device = modeling.resolve_device(args.device, "bench")
+    device = modeling.lease_device(args.device, "bench")
     work = Path(tempfile.mkdtemp())
     model_dir = build_model(work / "model", args.vocab)
     params = load_params(demo.PROJECT / "params.yaml")

@@ -99,7 +99,7 @@ def main() -> None:
                                      for p in sorted((workspace / ".rankcert-tmp" / "timings").glob("*.json"))}}
     if args.trainer_seed is not None:
         summary["trainer_baseline"] = trainer_baseline(workspace, params, args.trainer_seed,
-                                                       modeling.resolve_device(args.device, "trainer baseline"))
+                                                       modeling.lease_device(args.device, "trainer baseline"))
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     print((args.out / "report.md").read_text())
     print(f"dvc repro wall: {wall:.1f} s")

@@ -14,6 +14,7 @@ from safetensors.numpy import load_file, save_file
 
 from rankcert.errors import RankcertError, one_line
 from rankcert.sources import check_sequence_width, hub_error, hub_revision, is_local
+from rankcert.text import label_names
 
 LOCAL_FORMATS = {".parquet": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 
@@ -33,15 +34,16 @@ class Encoded:
         return int(self.labels.shape[0])
 
 
-def load_split(source: str, config: str, split: str, revision: str = "main") -> pd.DataFrame:
-    """Rows with `sentence` and `label` from a local directory or, failing that, the dataset hub at `revision`."""
+def load_split(source: str, config: str, split: str, revision: str = "main", num_labels: int = 2) -> pd.DataFrame:
+    """Rows with `sentence` and `label` (0 .. num_labels − 1) from a local directory or, failing that, the
+    dataset hub at `revision`."""
     if is_local(source, "data.source", "folder of split files"):
         frame = _read_local_split(Path(source), split)
         origin = f"{Path(source) / split}.*"
     else:
         frame = _read_hub_split(source, config, split, revision)
         origin = f"{source}/{config}@{revision}:{split}"
-    return validate_frame(frame, origin)
+    return validate_frame(frame, origin, num_labels)
 
 
 def _read_local_split(folder: Path, split: str) -> pd.DataFrame:
@@ -76,25 +78,33 @@ def _read_hub_split(name: str, config: str, split: str, revision: str) -> pd.Dat
     return table.to_pandas()
 
 
-def validate_frame(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
-    """Keep `sentence` and `label`; refuse data that isn't binary sentiment with text."""
+def validate_frame(frame: pd.DataFrame, origin: str, num_labels: int = 2) -> pd.DataFrame:
+    """Keep `sentence` and `label`; refuse data without text or with labels the model can't predict."""
     missing = [c for c in ("sentence", "label") if c not in frame.columns]
     if missing:
         raise RankcertError(f"{origin}: missing column(s) {missing}; found {list(frame.columns)}")
     frame = frame[["sentence", "label"]].reset_index(drop=True)
     labels = pd.to_numeric(frame["label"], errors="coerce")
-    bad = ~labels.isin([0, 1])
+    bad = ~labels.isin(range(num_labels))
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         value = frame["label"].iloc[row]
         value = value.item() if hasattr(value, "item") else value
-        raise RankcertError(f"{origin}: labels must be 0 or 1; row {row} has {value!r}")
+        raise RankcertError(f"{origin}: labels must be {label_names(num_labels)}; row {row} has {value!r} "
+                            f"(model.num_labels is {num_labels})")
     text = frame["sentence"]
     empty = text.isna() | (text.astype(str).str.strip() == "")
     if empty.any():
         row = int(np.flatnonzero(empty.to_numpy())[0])
         raise RankcertError(f"{origin}: empty sentence in row {row}")
     return pd.DataFrame({"sentence": text.astype(str), "label": labels.astype("int64")})
+
+
+def label_counts(frame: pd.DataFrame, num_labels: int) -> dict:
+    """For the manifest: how many positives (two labels), or how many of each label."""
+    if num_labels == 2:
+        return {"positive": int(frame["label"].sum())}
+    return {"label_counts": [int((frame["label"] == k).sum()) for k in range(num_labels)]}
 
 
 def draw_train(frame: pd.DataFrame, size: int, seed: int, origin: str = "train split") -> pd.DataFrame:

@@ -24,7 +24,7 @@ _held: dict[str, int] = {}  # GPU -> the lock fd of its slot, kept open for the 
 
 def lease_folder() -> Path:
     """Shared by every user of the host (the GPUs are): RANKCERT_GPU_LEASE_DIR or /tmp/rankcert-gpu-leases."""
-    folder = Path(os.environ.get("RANKCERT_GPU_LEASE_DIR") or "/tmp/rankcert-gpu-leases")
+    folder = settings.gpu_lease_dir()
     if not folder.is_dir():
         folder.mkdir(parents=True, exist_ok=True)
         try:

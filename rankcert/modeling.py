@@ -29,8 +29,9 @@ def seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
-def resolve_device(name: str, label: str) -> torch.device:
-    """The CPU, or the GPU this stage leased (gpus.lease): the lease comes before anything starts CUDA."""
+def lease_device(name: str, label: str) -> torch.device:
+    """The CPU, or a GPU leased for this process (gpus.lease: it holds a lock for the life of the process and
+    narrows CUDA_VISIBLE_DEVICES to that GPU, so it must come before anything starts CUDA)."""
     if name == "cpu":
         return torch.device("cpu")
     pinned = int(name.split(":")[1]) if name.startswith("cuda:") else None

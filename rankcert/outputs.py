@@ -6,12 +6,12 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rankcert import faults
 from rankcert.errors import RankcertError
 
 # Scratch space outside every output and dependency folder: a killed run's leftovers can't change a DVC hash.
@@ -80,7 +80,7 @@ def together() -> Iterator[Staged]:
             if scratch.is_dir():
                 _fsync_tree(scratch)
         for scratch, target, root, prefix in staged.items:
-            _injected_kill(target)
+            faults.kill_point(target)
             with _writable(target):
                 _replace(target, scratch, root, prefix) if scratch.is_dir() else os.replace(scratch, target)
     finally:
@@ -160,13 +160,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _injected_kill(path: Path) -> None:
-    """Fault injection for the kill tests: RANKCERT_KILL_BEFORE_RENAME=<part of a path> dies right here."""
-    target = os.environ.get("RANKCERT_KILL_BEFORE_RENAME")
-    if target and target in str(path):
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _fsync_tree(root: Path) -> None:

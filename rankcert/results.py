@@ -21,6 +21,7 @@ from rankcert.errors import RankcertError, one_line
 from rankcert.layout import PROBE, Layout
 from rankcert.outputs import read_json
 from rankcert.sources import adapter_digest, file_sha256
+from rankcert.text import label_names
 
 COLUMNS = ["index", "label", "prediction"]
 
@@ -41,7 +42,7 @@ class RunResults:
     eval_split_rows: int | None = None  # the whole eval split's size (prepare's manifest), when known
 
 
-def read_predictions(path: Path, labels: np.ndarray | None, seed: int) -> pd.DataFrame | None:
+def read_predictions(path: Path, labels: np.ndarray | None, seed: int, num_labels: int = 2) -> pd.DataFrame | None:
     """Per-example predictions checked against the prepared eval labels, or None when the file is missing."""
     if not path.is_file():
         return None
@@ -54,11 +55,11 @@ def read_predictions(path: Path, labels: np.ndarray | None, seed: int) -> pd.Dat
     if labels is None:
         raise RankcertError(f"{path} (seed {seed}) has no prepared eval set to check it against; "
                             f"run the prepare stage for seed {seed}")
-    _check_rows(frame, labels, path, seed)
+    _check_rows(frame, labels, path, seed, num_labels)
     return frame
 
 
-def _check_rows(frame: pd.DataFrame, labels: np.ndarray, path: Path, seed: int) -> None:
+def _check_rows(frame: pd.DataFrame, labels: np.ndarray, path: Path, seed: int, num_labels: int) -> None:
     if len(frame) != len(labels):
         raise RankcertError(f"{path} (seed {seed}) has {len(frame)} rows; the prepared eval set has {len(labels)}")
     for column, expected in (("index", np.arange(len(labels))), ("label", labels)):
@@ -67,10 +68,10 @@ def _check_rows(frame: pd.DataFrame, labels: np.ndarray, path: Path, seed: int) 
             row = int(wrong[0])
             raise RankcertError(f"{path} (seed {seed}) row {row}: {column} is {frame[column].iloc[row]}, the prepared "
                                 f"eval set says {expected[row]} ({wrong.size} rows differ)")
-    bad = np.flatnonzero(~frame["prediction"].isin([0, 1]).to_numpy())
+    bad = np.flatnonzero(~frame["prediction"].isin(range(num_labels)).to_numpy())
     if bad.size:
         raise RankcertError(f"{path} (seed {seed}) row {int(bad[0])}: prediction {frame['prediction'].iloc[bad[0]]} "
-                            "is not a label (0 or 1)")
+                            f"is not a label ({label_names(num_labels)})")
 
 
 def check_metrics(frame: pd.DataFrame, metrics: dict, path: Path, seed: int) -> None:
@@ -138,7 +139,7 @@ def _read_log(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def read_results(layout: Layout, seeds: list[int], variants: list[str]) -> RunResults:
+def read_results(layout: Layout, seeds: list[int], variants: list[str], num_labels: int = 2) -> RunResults:
     keys = [(seed, name) for seed in seeds for name in [PROBE, *variants]]
     spectra_files = {s: layout.probe(s) / "spectra.json" for s in seeds}
     runs = [r for s in seeds if (r := _optional_json(layout.probe(s) / "run.json"))]
@@ -151,7 +152,7 @@ def read_results(layout: Layout, seeds: list[int], variants: list[str]) -> RunRe
     for seed, name in keys:
         path = layout.predictions(seed, name)
         labels = prepared[seed][0] if prepared[seed] else None
-        predictions[(seed, name)] = frame = read_predictions(path, labels, seed)
+        predictions[(seed, name)] = frame = read_predictions(path, labels, seed, num_labels)
         metrics_path = layout.eval_metrics(seed, name)
         if frame is None:
             missing[(seed, name)] = f"{path} not found"

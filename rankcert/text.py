@@ -20,3 +20,8 @@ def rank_summary(ranks: dict[str, int]) -> str:
     """How many modules have each rank: 'r2×14, r4×3, r16×5'."""
     counts = Counter(ranks.values())
     return ", ".join(f"r{r}×{counts[r]}" for r in sorted(counts))
+
+
+def label_names(num_labels: int) -> str:
+    """'0 or 1', '0, 1 or 2', ...: the labels a model with `num_labels` outputs predicts."""
+    return ", ".join(map(str, range(num_labels - 1))) + f" or {num_labels - 1}"

@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.figures = args.figures or layout.figures
     params = load_params(args.params)
     policy = load_policy(params.certify.policy, params.variant_names)
-    found = read_results(layout, params.seeds, params.variant_names)
+    found = read_results(layout, params.seeds, params.variant_names, params.model.num_labels)
     run = found.run
     verdict = decide(params, policy, found.predictions, scope_ok=_in_scope(params, policy, run),
                      split_rows=found.eval_split_rows)

@@ -2,7 +2,7 @@
 
 This stage depends on the `rankcert` and `stages` folders. For every entry point in stages/ it writes
 data/code/<entry>.json: the sha256 of each project file the entry point imports, transitively
-(rankcert.tools.deps), and that stage depends on its file alone. An edit to report.py changes only
+(rankcert.deps), and that stage depends on its file alone. An edit to report.py changes only
 certify.json's bytes, so only certify reruns: the same exactness as listing the files in dvc.yaml, in one
 dvc.lock entry per stage instead of about twenty (DVC rewrites dvc.lock after every stage, so its size is
 paid per stage).
@@ -13,10 +13,10 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from rankcert.deps import closure
 from rankcert.errors import run_main
 from rankcert.outputs import atomic_dir, write_json
 from rankcert.sources import file_sha256
-from rankcert.tools.deps import closure
 
 THIS = Path(__file__).name
 

@@ -16,7 +16,7 @@ from rankcert import data, spectra
 from rankcert.cotrain import Job, SharedBase, fit_all
 from rankcert.errors import run_main
 from rankcert.layout import LAYOUT, PROBE
-from rankcert.modeling import resolve_device
+from rankcert.modeling import lease_device
 from rankcert.outputs import atomic_dir, write_json
 from rankcert.params import Params, Variant, load_params
 from rankcert.results import read_spectra
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     retrained = [v for v in variants if v.retrained]
     print(f"[{label}] {len(retrained)} retrained from scratch (alpha = r), {len(variants) - len(retrained)} truncated: "
           + ", ".join(v.name for v in variants), flush=True)
-    device = resolve_device(params.train.device, label)
+    device = lease_device(params.train.device, label)
     train_data = data.load_encoded(LAYOUT.prepared(seed) / "train.safetensors", params.model.name) if retrained else None
     base = SharedBase(params, seed)
     jobs = {v.name: job_of(v, params, base.modules, probe_spectra) for v in variants}

@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     digests = {name: verified_adapter_digest(LAYOUT.run(seed, name)) for name in names}
     sizes = {name: adapter_parameters(LAYOUT.adapter(seed, name)) for name in names}
     labels = eval_data.labels.tolist()
-    device = modeling.resolve_device(params.train.device, label)
+    device = modeling.lease_device(params.train.device, label)
     modeling.seed_everything(seed)
     base = modeling.load_base_model(params.model)  # once: each adapter wraps a weight-sharing copy
     with together() as out:  # every prediction and metrics file of the seed replaces the old ones together

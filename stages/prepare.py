@@ -29,19 +29,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     check_model_limits(params.model.name, params.model.max_length)  # validate's check: this stage relies on it
     # the tokenizer first: an unreachable hub fails before any data work
     tokenizer = data.load_tokenizer(params.model.name, params.model.revision)
-    train = data.draw_train(data.load_split(d.source, d.config, d.train_split, d.revision), d.train_size, args.seed,
-                            origin=f"{d.train_split} split")
-    eval_split = data.load_split(d.source, d.config, d.eval_split, d.revision)
+    labels = params.model.num_labels
+    train = data.draw_train(data.load_split(d.source, d.config, d.train_split, d.revision, labels), d.train_size,
+                            args.seed, origin=f"{d.train_split} split")
+    eval_split = data.load_split(d.source, d.config, d.eval_split, d.revision, labels)
     evaluation = data.take_eval(eval_split, d.eval_rows, origin=f"{d.eval_split} split")
     encoded = {name: data.encode(frame, tokenizer, params.model.max_length)
                for name, frame in (("train", train), ("eval", evaluation))}
     manifest = {
         "seed": args.seed,
         "source": d.source,
-        "train": {"rows": len(train), "fingerprint": data.fingerprint(train), "positive": int(train["label"].sum()),
+        "train": {"rows": len(train), "fingerprint": data.fingerprint(train), **data.label_counts(train, labels),
                   "padded_length": int(encoded["train"].input_ids.shape[1])},
         "eval": {"rows": len(evaluation), "split_rows": len(eval_split), "fingerprint": data.fingerprint(evaluation),
-                 "positive": int(evaluation["label"].sum()), "padded_length": int(encoded["eval"].input_ids.shape[1])},
+                 **data.label_counts(evaluation, labels), "padded_length": int(encoded["eval"].input_ids.shape[1])},
     }
     with atomic_dir(LAYOUT.prepared(args.seed)) as scratch:
         for name, tensors in encoded.items():

@@ -9,7 +9,7 @@ from rankcert import data, spectra
 from rankcert.cotrain import Job, SharedBase, fit_all
 from rankcert.errors import run_main
 from rankcert.layout import LAYOUT, PROBE
-from rankcert.modeling import resolve_device
+from rankcert.modeling import lease_device
 from rankcert.outputs import write_json
 from rankcert.params import load_params
 from rankcert.runs import write_adapter_run, write_timing
@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     probe, label = params.probe, f"probe@{args.seed}"
     print(f"[{label}] r={probe.rank} alpha={probe.alpha}, {params.train.steps} steps", flush=True)
-    device = resolve_device(params.train.device, label)
+    device = lease_device(params.train.device, label)
     train_data = data.load_encoded(LAYOUT.prepared(args.seed) / "train.safetensors", params.model.name)
     base = SharedBase(params, args.seed)
     job = Job(PROBE, {m: probe.rank for m in base.modules}, {m: probe.alpha for m in base.modules})

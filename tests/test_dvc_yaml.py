@@ -8,8 +8,8 @@ import re
 import pytest
 import yaml
 
+from rankcert.deps import closure
 from rankcert.layout import LAYOUT
-from rankcert.tools.deps import closure
 from stages import code
 from tests.helpers import PROJECT
 

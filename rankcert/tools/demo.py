@@ -29,19 +29,20 @@ NEUTRAL = ("the a film movie story plot actor cast scene script music ending dir
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def synthetic_sentiment(n: int, seed: int, label_noise: float = 0.05) -> pd.DataFrame:
-    """`n` sentences of neutral words with sentiment words; label = the majority polarity (some noise)."""
+def synthetic_sentiment(n: int, seed: int, label_noise: float = 0.05, labels: int = 2) -> pd.DataFrame:
+    """`n` sentences of neutral words with sentiment words; label = the majority polarity (some noise). With
+    `labels=3`, label 2 is a third class: sentences with no sentiment word at all."""
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
-        label = rng.randint(0, 1)
-        major, minor = (POSITIVE, NEGATIVE) if label else (NEGATIVE, POSITIVE)
+        label = rng.randint(0, labels - 1)
+        major, minor = (POSITIVE, NEGATIVE) if label == 1 else (NEGATIVE, POSITIVE)
         words = [rng.choice(NEUTRAL) for _ in range(rng.randint(4, 10))]
-        cues = [rng.choice(major) for _ in range(rng.randint(1, 3))]
-        cues += [rng.choice(minor) for _ in range(rng.randint(0, len(cues) - 1))]
+        cues = [rng.choice(major) for _ in range(rng.randint(1, 3))] if label < 2 else []
+        cues += [rng.choice(minor) for _ in range(rng.randint(0, max(0, len(cues) - 1)))]
         for cue in cues:
             words.insert(rng.randint(0, len(words)), cue)
-        if rng.random() < label_noise:
+        if label < 2 and rng.random() < label_noise:
             label = 1 - label
         rows.append({"sentence": " ".join(words), "label": label})
     return pd.DataFrame(rows)

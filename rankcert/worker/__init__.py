@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from rankcert import settings
+
 # Variables that libraries read once, at import: a worker whose imports saw other values is another worker.
 # (CUDA_* and thread counts are read later, in the child, so they are not part of the key.)
 KEY_ENV_PREFIXES = ("PYTHON", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "TOKENIZERS_", "DATASETS_", "USE_TORCH",
@@ -44,9 +46,7 @@ class WorkerPaths:
 
 def runtime_dir() -> Path:
     """This user's private folder for worker sockets and logs (mode 0700, owned by the user, else refused)."""
-    base = os.environ.get("RANKCERT_WORKER_DIR") or os.path.join(
-        os.environ.get("XDG_RUNTIME_DIR") or "/tmp", f"rankcert-{os.getuid()}")
-    folder = Path(base)
+    folder = settings.worker_dir()
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = folder.lstat()

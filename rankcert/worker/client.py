@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+from rankcert import settings
 from rankcert.worker import WorkerPaths, WorkerUnavailable, environment_key, worker_paths
 from rankcert.worker.child import die_with_parent, run_stage
 from rankcert.worker.protocol import Channel, ConnectionClosed
@@ -23,7 +24,7 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 def run(argv: list[str]) -> int:
     """Run stage module argv[0] with argv[1:] through the worker; in this process if the worker is off or down."""
     start = time.time()
-    if os.environ.get("RANKCERT_WORKER", "").lower() in ("off", "0", "no", "false"):
+    if not settings.worker_enabled():
         return run_stage(argv)
     die_with_parent()  # if DVC is killed, so is this client, and with it (through the worker) the stage
     for attempt in (1, 2):

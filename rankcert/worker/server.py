@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from rankcert import settings
 from rankcert.worker import DEFAULT_IDLE_S, worker_paths
 from rankcert.worker.child import become_stage
 from rankcert.worker.protocol import Channel, ConnectionClosed
@@ -202,7 +203,7 @@ def serve(key: str) -> None:
     signal.set_wakeup_fd(write_end)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    idle_s = float(os.environ.get("RANKCERT_WORKER_IDLE") or DEFAULT_IDLE_S)
+    idle_s = settings.worker_idle_s(DEFAULT_IDLE_S)
     worker = Worker(key, listener, str(paths.socket), bound, read_end, idle_s)
     started = time.perf_counter()
     worker.preloaded = preload()

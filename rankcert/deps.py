@@ -1,6 +1,6 @@
 """The project files a stage entry point imports, transitively: what its dvc.yaml `deps` must list.
 
-    python -m rankcert.tools.deps stages/probe.py      # one entry point's closure, a path per line
+    python -m rankcert.deps stages/probe.py      # one entry point's closure, a path per line
 """
 from __future__ import annotations
 
