@@ -48,14 +48,14 @@ def sync(device: torch.device) -> None:
 
 
 def time_ours(params, train_set, device, steps: int, graphs: bool) -> dict:
-    recipe = dataclasses.replace(params.train, steps=steps, cuda_graphs=graphs)
+    recipe = dataclasses.replace(params.train, steps=steps)
     model, _, _ = modeling.build_lora_model(
         params.model, 42, lambda names: {n: params.probe.rank for n in names}, float, params.probe.dropout)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     sync(device)
     start = time.perf_counter()
-    training.train(model, train_set, recipe, 42, device, "ours")
+    training.train(model, train_set, recipe, 42, device, graphs, "ours")
     sync(device)
     wall = time.perf_counter() - start
     return {"ms_per_step": 1000 * wall / steps, "wall_s": wall, **_peak(device)}
@@ -124,7 +124,7 @@ def profile_step(params, train_set, device, steps: int = 5) -> dict:
     """
     from torch.profiler import ProfilerActivity, profile
 
-    recipe = dataclasses.replace(params.train, steps=steps + 3, cuda_graphs=False)
+    recipe = dataclasses.replace(params.train, steps=steps + 3)
     model, _, _ = modeling.build_lora_model(
         params.model, 42, lambda names: {n: params.probe.rank for n in names}, float, params.probe.dropout)
     model.to(device).train()
@@ -155,7 +155,7 @@ def time_repro(model_dir: Path, data_dir: Path, steps: int, seeds: list[int], de
     params = yaml.safe_load((demo.PROJECT / "params.yaml").read_text())
     params["model"]["name"], params["data"]["source"] = str(model_dir.resolve()), str(data_dir.resolve())
     params["inputs"] = {"model": params["model"]["name"], "data": params["data"]["source"]}  # tracked by DVC
-    params["train"]["steps"], params["train"]["device"], params["seeds"] = steps, device, seeds
+    params["train"]["steps"], params["runtime"]["device"], params["seeds"] = steps, device, seeds
     ws = demo.create_workspace(Path(tempfile.mkdtemp()) / "ws", params, with_demo_assets=False)
     out = {}
     for name, command in (("full_repro_s", ["dvc", "repro"]), ("noop_repro_s", ["dvc", "repro"]),

@@ -54,7 +54,7 @@ def trainer_baseline(workspace: Path, params, seed: int, device) -> dict:
         plan = None if name == "probe" else json.loads(
             (Layout(workspace).run(seed, name) / "plan.json").read_text())["ranks"]
         model, timing = trainer_run(params, frame, device, params.train.steps, seed=seed, plan=plan)
-        pred = predict(model, eval_set, params.train.eval_batch_size, device)
+        pred = predict(model, eval_set, params.evaluate.batch_size, device)
         out[name] = {"accuracy": sum(int(p == y) for p, y in zip(pred, labels)) / len(labels), **timing}
     for name in params.variant_names:
         out[name]["delta"] = out[name]["accuracy"] - out["probe"]["accuracy"]
@@ -76,7 +76,7 @@ def main() -> None:
     raw = yaml.safe_load((demo.PROJECT / "params.yaml").read_text())
     raw["model"]["name"], raw["data"]["source"] = str(args.model.resolve()), str(args.data.resolve())
     raw["inputs"] = {"model": raw["model"]["name"], "data": raw["data"]["source"]}  # tracked by DVC
-    raw["seeds"], raw["train"]["device"] = [int(s) for s in args.seeds.split(",")], args.device
+    raw["seeds"], raw["runtime"]["device"] = [int(s) for s in args.seeds.split(",")], args.device
     for assignment in args.set:
         apply(raw, assignment)
     params = params_from_dict(raw)

@@ -1,5 +1,5 @@
 """A seed's adapters trained together: one frozen base model in memory, each adapter its own LoRA factors,
-optimizer and step. On CUDA (with train.cuda_graphs) each step is a captured graph replayed on its own stream,
+optimizer and step. On CUDA (with runtime.cuda_graphs) each step is a captured graph replayed on its own stream,
 launched in turn from one thread, so several trainings keep the GPU busy; elsewhere they train one after another.
 
 An adapter's result never depends on its neighbours: its LoRA factors start from the random state right after
@@ -67,8 +67,8 @@ class SharedBase:
 
 def fit_all(base: SharedBase, jobs: list[Job], data: Encoded, device: torch.device, label: str) -> Iterator[Trained]:
     """Train every job; yield each as it finishes (a group on CUDA, one by one elsewhere)."""
-    recipe = base.params.train
-    if device.type == "cuda" and recipe.cuda_graphs:
+    recipe, graphs = base.params.train, base.params.runtime.cuda_graphs  # read on any device: declared params
+    if device.type == "cuda" and graphs:
         yield from _fit_on_gpu(base, jobs, data, device, label)
         return
     every = settings.checkpoint_every()
@@ -79,7 +79,7 @@ def fit_all(base: SharedBase, jobs: list[Job], data: Encoded, device: torch.devi
         checkpoint = Checkpoint(f"{label}-{job.name}", run_key(base.params.model, recipe, base.params.probe, base.seed,
                                                                  job.plan), every) if every else None
         started = time.perf_counter()
-        log = train(model, data, recipe, base.seed, device, _desc(label, job), checkpoint)
+        log = train(model, data, recipe, base.seed, device, graphs, _desc(label, job), checkpoint)
         _check_finite(job, [row.loss for row in log], recipe.log_every, label)
         yield Trained(job, model, log, time.perf_counter() - started, 1)
 

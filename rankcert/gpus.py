@@ -58,7 +58,7 @@ def lease(label: str, pinned: int | None = None, poll_s: float = 0.1) -> str | N
         return None
     if pinned is not None:
         if pinned >= len(gpus):
-            raise RankcertError(f"train.device is cuda:{pinned} but only {len(gpus)} GPU(s) are visible")
+            raise RankcertError(f"runtime.device is cuda:{pinned} but only {len(gpus)} GPU(s) are visible")
         gpus = [gpus[pinned]]
     folder, slots, waited = lease_folder(), settings.gpu_slots(), False
     while True:

@@ -39,7 +39,7 @@ def lease_device(name: str, label: str) -> torch.device:
         return torch.device("cuda")
     if name == "auto":
         return torch.device("cpu")
-    raise RankcertError(f"train.device is {name!r} but no CUDA device is available; use auto or cpu")
+    raise RankcertError(f"runtime.device is {name!r} but no CUDA device is available; use auto or cpu")
 
 
 def load_base_model(params: ModelParams):

@@ -1,4 +1,6 @@
-"""Typed parameters, read from params.yaml and validated as a whole before any work starts."""
+"""Typed parameters, read from params.yaml: one dataclass per section, each checking its own fields as it is
+built (as PEFT's configs do); Params checks what spans sections. A new parameter is a field and its check here,
+and its value in params.yaml; dvc.yaml lists whole sections for the stages that read all of one."""
 from __future__ import annotations
 
 import dataclasses
@@ -29,6 +31,11 @@ class ModelParams:
     max_length: int
     revision: str = "main"  # for a hub id: the commit (or branch) to load; ignored for a local folder
 
+    def __post_init__(self):
+        _require(self.target_modules, "model.target_modules must name at least one module")
+        _require(self.num_labels >= 2, "model.num_labels must be at least 2")
+        _require(self.max_length >= 8, "model.max_length must be at least 8")
+
 
 @dataclass(frozen=True)
 class DataParams:
@@ -40,6 +47,10 @@ class DataParams:
     eval_size: int | Literal["all"]  # the first rows of eval_split; all: the whole split
     revision: str = "main"  # for a hub dataset: the commit (or branch) to load; ignored for a local folder
 
+    def __post_init__(self):
+        _require(self.train_size > 0 and (self.eval_size == "all" or self.eval_size > 0),
+                 "data.train_size and data.eval_size must be > 0 (eval_size may be all)")
+
     @property
     def eval_rows(self) -> int | None:
         """How many eval rows to take (None: the whole split)."""
@@ -48,17 +59,45 @@ class DataParams:
 
 @dataclass(frozen=True)
 class TrainParams:
+    """The training recipe, the same for the probe and every retrained variant."""
+
     steps: int
     batch_size: int
     lr: float
     weight_decay: float
     warmup_ratio: float
     max_grad_norm: float
-    eval_batch_size: int
     log_every: int
-    device: str  # auto | cpu | cuda | cuda:<index> (pins one GPU; the others are leased as free)
     precision: Literal["fp32", "bf16"]  # fp32 certifies; bf16 is autocast
-    cuda_graphs: bool
+
+    def __post_init__(self):
+        _require(self.steps > 0, "train.steps must be > 0")
+        _require(self.batch_size > 0, "train.batch_size must be > 0")
+        _require(self.lr > 0, "train.lr must be > 0")
+        _require(self.weight_decay >= 0, "train.weight_decay must be >= 0")
+        _require(0 <= self.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)")
+        _require(self.max_grad_norm >= 0, "train.max_grad_norm must be >= 0 (0 turns clipping off)")
+        _require(self.log_every > 0, "train.log_every must be > 0")
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    batch_size: int  # examples per forward pass; predictions don't depend on it
+
+    def __post_init__(self):
+        _require(self.batch_size > 0, "evaluate.batch_size must be > 0")
+
+
+@dataclass(frozen=True)
+class RuntimeParams:
+    """Where and how the work runs."""
+
+    device: str  # auto | cpu | cuda | cuda:<index> (pins one GPU; the others are leased as free)
+    cuda_graphs: bool  # on CUDA, capture the whole training step once and replay it
+
+    def __post_init__(self):
+        _require(DEVICE.fullmatch(self.device),
+                 f"runtime.device must be auto, cpu, cuda or cuda:<index>, not {self.device!r}")
 
 
 @dataclass(frozen=True)
@@ -67,11 +106,24 @@ class ProbeParams:
     alpha: float
     dropout: float
 
+    def __post_init__(self):
+        _require(self.rank > 0, "probe.rank must be > 0")
+        _require(self.alpha > 0, "probe.alpha must be > 0")
+        _require(0 <= self.dropout < 1, "probe.dropout must be in [0, 1)")
+
 
 @dataclass(frozen=True)
 class CompressParams:
     energy_threshold: float
     allowed_ranks: list[int]
+
+    def __post_init__(self):
+        _require(0 < self.energy_threshold <= 1,
+                 f"compress.energy_threshold must be in (0, 1], not {self.energy_threshold}")
+        _require(self.allowed_ranks, "compress.allowed_ranks must list at least one rank")
+        _require(all(r > 0 for r in self.allowed_ranks), f"compress.allowed_ranks must be > 0: {self.allowed_ranks}")
+        _require(self.allowed_ranks == sorted(set(self.allowed_ranks)),
+                 f"compress.allowed_ranks must be sorted and without duplicates: {self.allowed_ranks}")
 
 
 @dataclass(frozen=True)
@@ -93,10 +145,21 @@ class CertifyParams:
     policy: str
     certifiable: CertifiableLevel
 
+    def __post_init__(self):
+        _require(0 < self.tolerance < 1, f"certify.tolerance must be in (0, 1), not {self.tolerance}")
+        _require(0 < self.min_pass_rate <= 1, f"certify.min_pass_rate must be in (0, 1], not {self.min_pass_rate}")
+        _require(0 <= self.probe_min_accuracy <= 1, "certify.probe_min_accuracy must be in [0, 1]")
+        _require(1000 <= self.bootstrap_resamples <= MAX_RESAMPLES, f"certify.bootstrap_resamples must be in "
+                 f"1000..{MAX_RESAMPLES:,} (each resample holds memory per seed)")
+        _require(0 < self.confidence < 1, f"certify.confidence must be in (0, 1), not {self.confidence}")
+
 
 @dataclass(frozen=True)
 class ReleaseParams:
     max_worst_delta_drop: float
+
+    def __post_init__(self):
+        _require(self.max_worst_delta_drop >= 0, "release.max_worst_delta_drop must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -148,6 +211,8 @@ class Params:
     model: ModelParams
     data: DataParams
     train: TrainParams
+    evaluate: EvaluateParams
+    runtime: RuntimeParams
     probe: ProbeParams
     seeds: list[int]
     compress: CompressParams
@@ -155,6 +220,22 @@ class Params:
     certify: CertifyParams
     release: ReleaseParams
     inputs: dict[str, str] = dataclasses.field(default_factory=dict)  # local folders DVC tracks (stage track)
+
+    def __post_init__(self):
+        """What spans sections (each section checked its own fields as it was built)."""
+        _require(self.train.batch_size <= self.data.train_size,
+                 f"train.batch_size {self.train.batch_size} is larger than data.train_size {self.data.train_size}")
+        _require(all(re.fullmatch(r"[A-Za-z0-9_-]+", key) for key in self.inputs),
+                 f"inputs keys name stages and files: use letters, digits, _ and -, not {sorted(self.inputs)}")
+        _require(self.seeds, "seeds must list at least one seed")
+        _require(len(set(self.seeds)) == len(self.seeds), f"seeds has duplicates: {self.seeds}")
+        _require(all(0 <= s < 2**32 for s in self.seeds), f"seeds must be in 0..{2**32 - 1} (numpy and torch seeds)")
+        ranks = self.compress.allowed_ranks
+        _require(max(ranks) <= self.probe.rank, f"compress.allowed_ranks {ranks} go above probe.rank {self.probe.rank}")
+        _require(self.variants, "variants must list at least one variant")
+        _require(len(set(self.variant_names)) == len(self.variants), f"variants has duplicates: {self.variant_names}")
+        for v in self.variants:
+            check_variant(v, self.probe.rank)
 
     @property
     def variant_names(self) -> list[str]:
@@ -192,60 +273,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 
 def params_from_dict(raw: Any) -> Params:
-    params = build_config(Params, raw, "")
-    _check_semantics(params)
-    return params
-
-
-def _check_semantics(p: Params) -> None:
-    _require(p.model.target_modules, "model.target_modules must name at least one module")
-    _require(p.model.num_labels >= 2, "model.num_labels must be at least 2")
-    _require(p.model.max_length >= 8, "model.max_length must be at least 8")
-    _require(p.data.train_size > 0 and (p.data.eval_size == "all" or p.data.eval_size > 0),
-             "data.train_size and data.eval_size must be > 0 (eval_size may be all)")
-    t = p.train
-    _require(t.steps > 0, "train.steps must be > 0")
-    _require(t.batch_size > 0 and t.eval_batch_size > 0, "train.batch_size and train.eval_batch_size must be > 0")
-    _require(t.lr > 0, "train.lr must be > 0")
-    _require(t.weight_decay >= 0, "train.weight_decay must be >= 0")
-    _require(0 <= t.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)")
-    _require(t.max_grad_norm >= 0, "train.max_grad_norm must be >= 0 (0 turns clipping off)")
-    _require(t.log_every > 0, "train.log_every must be > 0")
-    _require(DEVICE.fullmatch(t.device), f"train.device must be auto, cpu, cuda or cuda:<index>, not {t.device!r}")
-    _require(p.probe.rank > 0, "probe.rank must be > 0")
-    _require(p.probe.alpha > 0, "probe.alpha must be > 0")
-    _require(0 <= p.probe.dropout < 1, "probe.dropout must be in [0, 1)")
-    _require(t.batch_size <= p.data.train_size,
-             f"train.batch_size {t.batch_size} is larger than data.train_size {p.data.train_size}")
-    _require(all(re.fullmatch(r"[A-Za-z0-9_-]+", key) for key in p.inputs),
-             f"inputs keys name stages and files: use letters, digits, _ and -, not {sorted(p.inputs)}")
-    _require(p.seeds, "seeds must list at least one seed")
-    _require(len(set(p.seeds)) == len(p.seeds), f"seeds has duplicates: {p.seeds}")
-    _require(all(0 <= s < 2**32 for s in p.seeds), f"seeds must be in 0..{2**32 - 1} (numpy and torch seeds)")
-    c = p.compress
-    _require(0 < c.energy_threshold <= 1, f"compress.energy_threshold must be in (0, 1], not {c.energy_threshold}")
-    _require(c.allowed_ranks, "compress.allowed_ranks must list at least one rank")
-    _require(all(r > 0 for r in c.allowed_ranks), f"compress.allowed_ranks must be > 0: {c.allowed_ranks}")
-    _require(
-        c.allowed_ranks == sorted(set(c.allowed_ranks)),
-        f"compress.allowed_ranks must be sorted and without duplicates: {c.allowed_ranks}",
-    )
-    _require(
-        max(c.allowed_ranks) <= p.probe.rank,
-        f"compress.allowed_ranks {c.allowed_ranks} go above probe.rank {p.probe.rank}",
-    )
-    _require(p.variants, "variants must list at least one variant")
-    _require(len(set(p.variant_names)) == len(p.variants), f"variants has duplicates: {p.variant_names}")
-    for v in p.variants:
-        check_variant(v, p.probe.rank)
-    k = p.certify
-    _require(0 < k.tolerance < 1, f"certify.tolerance must be in (0, 1), not {k.tolerance}")
-    _require(0 < k.min_pass_rate <= 1, f"certify.min_pass_rate must be in (0, 1], not {k.min_pass_rate}")
-    _require(0 <= k.probe_min_accuracy <= 1, "certify.probe_min_accuracy must be in [0, 1]")
-    _require(1000 <= k.bootstrap_resamples <= MAX_RESAMPLES,
-             f"certify.bootstrap_resamples must be in 1000..{MAX_RESAMPLES:,} (each resample holds memory per seed)")
-    _require(0 < k.confidence < 1, f"certify.confidence must be in (0, 1), not {k.confidence}")
-    _require(p.release.max_worst_delta_drop >= 0, "release.max_worst_delta_drop must be >= 0")
+    return build_config(Params, raw, "")
 
 
 def check_variant(variant: Variant, probe_rank: int) -> None:

@@ -59,16 +59,17 @@ def make_optimizer(model: torch.nn.Module, recipe: TrainParams, device: torch.de
     return torch.optim.AdamW(groups, lr=lr, foreach=True)
 
 
-def train(model: torch.nn.Module, data: Encoded, recipe: TrainParams, seed: int,
-          device: torch.device, desc: str, checkpoint: Checkpoint | None = None) -> list[LogRow]:
+def train(model: torch.nn.Module, data: Encoded, recipe: TrainParams, seed: int, device: torch.device,
+          graphs: bool, desc: str, checkpoint: Checkpoint | None = None) -> list[LogRow]:
     """Train the trainable parameters of `model` for recipe.steps steps; return the loss log.
 
-    With a `checkpoint` (eager loop only), state is saved every few steps and a rerun resumes from it.
+    `graphs` (runtime.cuda_graphs): on CUDA, capture the step once and replay it. With a `checkpoint` (eager
+    loop only), state is saved every few steps and a rerun resumes from it.
     """
     model.to(device).train()
     order = batch_order(len(data), recipe.steps, recipe.batch_size, seed)
     warmup, lrs = lr_schedule(recipe)
-    graphed = recipe.cuda_graphs and device.type == "cuda"  # read on any device: it is a declared param
+    graphed = graphs and device.type == "cuda"
     step = (GraphedStep if graphed else EagerStep)(model, data, order, recipe, device)
     losses = torch.zeros(recipe.steps, device=device)  # filled on the device: no per-step host sync
     checkpoint = None if graphed else checkpoint

@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     digests = {name: verified_adapter_digest(LAYOUT.run(seed, name)) for name in names}
     sizes = {name: adapter_parameters(LAYOUT.adapter(seed, name)) for name in names}
     labels = eval_data.labels.tolist()
-    device = modeling.lease_device(params.train.device, label)
+    device = modeling.lease_device(params.runtime.device, label)
     modeling.seed_everything(seed)
     base = modeling.load_base_model(params.model)  # once: each adapter wraps a weight-sharing copy
     with together() as out:  # every prediction and metrics file of the seed replaces the old ones together
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in names:
             started = time.perf_counter()
             model = modeling.load_adapter(modeling.frozen_copy(base), LAYOUT.adapter(seed, name))
-            predictions = predict(model, eval_data, params.train.eval_batch_size, device)
+            predictions = predict(model, eval_data, params.evaluate.batch_size, device)
             del model
             correct = sum(int(p == y) for p, y in zip(predictions, labels))
             rows = [{"index": i, "label": y, "prediction": p} for i, (y, p) in enumerate(zip(labels, predictions))]

@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     probe, label = params.probe, f"probe@{args.seed}"
     print(f"[{label}] r={probe.rank} alpha={probe.alpha}, {params.train.steps} steps", flush=True)
-    device = lease_device(params.train.device, label)
+    device = lease_device(params.runtime.device, label)
     train_data = data.load_encoded(LAYOUT.prepared(args.seed) / "train.safetensors", params.model.name)
     base = SharedBase(params, args.seed)
     job = Job(PROBE, {m: probe.rank for m in base.modules}, {m: probe.alpha for m in base.modules})

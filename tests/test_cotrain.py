@@ -90,7 +90,7 @@ def test_one_base_model_predicts_as_each_adapter_on_a_base_of_its_own(seed_dir):
     for name in ("probe", "per_layer", "uniform_r2", "truncated_uniform_r4"):
         modeling.seed_everything(5)
         own = modeling.load_adapter(modeling.load_base_model(params.model), LAYOUT.adapter(5, name))
-        expected = prediction.predict(own, eval_set, params.train.eval_batch_size, torch.device("cpu"))
+        expected = prediction.predict(own, eval_set, params.evaluate.batch_size, torch.device("cpu"))
         assert pd.read_csv(LAYOUT.predictions(5, name))["prediction"].tolist() == expected, name
         assert LAYOUT.eval_metrics(5, name).is_file()
 

@@ -15,9 +15,9 @@ def _run(params, graphs: bool, steps=60, seed=3):
     train_set = data.encode(demo.synthetic_sentiment(400, seed=5), tokenizer, 32)
     eval_set = data.encode(demo.synthetic_sentiment(200, seed=6), tokenizer, 32)
     model, _, _ = modeling.build_lora_model(params.model, seed, lambda names: {n: 8 for n in names}, float, 0.0)
-    recipe = dataclasses.replace(params.train, steps=steps, cuda_graphs=graphs, log_every=10)
+    recipe = dataclasses.replace(params.train, steps=steps, log_every=10)
     device = torch.device("cuda")
-    log = training.train(model, train_set, recipe, seed, device, "cuda-test")
+    log = training.train(model, train_set, recipe, seed, device, graphs, "cuda-test")
     pred = prediction.predict(model, eval_set, 64, device)
     acc = sum(int(p == y) for p, y in zip(pred, eval_set.labels.tolist())) / len(pred)
     weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if "lora_" in k}

@@ -46,7 +46,7 @@ BAD = [
     ("train.steps", 0, "train.steps must be > 0"),
     ("train.lr", "fast", "train.lr must be a number"),
     ("train.lr", True, "train.lr must be a number"),
-    ("train.device", "tpu", "train.device must be auto, cpu, cuda or cuda:<index>"),
+    ("runtime.device", "tpu", "runtime.device must be auto, cpu, cuda or cuda:<index>"),
     ("probe.rank", 0, "probe.rank must be > 0"),
     ("compress.allowed_ranks", [4, 2, 8], "sorted and without duplicates"),
     ("compress.allowed_ranks", [2, 2, 8], "sorted and without duplicates"),

@@ -39,7 +39,7 @@ def _tiny_run(params, seed):
     encoded = data.encode(demo.synthetic_sentiment(64, seed=5), tokenizer, 24)
     model, _, _ = modeling.build_lora_model(params.model, seed, lambda names: {n: 4 for n in names}, float, 0.0)
     recipe = dataclasses.replace(params.train, steps=6, batch_size=8, log_every=2)
-    log = training.train(model, encoded, recipe, seed, torch.device("cpu"), "test")
+    log = training.train(model, encoded, recipe, seed, torch.device("cpu"), False, "test")
     weights = {k: v.clone() for k, v in model.state_dict().items() if "lora_" in k}
     return log, weights, prediction.predict(model, encoded, 16, torch.device("cpu"))
 
@@ -67,7 +67,7 @@ def test_resume_from_checkpoint_is_bit_identical(demo_params_obj, tmp_path, monk
         return modeling.build_lora_model(params.model, 3, lambda names: {n: 4 for n in names}, float, 0.1)[0]
 
     straight = fresh_model()
-    straight_log = training.train(straight, encoded, recipe, 3, torch.device("cpu"), "t")
+    straight_log = training.train(straight, encoded, recipe, 3, torch.device("cpu"), False, "t")
 
     original_call = training.EagerStep.__call__
 
@@ -79,11 +79,11 @@ def test_resume_from_checkpoint_is_bit_identical(demo_params_obj, tmp_path, monk
     checkpoint = Checkpoint("t", "k", every=5)
     monkeypatch.setattr(training.EagerStep, "__call__", dies_at_step_8)
     with pytest.raises(KeyboardInterrupt):
-        training.train(fresh_model(), encoded, recipe, 3, torch.device("cpu"), "t", checkpoint)
+        training.train(fresh_model(), encoded, recipe, 3, torch.device("cpu"), False, "t", checkpoint)
     assert (checkpoint.folder / "meta.json").is_file()
     monkeypatch.setattr(training.EagerStep, "__call__", original_call)
     resumed = fresh_model()
-    resumed_log = training.train(resumed, encoded, recipe, 3, torch.device("cpu"), "t", checkpoint)
+    resumed_log = training.train(resumed, encoded, recipe, 3, torch.device("cpu"), False, "t", checkpoint)
     assert resumed_log == straight_log
     a, b = straight.state_dict(), resumed.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a if "lora_" in k or "modules_to_save" in k)
