@@ -34,7 +34,7 @@ from rankcert.tools import demo  # noqa: E402
 
 
 def workspace(folder: Path, args, source: Path, seeds: list[int], variants: list[str] | None = None) -> Path:
-    params = real_data_params(args.model, args.data, args.set)
+    params = real_data_params(args.model, args.data, args.set, source)
     params["seeds"] = seeds
     if variants:
         params["variants"] = variants

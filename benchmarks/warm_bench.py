@@ -41,9 +41,10 @@ WALL = re.compile(r"finished in ([\d.]+) s")
 WORK = re.compile(r"steps in ([\d.]+) s \(.*?(?:, (\d+) trained at once)?\)|evaluated in ([\d.]+) s")
 
 
-def real_data_params(model: str, data: str, assignments: list[str]) -> dict:
-    """The canonical params on a local model and data folder (tracked as inputs), with key=value overrides."""
-    params = yaml.safe_load((demo.PROJECT / "params.yaml").read_text())
+def real_data_params(model: str, data: str, assignments: list[str], project: Path = demo.PROJECT) -> dict:
+    """The canonical params (of `project`: another checkout's own params.yaml) on a local model and data folder
+    (tracked as inputs), with key=value overrides."""
+    params = yaml.safe_load((Path(project) / "params.yaml").read_text())
     params["model"]["name"], params["data"]["source"] = str(Path(model).resolve()), str(Path(data).resolve())
     params["inputs"] = {"model": params["model"]["name"], "data": params["data"]["source"]}  # tracked by DVC
     for assignment in assignments:
