@@ -29,8 +29,9 @@ from rankcert.layout import Layout  # noqa: E402
 from rankcert.sources import adapter_digest, file_sha256  # noqa: E402
 
 
-def fixture(root: Path, seeds=(42, 123, 456), n=500) -> None:
-    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+def fixture(root: Path, seeds=(42, 123, 456), n=500, project: Path = PROJECT) -> None:
+    """Predictions, metrics and stand-in adapters of the canonical shape, with `project`'s own params.yaml."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
     params["certify"]["policy"] = str(PROJECT / "policies" / "safe_uniform.yaml")
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     shutil.copytree(PROJECT / "plots" / "templates", root / "plots" / "templates")
@@ -73,14 +74,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--before", type=Path, help="an earlier commit's project files, timed beside this code")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp())
-    fixture(root)
     codes = {"now": PROJECT, **({"before": args.before.resolve()} if args.before else {})}
+    roots = {label: Path(tempfile.mkdtemp()) for label in codes}
+    for label, code in codes.items():
+        fixture(roots[label], project=code)
     times = {label: [] for label in codes}
     for _ in range(args.repeats):
         for label, code in codes.items():
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "stages.certify"], cwd=root, check=True, capture_output=True,
+            subprocess.run([sys.executable, "-m", "stages.certify"], cwd=roots[label], check=True, capture_output=True,
                            env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin"})
             times[label].append(time.perf_counter() - start)
     print("certify, 3 seeds x 5 adapters x 500 examples, 10,000 bootstrap resamples (process start and imports "

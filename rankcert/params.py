@@ -381,6 +381,8 @@ def _quote(value: Any, limit: int = 60) -> str:
 
 
 def _one_of(choices: tuple) -> str:
+    if len(choices) == 1:
+        return str(choices[0])
     return ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}"
 
 

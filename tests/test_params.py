@@ -200,3 +200,18 @@ def test_property_anything_dvc_reads_we_read_to_the_same_values(data):
     stream = io.StringIO()
     YAML(typ="safe").dump(data, stream)
     assert parse_yaml(stream.getvalue(), "t") == dvc_parse(stream.getvalue(), "t")
+
+
+def test_eval_size_all_takes_the_whole_split_and_other_words_are_refused():
+    import pandas as pd
+
+    from rankcert import data
+
+    raw = canonical()
+    raw["data"]["eval_size"] = "all"
+    assert params_from_dict(raw).data.eval_rows is None
+    split = pd.DataFrame({"sentence": [f"s{i}" for i in range(7)], "label": [i % 2 for i in range(7)]})
+    assert len(data.take_eval(split, None)) == 7
+    raw["data"]["eval_size"] = "most"
+    with pytest.raises(RankcertError, match="data.eval_size must be an integer or all, not 'most'"):
+        params_from_dict(raw)
