@@ -165,7 +165,7 @@ def assess(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np
         c = found.get(name)
         by_seeds = {size: table[name] for size, table in grid.items()}
         fewest = next(((k, "SAFE" if s >= SETTLED else "UNSAFE") for k, s in sorted(by_seeds.get(n, {}).items())
-                       if s >= SETTLED or s <= 1 - SETTLED), (None, None))
+                       if settled(s)), (None, None))
         lower = None if c is None else mean_delta_lower(c)
         out[name] = Evidence(len(seeds), n, lower, None if lower is None else lower >= -rule.tolerance - EPS,
                              None if c is None else p_new_seed_passes(c, rule.tolerance),
