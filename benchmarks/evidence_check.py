@@ -23,7 +23,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rankcert import evidence, stats  # noqa: E402
-from rankcert.params import params_from_dict  # noqa: E402
+from rankcert.params import CertifyParams, build_config, parse_variant  # noqa: E402
 from rankcert.verdict import rule_from  # noqa: E402
 
 
@@ -56,8 +56,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     raw, correct = read_run(args.run)
-    params = params_from_dict(raw)
-    rule, seeds, variants = rule_from(params), params.seeds, params.variant_names
+    # only the rule, the seeds and the variants: a run packed by an older rankcert has other sections
+    rule = rule_from(build_config(CertifyParams, raw["certify"], "certify"))
+    seeds, variants = [int(s) for s in raw["seeds"]], [parse_variant(v).name for v in raw["variants"]]
     first, full = seeds[:args.first], len(seeds)
     early = reading(first, variants, correct, rule, args.split_rows, [full])
     late = reading(seeds, variants, correct, rule, args.split_rows)

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -102,12 +103,13 @@ def seeds12(args) -> dict:
             "seeds12_stages": output.count("Running stage '"), "seeds12_verdicts": verdicts(ws)}
 
 
-def keep_predictions(ws: Path, folder: Path) -> None:
-    """The run's predictions CSVs and params, for analysis elsewhere (the evidence study)."""
-    for path in [ws / "params.yaml", *sorted((ws / "data" / "eval").rglob("*.csv"))]:
-        target = folder / path.relative_to(ws)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(path.read_bytes())
+def keep_predictions(ws: Path, archive: Path) -> None:
+    """The run's params, predictions CSVs and certify.json packed into one .tgz (a device call returns few,
+    shallow files), as benchmarks/evidence_check.py reads it."""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in [ws / "params.yaml", *sorted((ws / "data" / "eval").rglob("*.csv")), ws / "metrics" / "certify.json"]:
+            tar.add(path, arcname=path.relative_to(ws).as_posix())
 
 
 def report(args) -> None:
@@ -137,7 +139,7 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="the previous commit's project files")
     parser.add_argument("--root", type=Path, default=Path("/tmp/rankcert-per-seed-bench"))
     parser.add_argument("--per-gpu", type=int, default=1, help="with --phase seeds12: seeds sharing the GPU")
-    parser.add_argument("--keep-predictions", type=Path, help="with --phase seeds12: copy predictions here")
+    parser.add_argument("--keep-predictions", type=Path, help="with --phase seeds12: pack predictions into this .tgz")
     parser.add_argument("--parts", type=Path, nargs="*", default=[], help="with --phase report: the phases' JSON")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()

@@ -21,6 +21,7 @@ Every seed is evaluated on the same examples, so a variant's paired differences 
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -98,8 +99,8 @@ class SeedModel:
     ms_error: float  # the interaction: the part of the spread that shrinks with more examples
     examples: int
 
-    def draw(self, rng: np.random.Generator, centre: np.ndarray, size: int, count: int, eval_size: int) -> np.ndarray:
-        k = self.measured - 1
+    def draw(self, rng: np.random.Generator, centre: np.ndarray, count: int, eval_size: int) -> np.ndarray:
+        size, k = len(centre), self.measured - 1
         spread = k * self.spread / rng.chisquare(k, size) if self.spread > 0 else np.zeros(size)
         seed_part = np.maximum(spread - self.ms_error / self.examples, 0.0) + self.ms_error / eval_size
         middle = centre + rng.standard_normal(size) * np.sqrt(spread / self.measured)
@@ -159,7 +160,8 @@ def assess(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np
     shown = sorted({len(seeds), *(k for k in SHOWN_SEEDS if k > len(seeds))})
     grid = {}
     for eval_size, wanted in [(n, counts), *([(split_rows, shown)] if split_rows and split_rows != n else [])]:
-        grid[eval_size] = stability.shares(probe, variants, rule, eval_size, wanted, _new_seeds(models, eval_size))
+        drawers = {name: functools.partial(m.draw, eval_size=eval_size) for name, m in models.items()}
+        grid[eval_size] = stability.shares(probe, variants, rule, eval_size, wanted, drawers)
     out = {}
     for name in variants:
         c = found.get(name)
@@ -172,12 +174,6 @@ def assess(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np
                              {size: {k: s for k, s in table.items() if k in shown or size == n}
                               for size, table in by_seeds.items()}, *fewest)
     return out
-
-
-def _new_seeds(models: dict[str, SeedModel], eval_size: int) -> stability.NewSeeds:
-    def draw(name, rng, centre, size, count):
-        return None if name not in models else models[name].draw(rng, centre, size, count, eval_size)
-    return draw
 
 
 def _diff(probe, per_seed) -> np.ndarray | None:

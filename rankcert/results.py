@@ -148,6 +148,7 @@ def read_results(layout: Layout, seeds: list[int], variants: list[str], num_labe
     if len(fingerprints) > 1:
         raise RankcertError(f"the seeds' prepared eval sets differ ({len(fingerprints)} fingerprints in "
                             f"{layout.data / 'prepared'}); every seed must be evaluated on the same examples")
+    manifests = _manifests(layout, seeds)
     predictions, sizes, missing, adapters = {}, {}, {}, {}
     for seed, name in keys:
         path = layout.predictions(seed, name)
@@ -171,10 +172,10 @@ def read_results(layout: Layout, seeds: list[int], variants: list[str], num_labe
         logs={(s, n): _read_log(layout.run(s, n) / "train_log.csv") for s, n in keys},
         probe_spectra={s: read_spectra(path) for s, path in spectra_files.items() if path.is_file()},
         run=runs[0] if runs else {},
-        data_fingerprints=data_fingerprints(layout, seeds),
+        data_fingerprints=_fingerprint_text(manifests),
         missing=missing,
         adapters=adapters,
-        eval_split_rows=next((m["eval"].get("split_rows") for m in _manifests(layout, seeds).values()), None),
+        eval_split_rows=next((m["eval"].get("split_rows") for m in manifests.values()), None),
     )
 
 
@@ -183,7 +184,10 @@ def _manifests(layout: Layout, seeds: list[int]) -> dict[int, dict]:
 
 
 def data_fingerprints(layout: Layout, seeds: list[int]) -> str:
-    manifests = _manifests(layout, seeds)
+    return _fingerprint_text(_manifests(layout, seeds))
+
+
+def _fingerprint_text(manifests: dict[int, dict]) -> str:
     if not manifests:
         return "unknown"
     parts = [f"seed {s} train {m['train']['fingerprint'][:12]}" for s, m in manifests.items()]

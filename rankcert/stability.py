@@ -16,9 +16,9 @@ from rankcert.stats import EPS, Rule
 
 CHUNK = 500  # resamples per matrix product: bounded memory for any certify.bootstrap_resamples
 
-# (variant, rng, centre [size], size, count) -> [size, count] Δs of `count` added seeds, given each resample's
-# mean Δ over the real seeds (`centre`)
-NewSeeds = Callable[[str, np.random.Generator, np.ndarray, int, int], np.ndarray]
+# (rng, centre [size], count) -> [size, count] Δs of `count` added seeds, given each resample's mean Δ over the
+# real seeds (`centre`)
+NewSeeds = Callable[[np.random.Generator, np.ndarray, int], np.ndarray]
 
 
 def safe_shares(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np.ndarray | None]],
@@ -34,29 +34,22 @@ def safe_shares(probe: dict[int, np.ndarray | None], variants: dict[str, dict[in
 
 def shares(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np.ndarray | None]], rule: Rule,
            eval_size: int | None = None, seed_counts: list[int] | None = None,
-           new_seeds: NewSeeds | None = None) -> dict[str, dict[int, float]]:
+           new_seeds: dict[str, NewSeeds] | None = None) -> dict[str, dict[int, float]]:
     """Variant -> {seed count: share SAFE}, each resample drawing `eval_size` examples (default: as many as
-    were evaluated) with replacement. Counts beyond the configured seeds add seeds drawn by `new_seeds`
-    (assumed to pass the probe gate); a variant `new_seeds` can't extend (it returns None) gets no such count.
+    were evaluated) with replacement. Counts beyond the configured seeds add seeds drawn by the variant's
+    `new_seeds` (assumed to pass the probe gate); a variant without one gets no such count.
     With the defaults, the same draws as every earlier release: the figure is reproducible across versions."""
-    seeds = list(probe)
+    seeds, new_seeds = list(probe), new_seeds or {}
     counts = seed_counts or [len(seeds)]
-    found = {name: dict.fromkeys(counts, 0) for name in variants}
+    found = {name: {k: 0 for k in counts if k <= len(seeds) or name in new_seeds} for name in variants}
     extend = np.random.default_rng([rule.bootstrap_seed, 1])  # the added seeds' own stream: example draws unchanged
     for gate, deltas in joint_deltas(probe, variants, rule, eval_size):
         for name, delta in deltas.items():
-            centre = np.nanmean(delta, axis=1) if np.isfinite(delta).any() else None
-            for count in counts:
+            centre = np.nanmean(delta, axis=1) if name in new_seeds else None  # a seed model needs measured seeds
+            for count in found[name]:
                 added = count - len(seeds)
-                new = None
-                if added > 0:
-                    new = None if new_seeds is None or centre is None else new_seeds(name, extend, centre,
-                                                                                       len(delta), added)
-                    if new is None:
-                        found[name].pop(count, None)
-                        continue
-                if count in found[name]:
-                    found[name][count] += int(rule_safe(gate, delta, rule, new).sum())
+                new = new_seeds[name](extend, centre, added) if added > 0 else None
+                found[name][count] += int(rule_safe(gate, delta, rule, new).sum())
     return {name: {count: hits / rule.resamples for count, hits in by_count.items()}
             for name, by_count in found.items()}
 

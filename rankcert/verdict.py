@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from rankcert import evidence, stats
-from rankcert.params import Params, Variant
+from rankcert.params import CertifyParams, Params, Variant
 from rankcert.policy import CONTRADICTS, ClaimCheck, Policy, check_claims, criteria_differences
 
 
@@ -27,8 +27,8 @@ class Verdict:
     evidence: dict[str, evidence.Evidence]  # variant -> the population reading and how much evidence it needs
     eval_examples: int  # how many examples each seed was evaluated on
 
-def rule_from(params: Params) -> stats.Rule:
-    c = params.certify
+
+def rule_from(c: CertifyParams) -> stats.Rule:
     return stats.Rule(c.tolerance, c.min_pass_rate, c.probe_min_accuracy, c.bootstrap_resamples,
                       c.bootstrap_seed, c.confidence)
 
@@ -37,7 +37,7 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
            scope_ok: bool, split_rows: int | None = None) -> Verdict:
     """Everything certify concludes, from predictions keyed by (seed, adapter name); `split_rows`: the whole
     eval split's size, for the evidence prediction there."""
-    rule = rule_from(params)
+    rule = rule_from(params.certify)
     probes = {seed: predictions.get((seed, "probe")) for seed in params.seeds}
     summaries, correct = {}, {}
     for variant in params.variant_names:
@@ -51,7 +51,7 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     probe_correct = {seed: _correct(probe) for seed, probe in probes.items()}
     found = evidence.assess(probe_correct, correct, rule, split_rows)
     n = next((len(c) for c in probe_correct.values() if c is not None), 0)
-    shares = {name: e.stability[n][len(params.seeds)] for name, e in found.items()}
+    shares = {name: e.share_now for name, e in found.items()}
     probe_accuracy = {s: None if c is None else float(c.mean()) for s, c in probe_correct.items()}
     undertrained = [s for s, a in probe_accuracy.items() if stats.undertrained(a, rule)]
     level = stats.validation_level(len(params.seeds), params.train.steps, params.data.train_size,
