@@ -4,12 +4,12 @@ Every seed is evaluated on the same examples, so a variant's paired differences 
 (probe right), seed s, example i, are a crossed design: a seed part, an example part and their interaction
 (two-way random effects, one observation per cell). Read beside the rule, never changing it:
 
-- `mean_delta_lower_95`: a one-sided 95% lower bound on the mean Δ over seeds *and* examples. The variance of
-  the grand mean is (MS_seeds + MS_examples − MS_error) / (S·n) from the two-way ANOVA mean squares (unbiased;
-  never below MS_error / (S·n)), with Satterthwaite's degrees of freedom and Student's t. Owen's pigeonhole
-  bootstrap (seeds and examples resampled independently) estimates the same components, but its percentile
-  bound covered only 85% of 300 simulated three-seed runs where the seed part dominates, this bound 95%
-  (tests/test_evidence.py simulates both).
+- `mean_delta_lower_95`: a one-sided lower bound at certify.confidence (95%) on the mean Δ over seeds *and*
+  examples. The variance of the grand mean is (MS_seeds + MS_examples − MS_error) / (S·n) from the two-way
+  ANOVA mean squares (unbiased; never below MS_error / (S·n)), with Satterthwaite's degrees of freedom and
+  Student's t. Owen's pigeonhole bootstrap (seeds and examples resampled independently) estimates the same
+  components, but its percentile bound covered only 85% of 300 simulated three-seed runs where the seed part
+  dominates, this bound 95% (tests/test_evidence.py simulates both).
 - `p_new_seed_passes`: the predictive probability that one more seed, on the same examples, has Δ ≥
   −tolerance: Δ_new ~ mean + s·√(1 + 1/S)·t(S − 1), s the per-seed Δs' standard deviation.
 - stability at more seeds and a larger eval set: the joint example resamples of rankcert.stability (so at the
@@ -17,7 +17,7 @@ Every seed is evaluated on the same examples, so a variant's paired differences 
   the seed spread the run shows, with the uncertainty S seeds leave: the spread is drawn from its
   scaled-inverse-χ² posterior, the new seeds' centre from the seeds' mean ± spread/√S. New seeds pass the
   probe gate (as the run's own do when they pass). A verdict is settled at a seed count when it holds in at
-  least 95% of draws (stability ≥ 0.95 for SAFE, ≤ 0.05 for UNSAFE).
+  least a share certify.confidence of draws (stability ≥ 0.95 for SAFE, ≤ 0.05 for UNSAFE at 0.95).
 """
 from __future__ import annotations
 
@@ -33,8 +33,6 @@ from rankcert.stats import EPS, Rule
 
 SHOWN_SEEDS = (3, 5, 8, 12, 20)  # the report's columns
 SEARCHED_SEEDS = (3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 50)  # where the fewest seeds for a settled verdict is sought
-SETTLED = 0.95
-LOWER = 0.95  # one-sided confidence of mean_delta_lower_95
 
 
 @dataclass(frozen=True)
@@ -47,6 +45,12 @@ class Components:
     ms_seeds: float
     ms_examples: float
     ms_error: float
+
+    @property
+    def parts_sd(self) -> tuple[float, float]:
+        """(seed part, eval-set part) of one seed's Δ as standard deviations: the training run's own spread and
+        the noise of judging it on these examples (their squares add up to the per-seed Δs' variance)."""
+        return math.sqrt(max(self.ms_seeds - self.ms_error, 0.0) / self.examples), math.sqrt(self.ms_error / self.examples)
 
     @property
     def seed_spread(self) -> float:
@@ -77,7 +81,7 @@ def components(diff: np.ndarray) -> Components:
                       s * float(((cols - mean) ** 2).sum()) / (n - 1), float((resid**2).sum()) / ((s - 1) * (n - 1)))
 
 
-def mean_delta_lower(c: Components, confidence: float = LOWER) -> float:
+def mean_delta_lower(c: Components, confidence: float) -> float:
     variance, df = c.mean_variance()
     return c.mean - float(stdtrit(df, confidence)) * math.sqrt(variance)
 
@@ -117,6 +121,8 @@ class Evidence:
     stability: dict[int, dict[int, float]]  # eval size -> seed count -> share SAFE
     seeds_for_stable_verdict: int | None  # fewest seeds (searched up to 50) at the run's eval size
     stable_verdict: str | None  # SAFE | UNSAFE at that many seeds
+    confidence: float  # the share of draws a settled verdict holds in (certify.confidence)
+    parts_sd: tuple[float, float] | None  # (seed part, eval-set part) of a seed's Δ (Components.parts_sd)
 
     @property
     def share_now(self) -> float:
@@ -125,26 +131,26 @@ class Evidence:
 
     @property
     def settled(self) -> bool:
-        return settled(self.share_now)
+        return settled(self.share_now, self.confidence)
 
     def advice(self) -> str:
-        return advice(self.share_now, self.seeds, self.seeds_for_stable_verdict, self.stable_verdict)
+        return advice(self.share_now, self.seeds, self.seeds_for_stable_verdict, self.stable_verdict, self.confidence)
 
 
-def settled(share: float) -> bool:
-    """A verdict whose stability is `share` holds in at least 95% of draws."""
-    return share >= SETTLED or share <= 1 - SETTLED
+def settled(share: float, confidence: float) -> bool:
+    """A verdict whose stability is `share` holds in at least a share `confidence` of draws."""
+    return share >= confidence or share <= 1 - confidence
 
 
-def advice(share: float, seeds: int, fewest: int | None, verdict: str | None) -> str:
+def advice(share: float, seeds: int, fewest: int | None, verdict: str | None, confidence: float) -> str:
     """Whether a verdict is settled, and what it would take, in a sentence."""
     now = f"SAFE in {share:.0%} of draws at {seeds} seeds"
-    if settled(share):
+    if settled(share, confidence):
         return f"settled ({now})"
     if verdict is None:
         return (f"not settled ({now}); no seed count up to {SEARCHED_SEEDS[-1]} settles it at this tolerance "
                 "(new seeds keep landing on both sides of the line)")
-    return f"not settled ({now}); {verdict} in ≥ 95% of draws from {fewest} seeds"
+    return f"not settled ({now}); {verdict} in ≥ {confidence:.0%} of draws from {fewest} seeds"
 
 
 def assess(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np.ndarray | None]], rule: Rule,
@@ -166,13 +172,14 @@ def assess(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np
     for name in variants:
         c = found.get(name)
         by_seeds = {size: table[name] for size, table in grid.items()}
-        fewest = next(((k, "SAFE" if s >= SETTLED else "UNSAFE") for k, s in sorted(by_seeds.get(n, {}).items())
-                       if settled(s)), (None, None))
-        lower = None if c is None else mean_delta_lower(c)
+        fewest = next(((k, "SAFE" if s >= rule.confidence else "UNSAFE") for k, s in sorted(by_seeds.get(n, {}).items())
+                       if settled(s, rule.confidence)), (None, None))
+        lower = None if c is None else mean_delta_lower(c, rule.confidence)
         out[name] = Evidence(len(seeds), n, lower, None if lower is None else lower >= -rule.tolerance - EPS,
                              None if c is None else p_new_seed_passes(c, rule.tolerance),
                              {size: {k: s for k, s in table.items() if k in shown or size == n}
-                              for size, table in by_seeds.items()}, *fewest)
+                              for size, table in by_seeds.items()}, *fewest, rule.confidence,
+                             None if c is None else c.parts_sd)
     return out
 
 

@@ -135,6 +135,22 @@ class CertifiableLevel:
 
 
 @dataclass(frozen=True)
+class PopulationParams:
+    """The population verdict (rankcert.population): with confidence certify.confidence, at least `share` of
+    training runs have Δ ≥ −tolerance; read at the seed counts `looks`, the error split over them by `spending`."""
+
+    share: float
+    looks: list[int]
+    spending: Literal["bonferroni", "calibrated"]
+
+    def __post_init__(self):
+        _require(0.5 <= self.share < 1, f"certify.population.share must be in [0.5, 1), not {self.share}")
+        _require(self.looks and all(k >= 2 for k in self.looks) and self.looks == sorted(set(self.looks)),
+                 f"certify.population.looks must be seed counts >= 2, increasing: {self.looks}")
+        _require(self.looks[-1] <= 200, f"certify.population.looks must stop by 200 seeds: {self.looks}")
+
+
+@dataclass(frozen=True)
 class CertifyParams:
     tolerance: float
     min_pass_rate: float
@@ -144,6 +160,7 @@ class CertifyParams:
     confidence: float
     policy: str
     certifiable: CertifiableLevel
+    population: PopulationParams
 
     def __post_init__(self):
         _require(0 < self.tolerance < 1, f"certify.tolerance must be in (0, 1), not {self.tolerance}")
@@ -160,6 +177,16 @@ class ReleaseParams:
 
     def __post_init__(self):
         _require(self.max_worst_delta_drop >= 0, "release.max_worst_delta_drop must be >= 0")
+
+
+@dataclass(frozen=True)
+class SettleParams:
+    """`make settle` (rankcert.tools.settle): the seeds it adds after `seeds` are next_seed, next_seed + 1, ..."""
+
+    next_seed: int
+
+    def __post_init__(self):
+        _require(0 <= self.next_seed < 2**32 - 1000, "settle.next_seed must be in 0..2**32 - 1001")
 
 
 @dataclass(frozen=True)
@@ -219,6 +246,7 @@ class Params:
     variants: list[Variant]
     certify: CertifyParams
     release: ReleaseParams
+    settle: SettleParams
     inputs: dict[str, str] = dataclasses.field(default_factory=dict)  # local folders DVC tracks (stage track)
 
     def __post_init__(self):
@@ -230,12 +258,21 @@ class Params:
         _require(self.seeds, "seeds must list at least one seed")
         _require(len(set(self.seeds)) == len(self.seeds), f"seeds has duplicates: {self.seeds}")
         _require(all(0 <= s < 2**32 for s in self.seeds), f"seeds must be in 0..{2**32 - 1} (numpy and torch seeds)")
+        looks = self.certify.population.looks
+        _require(len(self.seeds) <= looks[-1], f"{len(self.seeds)} seeds go beyond certify.population.looks' last "
+                 f"look {looks[-1]}: add a look (the population verdict's error is split over the declared looks)")
         ranks = self.compress.allowed_ranks
         _require(max(ranks) <= self.probe.rank, f"compress.allowed_ranks {ranks} go above probe.rank {self.probe.rank}")
         _require(self.variants, "variants must list at least one variant")
         _require(len(set(self.variant_names)) == len(self.variants), f"variants has duplicates: {self.variant_names}")
         for v in self.variants:
             check_variant(v, self.probe.rank)
+
+    def settle_sequence(self, count: int) -> list[int]:
+        """The first `count` seeds of the declared sequence: `seeds`, then settle.next_seed, next_seed + 1, ...
+        (skipping any already listed), so a run grown along it declares the same sequence."""
+        extra = [self.settle.next_seed + i for i in range(count) if self.settle.next_seed + i not in self.seeds]
+        return (list(self.seeds) + extra)[:count]
 
     @property
     def variant_names(self) -> list[str]:

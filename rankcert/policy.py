@@ -11,7 +11,7 @@ from rankcert.yamlfile import read_yaml
 
 SCHEMA_VERSION = 1
 STATUSES = ("SAFE", "UNSAFE")
-AGREES, CONTRADICTS, NOT_MEASURED = "agrees", "contradicts", "not measured"
+AGREES, CONTRADICTS, UNSETTLED, NOT_MEASURED = "agrees", "contradicts", "unsettled", "not measured"
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,9 @@ class ClaimCheck:
     claim: str
     variant: str
     expected: str
-    observed: str | None
-    outcome: str  # agrees | contradicts | not measured
+    observed: str | None  # the spec rule's verdict
+    population: str | None  # the population verdict: SAFE | UNSAFE | UNSETTLED
+    outcome: str  # agrees | contradicts | unsettled | not measured
 
 
 def load_policy(path: str | Path, variants: list[str]) -> Policy:
@@ -106,33 +107,40 @@ def criteria_differences(policy: Policy, tolerance: float, min_pass_rate: float)
     return out
 
 
-def check_claims(policy: Policy, summaries: dict[str, VariantSummary]) -> list[ClaimCheck]:
-    """agrees / contradicts / not measured for each claim; a variant with no measured seed is not measured."""
+def check_claims(policy: Policy, summaries: dict[str, VariantSummary],
+                 population: dict[str, str]) -> list[ClaimCheck]:
+    """Each claim against the spec rule's verdict and the population verdict: it agrees when both say what it
+    claims, is contradicted when either says the opposite, is unsettled when the spec rule agrees and the
+    population verdict is UNSETTLED; a variant with no measured seed is not measured."""
     checks = []
     for claim, variant, expected in policy.expectations():
         summary = summaries.get(variant)
         if summary is None or summary.worst_delta is None:
-            checks.append(ClaimCheck(claim, variant, expected, None, NOT_MEASURED))
+            checks.append(ClaimCheck(claim, variant, expected, None, None, NOT_MEASURED))
             continue
-        outcome = AGREES if summary.status == expected else CONTRADICTS
-        checks.append(ClaimCheck(claim, variant, expected, summary.status, outcome))
+        seen = population.get(variant)
+        if summary.status != expected or seen not in (expected, "UNSETTLED"):
+            outcome = CONTRADICTS
+        else:
+            outcome = AGREES if seen == expected else UNSETTLED
+        checks.append(ClaimCheck(claim, variant, expected, summary.status, seen, outcome))
     return checks
 
 
 @dataclass(frozen=True)
 class Observed:
-    """A variant's verdict in a certifiable run, and whether the evidence settles it (rankcert.evidence)."""
+    """A variant's verdict in a certifiable run, and whether the population verdict settles it."""
 
-    status: str  # SAFE | UNSAFE
-    settled: bool
-    advice: str  # evidence.advice: how settled, and what would settle it
+    status: str  # SAFE | UNSAFE: the spec rule's verdict
+    settled: bool  # the population verdict (rankcert.population) says the same
+    advice: str  # how settled, and what would settle it
 
 
 def claims_from(observed: dict[Variant, Observed]) -> Claims:
     """The claims a certifiable run supports, from each variant's observed SAFE/UNSAFE.
 
-    primary = the smallest measured uniform rank whose SAFE is settled, with every larger measured uniform rank
-    SAFE; conservative = the next larger such rank (the primary itself when none is larger); avoid = the
+    primary = the smallest measured uniform rank whose SAFE the population verdict settles, with every larger
+    measured uniform rank SAFE; conservative = the next larger such rank (the primary itself when none is larger); avoid = the
     measured uniform ranks that are UNSAFE. Claims whose verdict is not settled say so under `unsettled`.
     """
     uniform = sorted((v.rank, o) for v, o in observed.items() if v.kind == "uniform")

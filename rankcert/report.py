@@ -1,7 +1,7 @@
 """The markdown certification report: verdict first, then the frontier, variants, policy claims, level, run facts."""
 from __future__ import annotations
 
-from rankcert import evidence, frontier
+from rankcert import evidence, frontier, population
 from rankcert.params import Params
 from rankcert.policy import Policy
 from rankcert.results import RunResults
@@ -23,6 +23,7 @@ def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, 
               f"Probe quality gate: accuracy ≥ {params.certify.probe_min_accuracy:.2f}, else the seed is "
               "UNDERTRAINED and fails for every variant. Missing results count as failed seeds. SE is a seed's standard "
               "error of Δ from its paired per-example differences: the resolution of this eval set.", ""]
+    lines += _population_section(params, verdict)
     lines += _picture(pictures, "delta", "Δ vs probe with paired bootstrap CI; the dashed line is the tolerance")
     lines += _probe_table(params, verdict, sizes)
     lines += _frontier_section(params, verdict, sizes)
@@ -41,6 +42,58 @@ def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, 
     lines += _picture(pictures, "spectra", "probe singular values per module")
     lines += _facts(facts)
     return "\n".join(lines) + "\n"
+
+
+def _population_section(params: Params, verdict: Verdict) -> list[str]:
+    """The spec verdict (about these runs) beside the population verdict (about the next run)."""
+    c = params.certify
+    p, tol, seeds = c.population, 100 * c.tolerance, len(params.seeds)
+    looks = population.plan(tuple(p.looks), seeds)
+    out = ["## Population verdict: the next training run", "",
+           f"Claim per variant: with {c.confidence:.0%} confidence, at least {p.share:.0%} of training runs (seeds), "
+           f"evaluated on this eval set, have Δ ≥ −{tol:.1f} points. **SAFE** when the lower one-sided normal tolerance "
+           f"limit of the per-seed Δs is ≥ −{tol:.1f}; **UNSAFE** when the upper confidence bound on the same "
+           f"{1 - p.share:.0%}-quantile is below it; **UNSETTLED** otherwise. Read at looks "
+           f"{', '.join(map(str, looks))} seeds ({p.spending} split of the {1 - c.confidence:.0%} error, so a false "
+           f"SAFE stays ≤ {1 - c.confidence:.0%} however early it stops); a variant's verdict is the first look that "
+           f"settles it. The limit is m − k·s with k = {population.factor(seeds, p.share, c.confidence):.2f} at "
+           f"{seeds} seeds on a single look (about 6.2 at 3, 3.4 at 5, 2.6 at 8). It assumes the per-seed Δs are "
+           f"normal (checked below); with no assumption the same claim needs "
+           f"{population.runs_needed(p.share, c.confidence)} passing seeds in a row. Each seed's Δ includes this "
+           "eval set's noise: the seed part is the training run's own spread, the eval part the noise of judging it "
+           "on these examples.", "",
+           "| variant | spec verdict | population verdict | lower limit | looks used | error spent | passing seeds | "
+           "distribution-free | seed part SD | eval part SD | normal model |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for name, v in verdict.population.items():
+        spec, e = verdict.summaries[name].status, verdict.evidence.get(name)
+        parts = e.parts_sd if e is not None and e.parts_sd else (None, None)
+        out.append(f"| {name} | {spec} | **{v.verdict}** | {pts(v.lower)} | {v.looks_used} of {v.looks_planned} | "
+                   f"{v.confidence_spent:.1%} | {v.passed}/{v.seeds} | {v.distribution_free} | "
+                   f"{_sd(parts[0])} | {_sd(parts[1])} | {_normal_model(v, params.seeds)} |")
+        if v.why_not:
+            notes.append(f"- {name}: no population verdict: {v.why_not}.")
+        elif v.verdict != spec:
+            notes.append(f"- {name}: the spec rule says {spec} about these {seeds} runs; "
+                         + (f"the next run's is not settled (lower limit {pts(v.lower)} points at {v.seeds} seeds)."
+                            if v.verdict == population.UNSETTLED else f"the population verdict is {v.verdict}."))
+    return out + [""] + notes + ([""] if notes else [])
+
+
+def _sd(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def _normal_model(v: population.PopulationVerdict, seeds: list[int]) -> str:
+    n = v.normality
+    if n is None:
+        return "—"
+    found = [f"outlier seed {seeds[i]}" for i in n.outliers]
+    if n.p_value is not None and n.p_value < 0.05:
+        found.append(f"skewed or heavy-tailed (plot r {n.plot_correlation:.2f}, p {n.p_value:.2f})")
+    if found:
+        return "doubtful: " + ", ".join(found)
+    return "no departure seen" + (" (too few seeds to see one)" if n.p_value is None else f" (p {n.p_value:.2f})")
 
 
 def _probe_table(params: Params, verdict: Verdict, sizes) -> list[str]:
@@ -160,8 +213,9 @@ def _claims_table(policy: Policy, verdict: Verdict) -> list[str]:
     if not verdict.in_scope:
         out += ["This run is outside the policy's scope, so it cannot certify it.", ""]
     out += [f"Criteria differ from params: {d}" for d in verdict.criteria_differences]
-    out += ["| claim | variant | expected | observed | outcome |", "|---|---|---|---|---|"]
-    out += [f"| {c.claim} | {c.variant} | {c.expected} | {c.observed or '—'} | {c.outcome} |" for c in verdict.claims]
+    out += ["| claim | variant | expected | spec verdict | population verdict | outcome |", "|---|---|---|---|---|---|"]
+    out += [f"| {c.claim} | {c.variant} | {c.expected} | {c.observed or '—'} | {c.population or '—'} | {c.outcome} |"
+            for c in verdict.claims]
     return out + [""]
 
 

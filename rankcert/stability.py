@@ -50,7 +50,7 @@ def shares(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np
                 added = count - len(seeds)
                 new = new_seeds[name](extend, centre, added) if added > 0 else None
                 found[name][count] += int(rule_safe(gate, delta, rule, new).sum())
-    return {name: {count: hits / rule.resamples for count, hits in by_count.items()}
+    return {name: {count: hits / rule.bootstrap_resamples for count, hits in by_count.items()}
             for name, by_count in found.items()}
 
 
@@ -64,8 +64,8 @@ def joint_deltas(probe, variants, rule: Rule, eval_size: int | None = None
     matrix = np.stack(columns, axis=1).astype(np.float64) if columns else None  # [n, adapters]
     rng = np.random.default_rng(rule.bootstrap_seed)
     done = 0
-    while done < rule.resamples:
-        size = min(CHUNK, rule.resamples - done)
+    while done < rule.bootstrap_resamples:
+        size = min(CHUNK, rule.bootstrap_resamples - done)
         done += size
         if matrix is None:
             yield np.zeros((size, len(seeds)), dtype=bool), {name: np.full((size, len(seeds)), np.nan)

@@ -7,22 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rankcert.params import CertifyParams as Rule  # the rule is the certify section: one object, one home
+
 # Δ is a difference of two accuracies k/n; a Δ of exactly −tolerance must pass despite float rounding.
 EPS = 1e-9
 
 PASS, FAIL, UNDERTRAINED, MISSING = "PASS", "FAIL", "UNDERTRAINED", "MISSING"
-
-
-@dataclass(frozen=True)
-class Rule:
-    """The spec's certification rule, plus the CI settings."""
-
-    tolerance: float
-    min_pass_rate: float
-    probe_min_accuracy: float
-    resamples: int = 10000
-    bootstrap_seed: int = 0
-    confidence: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -114,7 +104,7 @@ def seed_result(seed: int, labels: np.ndarray | None, probe_pred: np.ndarray | N
     variant_correct = variant_pred == labels
     acc = float(variant_correct.mean())
     delta = (int(variant_correct.sum()) - int(probe_correct.sum())) / labels.size
-    low, high = paired_bootstrap_ci(probe_correct, variant_correct, rule.resamples, rule.bootstrap_seed + seed,
+    low, high = paired_bootstrap_ci(probe_correct, variant_correct, rule.bootstrap_resamples, rule.bootstrap_seed + seed,
                                     rule.confidence)
     if undertrained(probe_acc, rule):
         status = UNDERTRAINED

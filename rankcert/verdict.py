@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rankcert import evidence, stats
-from rankcert.params import CertifyParams, Params, Variant
-from rankcert.policy import CONTRADICTS, ClaimCheck, Policy, check_claims, criteria_differences
+from rankcert import evidence, population, stats
+from rankcert.params import Params, Variant
+from rankcert.policy import CONTRADICTS, UNSETTLED, ClaimCheck, Policy, check_claims, criteria_differences
 
 
 @dataclass(frozen=True)
@@ -25,19 +25,14 @@ class Verdict:
     stability: dict[str, float]  # variant -> share of joint bootstrap resamples in which it is SAFE
     variants: dict[str, Variant]  # name -> what the variant is (its kind, rank, what it truncates)
     evidence: dict[str, evidence.Evidence]  # variant -> the population reading and how much evidence it needs
-    eval_examples: int  # how many examples each seed was evaluated on
-
-
-def rule_from(c: CertifyParams) -> stats.Rule:
-    return stats.Rule(c.tolerance, c.min_pass_rate, c.probe_min_accuracy, c.bootstrap_resamples,
-                      c.bootstrap_seed, c.confidence)
+    population: dict[str, population.PopulationVerdict]  # variant -> the claim about the next training run
 
 
 def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd.DataFrame | None],
            scope_ok: bool, split_rows: int | None = None) -> Verdict:
     """Everything certify concludes, from predictions keyed by (seed, adapter name); `split_rows`: the whole
     eval split's size, for the evidence prediction there."""
-    rule = rule_from(params.certify)
+    rule = params.certify
     probes = {seed: predictions.get((seed, "probe")) for seed in params.seeds}
     summaries, correct = {}, {}
     for variant in params.variant_names:
@@ -56,19 +51,25 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     undertrained = [s for s, a in probe_accuracy.items() if stats.undertrained(a, rule)]
     level = stats.validation_level(len(params.seeds), params.train.steps, params.data.train_size,
                                    params.data.eval_rows or n, params.certify.certifiable)
-    claims = check_claims(policy, summaries)
+    judged = {name: population.judge([None if r.status == stats.UNDERTRAINED else r.delta for r in s.seeds],
+                                     rule.population, rule.tolerance, rule.confidence)
+              for name, s in summaries.items()}
+    claims = check_claims(policy, summaries, {name: p.verdict for name, p in judged.items()})
     differences = criteria_differences(policy, rule.tolerance, rule.min_pass_rate)
     reasons = []
     if level.name != "certifiable":
         reasons.append(f"validation level is {level.name} ({'; '.join(level.reasons)})")
     if undertrained:
         reasons.append(f"probe quality gate failed for seed(s) {undertrained}")
-    reasons += [f"policy claim contradicted: {c.claim} (observed {c.observed})" for c in claims if c.outcome == CONTRADICTS]
+    reasons += [f"policy claim contradicted: {c.claim} (observed {c.observed}, population verdict {c.population})"
+                for c in claims if c.outcome == CONTRADICTS]
+    reasons += [f"policy claim unsettled: {c.claim} (observed {c.observed}; population verdict UNSETTLED at "
+                f"{judged[c.variant].seeds} seeds: `make settle` adds seeds)" for c in claims if c.outcome == UNSETTLED]
     reasons += [f"policy criteria differ from params: {d}" for d in differences]
     if not scope_ok:
         reasons.append(f"run is outside the policy's scope ({policy.scope.model_family}/{policy.scope.task})")
     return Verdict(not reasons, reasons, level, probe_accuracy, undertrained, summaries, claims, differences, scope_ok,
-                   shares, {v.name: v for v in params.variants}, found, n)
+                   shares, {v.name: v for v in params.variants}, found, judged)
 
 
 def _column(frame: pd.DataFrame | None) -> np.ndarray | None:
@@ -100,11 +101,12 @@ def metrics(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> dict:
                           "std_delta": _r(s.std_delta), "non_inferior": s.non_inferior,
                           "stability": _r(verdict.stability.get(name)),
                           **_evidence_scalars(verdict.evidence.get(name)),
+                          "population": _population_scalars(verdict.population[name]),
                           "mean_reduction_vs_probe": _r(sum(reductions) / len(reductions)) if reductions else None,
                           "mean_trainable_parameters": _r(sum(trainable) / len(trainable)) if trainable else None,
                           "seeds": seeds}
     counts = {outcome: sum(c.outcome == outcome for c in verdict.claims)
-              for outcome in ("agrees", "contradicts", "not measured")}
+              for outcome in ("agrees", "contradicts", "unsettled", "not measured")}
     return {
         "certified": verdict.certified,
         "level": verdict.level.name,
@@ -114,7 +116,7 @@ def metrics(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> dict:
                      for s in verdict.probe_accuracy}},
         "policy": {"in_scope": verdict.in_scope, "criteria_match": not verdict.criteria_differences,
                    "claims_agree": counts["agrees"], "claims_contradicted": counts["contradicts"],
-                   "claims_not_measured": counts["not measured"]},
+                   "claims_unsettled": counts["unsettled"], "claims_not_measured": counts["not measured"]},
         "variants": variants,
     }
 
@@ -124,6 +126,12 @@ def _evidence_scalars(found: evidence.Evidence | None) -> dict:
         return {}
     return {"mean_delta_lower_95": _r(found.mean_delta_lower_95), "p_new_seed_passes": _r(found.p_new_seed_passes),
             "seeds_for_stable_verdict": found.seeds_for_stable_verdict, "stable_verdict": found.stable_verdict}
+
+
+def _population_scalars(p: population.PopulationVerdict) -> dict:
+    return {"verdict": p.verdict, "lower": _r(p.lower), "seeds": p.seeds, "looks_used": p.looks_used,
+            "confidence_spent": _r(p.confidence_spent), "distribution_free": p.distribution_free,
+            "normality_doubtful": None if p.normality is None else p.normality.doubtful}
 
 
 def _r(value: float | None) -> float | None:

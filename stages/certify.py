@@ -60,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         out.text(args.report, report.render(params, policy, verdict, found, facts, pictures))
     print(f"[certify] {'CERTIFIED' if verdict.certified else 'NOT CERTIFIED'} ({verdict.level.name}); "
           + ", ".join(f"{n} {s.status}" for n, s in verdict.summaries.items()), flush=True)
+    share = params.certify.population.share
+    print(f"[certify] population verdict (at least {share:.0%} of runs, {params.certify.confidence:.0%} confidence): "
+          + ", ".join(f"{n} {p.verdict}" for n, p in verdict.population.items()), flush=True)
     for reason in verdict.reasons:
         print(f"[certify]   {reason}", flush=True)
     for name, found in verdict.evidence.items():

@@ -1,11 +1,19 @@
 """Helpers shared by the tests: the project root, shell commands in temporary repos, reading stage runs."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import subprocess
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
+
+
+def rule(**overrides):
+    """The certify section of params.yaml (the rule), with `overrides`."""
+    from rankcert.params import load_params
+
+    return dataclasses.replace(load_params(PROJECT / "params.yaml").certify, **overrides)
 
 
 def sh(cwd: Path, *command: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -88,8 +88,22 @@ def run_certify(root, monkeypatch, strict=True):
     return 0
 
 
-ALL_OK = {"per_layer": [0.0, -0.004, 0.002], "uniform_r24": [0.0, 0.0, 0.0], "uniform_r20": [-0.008] * 3,
+ALL_OK = {"per_layer": [0.0, -0.002, 0.0], "uniform_r24": [0.0, 0.0, 0.0], "uniform_r20": [-0.008] * 3,
           "uniform_r16": [-0.04, -0.01, -0.05]}
+
+
+def test_spec_safe_with_an_unsettled_population_verdict_is_not_certified(tmp_path, monkeypatch):
+    """Three seeds that all pass but spread: the spec rule says SAFE about them; about the next run nothing is
+    settled, so the certificate says so instead of certifying the claim."""
+    make_run(tmp_path, {**ALL_OK, "per_layer": [0.0, -0.004, 0.002]})
+    assert run_certify(tmp_path, monkeypatch) == 1
+    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
+    per_layer = result["variants"]["per_layer"]
+    assert per_layer["status"] == "SAFE" and per_layer["population"]["verdict"] == "UNSETTLED"
+    assert per_layer["population"]["looks_used"] == 1 and result["policy"]["claims_unsettled"] == 1
+    report = (tmp_path / "metrics" / "report.md").read_text()
+    assert "policy claim unsettled: per_layer is SAFE" in report
+    assert "- per_layer: the spec rule says SAFE about these 3 runs; the next run's is not settled" in report
 
 
 def test_policy_agrees_at_small_deltas_and_run_is_certified(tmp_path, monkeypatch):

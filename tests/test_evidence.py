@@ -9,9 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from rankcert import evidence, stability, stats
+from rankcert import evidence, stability
+from tests.helpers import rule
 
-RULE = stats.Rule(tolerance=0.025, min_pass_rate=0.67, probe_min_accuracy=0.75, resamples=2000, bootstrap_seed=0)
+RULE = rule(bootstrap_resamples=2000)
 RUNS, BAND = 300, (0.912, 0.988)
 
 
@@ -32,8 +33,8 @@ def pigeonhole_lower(rng, d: np.ndarray, resamples: int = 400) -> float:
 @pytest.mark.parametrize("seed_sd,example_sd", [(1.0, 1.0), (0.05, 1.0), (0.02, 0.3)])
 def test_the_lower_bound_covers_the_true_mean_95_percent_of_the_time_at_three_seeds(seed_sd, example_sd):
     rng = np.random.default_rng(7)
-    covered = sum(evidence.mean_delta_lower(evidence.components(crossed(rng, 3, 200, seed_sd, example_sd, 1.0))) <= 0
-                  for _ in range(RUNS))
+    draws = (crossed(rng, 3, 200, seed_sd, example_sd, 1.0) for _ in range(RUNS))
+    covered = sum(evidence.mean_delta_lower(evidence.components(d), 0.95) <= 0 for d in draws)
     assert BAND[0] <= covered / RUNS <= BAND[1]
 
 
@@ -43,7 +44,7 @@ def test_the_pigeonhole_percentile_bound_undercovers_when_three_seeds_dominate()
     t_hits = boot_hits = 0
     for _ in range(RUNS):
         d = crossed(rng, 3, 200, 1.0, 1.0, 1.0)
-        t_hits += evidence.mean_delta_lower(evidence.components(d)) <= 0
+        t_hits += evidence.mean_delta_lower(evidence.components(d), 0.95) <= 0
         boot_hits += pigeonhole_lower(rng, d) <= 0
     assert boot_hits / RUNS < BAND[0] <= t_hits / RUNS
 
@@ -53,7 +54,7 @@ def test_with_no_seed_variance_it_is_the_example_bootstrap():
     row = (rng.random(500) < 0.1).astype(float) - (rng.random(500) < 0.12).astype(float)
     d = np.stack([row, row, row])  # every seed the same: only the examples vary
     example = np.quantile([row[rng.integers(0, 500, 500)].mean() for _ in range(20000)], 0.05)
-    assert evidence.mean_delta_lower(evidence.components(d)) == pytest.approx(example, abs=0.002)
+    assert evidence.mean_delta_lower(evidence.components(d), 0.95) == pytest.approx(example, abs=0.002)
 
 
 def test_the_components_recover_the_variances_they_were_drawn_with():

@@ -2,8 +2,9 @@ import pytest
 import yaml
 
 from rankcert.errors import RankcertError
-from rankcert.policy import AGREES, CONTRADICTS, NOT_MEASURED, check_claims, criteria_differences, load_policy
-from rankcert.stats import Rule, seed_result, summarize
+from rankcert.policy import AGREES, CONTRADICTS, NOT_MEASURED, UNSETTLED, check_claims, criteria_differences, load_policy
+from rankcert.stats import seed_result, summarize
+from tests.helpers import rule as rule_with
 
 VARIANTS = ["per_layer", "uniform_r20", "uniform_r24", "uniform_r16"]
 
@@ -67,7 +68,7 @@ def test_unreadable_policy(tmp_path):
 def test_claims_agree_contradict_or_are_not_measured():
     import numpy as np
 
-    rule = Rule(0.025, 0.67, 0.75, resamples=1000)
+    rule = rule_with(bootstrap_resamples=1000)
     labels = np.ones(1000, dtype=int)
     probe = (np.arange(1000) < 800).astype(int)
     ok = (np.arange(1000) < 795).astype(int)
@@ -79,9 +80,24 @@ def test_claims_agree_contradict_or_are_not_measured():
         "uniform_r24": summarize("uniform_r24", [seed_result(s, labels, probe, None, rule) for s in (1, 2, 3)], rule),
     }
     policy = load_policy("policies/safe_uniform.yaml", VARIANTS)
-    outcome = {c.claim: c.outcome for c in check_claims(policy, summaries)}
+    population = {"per_layer": "SAFE", "uniform_r20": "UNSETTLED", "uniform_r16": "SAFE", "uniform_r24": "UNSETTLED"}
+    outcome = {c.claim: c.outcome for c in check_claims(policy, summaries, population)}
     assert outcome["per_layer is SAFE"] == AGREES
     assert outcome["uniform_r20 is SAFE"] == CONTRADICTS
     assert outcome["uniform_r16 is UNSAFE"] == CONTRADICTS
     assert outcome["rank 16 is to be avoided (UNSAFE)"] == CONTRADICTS
     assert outcome["uniform_r24 is SAFE"] == NOT_MEASURED
+
+
+def test_a_claim_the_spec_rule_agrees_with_is_unsettled_until_the_population_verdict_settles_it():
+    import numpy as np
+
+    rule = rule_with(bootstrap_resamples=1000)
+    labels, probe = np.ones(1000, dtype=int), (np.arange(1000) < 800).astype(int)
+    ok = (np.arange(1000) < 795).astype(int)
+    summaries = {name: summarize(name, [seed_result(s, labels, probe, ok, rule) for s in (1, 2, 3)], rule)
+                 for name in VARIANTS}
+    policy = load_policy("policies/safe_uniform.yaml", VARIANTS)
+    checks = {c.claim: c for c in check_claims(policy, summaries, {"uniform_r20": "UNSETTLED", "per_layer": "UNSAFE"})}
+    assert checks["uniform_r20 is SAFE"].outcome == UNSETTLED
+    assert checks["per_layer is SAFE"].outcome == CONTRADICTS and checks["per_layer is SAFE"].population == "UNSAFE"

@@ -5,8 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rankcert import stability, stats
+from tests.helpers import rule
 
-RULE = stats.Rule(tolerance=0.025, min_pass_rate=0.67, probe_min_accuracy=0.75, resamples=2000, bootstrap_seed=0)
+RULE = rule(bootstrap_resamples=2000)
 
 
 def correct_with_delta(n: int, probe_right: int, delta_examples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

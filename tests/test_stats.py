@@ -3,8 +3,9 @@ import pytest
 
 from rankcert import stats
 from rankcert.params import CertifiableLevel
+from tests.helpers import rule
 
-RULE = stats.Rule(tolerance=0.025, min_pass_rate=0.67, probe_min_accuracy=0.75, resamples=10000)
+RULE = rule(bootstrap_resamples=10000)
 
 
 def predictions_with_delta(n_correct_probe: int, n_correct_variant: int, n: int = 1000):

@@ -4,7 +4,9 @@
 
 Reads metrics/certify.json (which must be at the certifiable level with the probe gate passed), params.yaml
 and the run's facts, prints the policy's diff against the file at --out (default: params' certify.policy),
-and writes it only with --write. Certify against the written policy agrees by construction.
+and writes it only with --write. The primary and conservative uniform ranks are chosen among population-SAFE
+verdicts (rankcert.population); claims the population verdict does not settle are listed under `unsettled`,
+and certify calls them unsettled too (one voice), so the run certifies against its policy once they settle.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from rankcert import evidence, runfacts
+from rankcert import runfacts
 from rankcert.errors import RankcertError, run_main
 from rankcert.layout import Layout
 from rankcert.outputs import write_text
@@ -43,22 +45,33 @@ def observed(certify_json: Path) -> dict:
     return result
 
 
-def observations(result: dict, seeds: int) -> dict:
-    """Variant -> what certify.json says of it (names parsed here, at the file's edge)."""
+def observations(result: dict) -> dict:
+    """Variant -> what certify.json says of it (names parsed here, at the file's edge). A verdict is settled when
+    the population verdict (about the next training run) says what the spec rule says about these runs."""
     out = {}
     for name, v in result["variants"].items():
-        share = v.get("stability")
-        if share is None:
-            seen = Observed(v["status"], False, "not settled (certify.json has no stability figure)")
+        found = v.get("population") or {}
+        verdict, seeds = found.get("verdict"), found.get("seeds")
+        if verdict is None:
+            seen = Observed(v["status"], False, "not settled (certify.json has no population verdict)")
+        elif verdict == v["status"]:
+            seen = Observed(v["status"], True, f"settled (population verdict {verdict} at {seeds} seeds)")
+        elif verdict == "UNSETTLED":
+            seen = Observed(v["status"], False, f"not settled (population verdict UNSETTLED at {seeds} seeds, lower "
+                                                f"limit {_points(found.get('lower'))} points; `make settle` adds seeds)")
         else:
-            seen = Observed(v["status"], evidence.settled(share),
-                            evidence.advice(share, seeds, v.get("seeds_for_stable_verdict"), v.get("stable_verdict")))
+            seen = Observed(v["status"], False, f"not settled (the spec rule says {v['status']} about these {seeds} "
+                                                f"runs, the population verdict {verdict} about the next one)")
         out[parse_variant(name)] = seen
     return out
 
 
+def _points(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:+.1f}"
+
+
 def policy_document(params: Params, result: dict, layout: Layout, name: str) -> dict:
-    claims = claims_from(observations(result, len(params.seeds)))
+    claims = claims_from(observations(result))
     run = json.loads((layout.probe(params.seeds[0]) / "run.json").read_text(encoding="utf-8"))
     local_data = Path(params.data.source).is_dir()
     return {

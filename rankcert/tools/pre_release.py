@@ -101,12 +101,17 @@ def not_certified(result: dict) -> list[str]:
         return []
     lines = [f"not certified: level {result.get('level')}, probe gate "
              f"{'passed' if result.get('probe', {}).get('gate_passed') else 'FAILED'}, "
-             f"{result.get('policy', {}).get('claims_contradicted')} policy claim(s) contradicted"]
+             f"{result.get('policy', {}).get('claims_contradicted')} policy claim(s) contradicted, "
+             f"{result.get('policy', {}).get('claims_unsettled')} unsettled"]
     for name, v in result.get("variants", {}).items():
         failed = [f"{seed.replace('_', ' ')} {s['status']} (Δ {pts(s.get('delta'))})"
                   for seed, s in v.get("seeds", {}).items() if not s.get("passed")]
         if failed:
             lines.append(f"{name} is {v.get('status')}: " + ", ".join(failed))
+        found = v.get("population") or {}
+        if found.get("verdict") == "UNSETTLED":
+            lines.append(f"{name}'s population verdict is UNSETTLED at {found.get('seeds')} seeds (lower limit "
+                         f"{pts(found.get('lower'))}): `make settle` adds seeds until it settles")
     return lines
 
 
