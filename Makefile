@@ -12,7 +12,7 @@ STAMP := $(VENV)/.rankcert-installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: demo test test-fast lint pre-release policy repro-parallel worker-status worker-stop clean-venv
+.PHONY: demo test test-fast lint pre-release policy settle repro-parallel worker-status worker-stop clean-venv
 
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR) && $(OFFLINE) $(PYTHON) -m rankcert.tools.demo $(DEMO_DIR)
@@ -32,6 +32,11 @@ pre-release: $(STAMP)
 # The policy the last certifiable run supports: shows the diff; POLICY_ARGS="--write" (or --out, --name) to write it.
 policy: $(STAMP)
 	$(PYTHON) -m rankcert.tools.policy_export $(POLICY_ARGS)
+
+# Seeds added look by look (certify.population.looks) until every population verdict settles; a commit per look.
+# SETTLE_ARGS="--per-gpu 4" (or --jobs N) runs each look's new seeds at once through rankcert.tools.parallel.
+settle: $(STAMP)
+	$(PYTHON) -m rankcert.tools.settle $(SETTLE_ARGS)
 
 # The canonical run with one `dvc repro` per seed at once (JOBS defaults to the number of GPUs times PER_GPU,
 # the seeds that may share one GPU, default 1), then certify.

@@ -1,0 +1,115 @@
+"""Seeds added, look by look, until every population verdict settles (`make settle`).
+
+    python -m rankcert.tools.settle [--params params.yaml] [--jobs N] [--per-gpu K] [--no-commit]
+
+The looks are declared before any result is seen (certify.population.looks), and so are the seeds: params'
+`seeds`, then settle.next_seed, next_seed + 1, ... At each look it writes that look's seeds into params.yaml, runs
+the pipeline (`dvc repro`, which reruns only the new seeds' stages and certify; with several GPUs or --per-gpu,
+rankcert.tools.parallel), commits params.yaml, dvc.lock and metrics/ with the verdicts in the message (so `git log`
+shows the path to the verdict), and reads metrics/certify.json: it stops when no population verdict is UNSETTLED,
+or after the last look. Certify splits the error over the looks, so stopping early keeps it. Interrupted, it
+resumes at the look params.yaml is at (its seeds are a look's, or a run between looks that certify reads as one).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rankcert import gpus, population
+from rankcert.errors import RankcertError, run_main
+from rankcert.layout import Layout
+from rankcert.outputs import write_text
+from rankcert.params import Params, load_params
+
+
+def looks_to_run(params: Params) -> list[int]:
+    """The seed counts still to read, starting with the workspace's own (a run between looks is one)."""
+    seeds = len(params.seeds)
+    return [k for k in population.plan(tuple(params.certify.population.looks), seeds) if k >= seeds]
+
+
+def with_seeds(text: str, seeds: list[int]) -> str:
+    """params.yaml's text with `seeds` replaced, comments and layout kept."""
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedSeq
+
+    yaml = YAML()  # round trip: the user's comments stay
+    yaml.width = 4096
+    data = yaml.load(text)
+    listed = CommentedSeq(seeds)
+    listed.fa.set_flow_style()
+    data["seeds"] = listed
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def run_pipeline(jobs: int | None, per_gpu: int | None) -> None:
+    if jobs or per_gpu or len(gpus.visible_gpus()) > 1:
+        command = [sys.executable, "-m", "rankcert.tools.parallel", *(["--jobs", str(jobs)] if jobs else []),
+                   *(["--per-gpu", str(per_gpu)] if per_gpu else [])]
+    else:
+        command = ["dvc", "repro"]
+    if subprocess.run(command).returncode != 0:
+        raise RankcertError(f"`{' '.join(command[-3:] if command[0] != 'dvc' else command)}` failed (see above); "
+                            "fix what it names and run `make settle` again: it resumes at this look")
+
+
+def verdicts(certificate: Path) -> dict[str, dict]:
+    result = json.loads(certificate.read_text(encoding="utf-8"))
+    return {name: v.get("population") or {} for name, v in result["variants"].items()}
+
+
+def summary(found: dict[str, dict]) -> str:
+    return ", ".join(f"{name} {v.get('verdict')}" for name, v in found.items())
+
+
+def commit(paths: list[str], message: str) -> None:
+    subprocess.run(["git", "add", "--", *paths], check=True)
+    if subprocess.run(["git", "diff", "--cached", "--quiet"]).returncode != 0:
+        subprocess.run(["git", "commit", "-q", "-m", message], check=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--jobs", type=int, help="seeds at once, through rankcert.tools.parallel")
+    parser.add_argument("--per-gpu", type=int, help="seeds sharing one GPU, through rankcert.tools.parallel")
+    parser.add_argument("--no-commit", action="store_true", help="don't commit each look")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    if not args.no_commit and subprocess.run(["git", "rev-parse", "--git-dir"], capture_output=True).returncode:
+        raise RankcertError("not a git checkout: each look is a commit; run inside one or add --no-commit")
+    layout, plan = Layout(Path(".")), looks_to_run(params)
+    total = len(population.plan(tuple(params.certify.population.looks), len(params.seeds)))
+    found = {}
+    for k in plan:
+        seeds = params.settle_sequence(k)
+        added = [s for s in seeds if s not in params.seeds]
+        if added:
+            write_text(args.params, with_seeds(args.params.read_text(encoding="utf-8"), seeds))
+            params = load_params(args.params)
+        look = total - len(plan) + plan.index(k) + 1
+        print(f"[settle] look {look} of {total}: {k} seeds" + (f" ({len(added)} added: {added[0]}..{added[-1]})"
+                                                              if added else ""), flush=True)
+        run_pipeline(args.jobs, args.per_gpu)
+        found = verdicts(layout.certificate)
+        print(f"[settle] look {look}: {summary(found)}", flush=True)
+        if not args.no_commit:
+            commit([str(args.params), "dvc.lock", "metrics"], f"settle look {look} of {total}, {k} seeds: {summary(found)}")
+        if all(v.get("verdict") != population.UNSETTLED for v in found.values()):
+            print(f"[settle] every population verdict settled at {k} seeds", flush=True)
+            return
+    unsettled = [name for name, v in found.items() if v.get("verdict") == population.UNSETTLED]
+    print(f"[settle] the last look ({len(params.seeds)} seeds) leaves {', '.join(unsettled)} UNSETTLED: its true "
+          "share of passing runs is too close to certify.population.share to tell apart", flush=True)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,39 @@
+"""make settle on the demo profile: seeds added look by look, a commit per look, resumable."""
+import shutil
+import sys
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import certify_json
+from tests.helpers import commit, sh
+
+pytestmark = pytest.mark.e2e
+
+
+def test_settle_adds_the_next_look_seeds_commits_each_look_and_resumes(reproduced, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(reproduced[0], ws, symlinks=True)
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["certify"]["population"]["looks"] = [2, 3]  # one seed more at most: CI time
+    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    commit(ws, "looks 2, 3")
+    result = sh(ws, sys.executable, "-m", "rankcert.tools.settle")
+    assert "[settle] look 1 of 2: 2 seeds" in result.stdout
+    log = sh(ws, "git", "log", "--format=%s").stdout.splitlines()
+    verdicts = certify_json(ws)["variants"]
+    assert all(v["population"]["verdict"] in ("SAFE", "UNSAFE", "UNSETTLED") for v in verdicts.values())
+    if "every population verdict settled at 2 seeds" in result.stdout:
+        assert log[0].startswith("settle look 1 of 2, 2 seeds: ")
+        return
+    # the second look: seed 1000 added, only its stages and certify run, and the look is a commit
+    assert "[settle] look 2 of 2: 3 seeds (1 added: 1000..1000)" in result.stdout
+    assert yaml.safe_load((ws / "params.yaml").read_text())["seeds"] == [42, 123, 1000]
+    assert log[0].startswith("settle look 2 of 2, 3 seeds: ") and "per_layer " in log[0]
+    assert "Running stage 'probe@42'" not in result.stdout and "Running stage 'probe@1000'" in result.stdout
+    assert {v["population"]["seeds"] for v in verdicts.values()} == {3}
+    assert sh(ws, "git", "status", "--porcelain", "--untracked-files=no").stdout == ""
+    # run again: it resumes at the look params.yaml is at, and nothing reruns
+    again = sh(ws, sys.executable, "-m", "rankcert.tools.settle")
+    assert "[settle] look 2 of 2: 3 seeds" in again.stdout and "Running stage" not in again.stdout
+
