@@ -24,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rankcert import evidence, stats  # noqa: E402
 from rankcert.params import CertifyParams, build_config, parse_variant  # noqa: E402
-from rankcert.verdict import rule_from  # noqa: E402
 
 
 def read_run(path: Path) -> tuple[dict, dict[tuple[int, str], np.ndarray]]:
@@ -41,7 +40,14 @@ def read_run(path: Path) -> tuple[dict, dict[tuple[int, str], np.ndarray]]:
     return raw, correct
 
 
-def reading(seeds: list[int], variants: list[str], correct: dict, rule: stats.Rule, split_rows: int | None,
+def packed_rule(raw: dict) -> CertifyParams:
+    """The packed run's certify section (the rule), with this checkout's values for keys an older rankcert lacked;
+    only the rule, the seeds and the variants are read: a run packed by an older rankcert has other sections."""
+    current = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())["certify"]
+    return build_config(CertifyParams, {**current, **raw["certify"]}, "certify")
+
+
+def reading(seeds: list[int], variants: list[str], correct: dict, rule: CertifyParams, split_rows: int | None,
             counts: list[int] | None = None) -> dict[str, evidence.Evidence]:
     probe = {s: correct.get((s, "probe")) for s in seeds}
     per_variant = {v: {s: correct.get((s, v)) for s in seeds} for v in variants}
@@ -56,8 +62,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     raw, correct = read_run(args.run)
-    # only the rule, the seeds and the variants: a run packed by an older rankcert has other sections
-    rule = rule_from(build_config(CertifyParams, raw["certify"], "certify"))
+    rule = packed_rule(raw)
     seeds, variants = [int(s) for s in raw["seeds"]], [parse_variant(v).name for v in raw["variants"]]
     first, full = seeds[:args.first], len(seeds)
     early = reading(first, variants, correct, rule, args.split_rows, [full])
@@ -88,7 +93,7 @@ def main() -> None:
             "mean_delta_at_full": round(float(np.mean(deltas)), 6),
         }
     result = {"run": args.run.name, "seeds": seeds, "first": args.first, "eval_examples": n,
-              "tolerance": rule.tolerance, "resamples": rule.resamples, "variants": rows}
+              "tolerance": rule.tolerance, "resamples": rule.bootstrap_resamples, "variants": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(result, args.first, full))

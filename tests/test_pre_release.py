@@ -49,7 +49,7 @@ def rerun_with(root, deltas):
 
 
 def test_clean_certified_run_passes_against_the_previous_tag(released):
-    rerun_with(released, dict(ALL_OK, uniform_r20=[-0.008, -0.009, -0.008]))
+    rerun_with(released, dict(ALL_OK, uniform_r20=[-0.008, -0.01, -0.008]))
     result = gate(released)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dvc metrics diff v1" in result.stdout and "pre-release check passed" in result.stdout
@@ -68,7 +68,8 @@ def test_worst_delta_drop_beyond_the_allowance_fails_even_when_still_safe(releas
     result = gate(released)
     assert result.returncode == 1
     assert "FAIL uniform_r20: worst Δ dropped 1.2 points (-0.8 → -2.0), more than the allowed 1.0; seed 123" in result.stdout
-    assert "not certified" not in result.stdout
+    # still SAFE by the spec rule; about the next run, one seed at -2.0 leaves it open, and the gate says so
+    assert "FAIL uniform_r20's population verdict is UNSETTLED at 3 seeds" in result.stdout
 
 
 def test_stale_pipeline_fails(released):
