@@ -23,9 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np  # noqa: E402
+from scipy.special import ndtri  # noqa: E402
+
+from benchmarks.evidence_check import packed_rule, read_run  # noqa: E402
 from benchmarks.multi_gpu_bench import timed, verdicts  # noqa: E402
 from benchmarks.per_seed_bench import keep_predictions, workspace  # noqa: E402
 from benchmarks.warm_bench import device_name  # noqa: E402
+from rankcert import population  # noqa: E402
 from rankcert.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 
@@ -44,9 +49,139 @@ def pool(args) -> None:
     print(json.dumps({k: v for k, v in facts.items() if k != "packages"}), flush=True)
 
 
+def pooled_deltas(archives: list[Path]) -> tuple[dict, dict[str, dict[int, float | None]]]:
+    """(the first archive's params, variant -> seed -> Δ; None where the probe failed its gate)."""
+    raw, deltas = None, {}
+    for archive in archives:
+        params, correct = read_run(archive)
+        raw = raw or params
+        rule = packed_rule(params)
+        for (seed, name), right in correct.items():
+            if name != "probe":
+                probe = correct[(seed, "probe")]
+                gate = probe.mean() >= rule.probe_min_accuracy - 1e-9
+                deltas.setdefault(name, {})[seed] = float(right.mean() - probe.mean()) if gate else None
+    return raw, deltas
+
+
+def truth(per_seed: dict[int, float | None], share: float, tolerance: float) -> tuple[str, float]:
+    """The pool as the population: SAFE when at least `share` of its seeds pass (a missing Δ fails)."""
+    passing = sum(d is not None and d >= -tolerance - 1e-9 for d in per_seed.values()) / len(per_seed)
+    return ("SAFE" if passing >= share - 1e-9 else "UNSAFE"), passing
+
+
+def check(args) -> None:
+    raw, deltas = pooled_deltas(args.pool)
+    rule = packed_rule(raw)
+    p, looks = rule.population, tuple(rule.population.looks)
+    seeds = sorted(next(iter(deltas.values())))
+    truths = {name: truth(per_seed, p.share, rule.tolerance) for name, per_seed in deltas.items()}
+    rng = np.random.default_rng(args.draw_seed)
+    by_look = {k: {name: {"SAFE": 0, "UNSAFE": 0, "UNSETTLED": 0} for name in deltas} for k in looks}
+    sequential = {name: {"SAFE": 0, "UNSAFE": 0, "UNSETTLED": 0, "seeds": []} for name in deltas}
+    used = []
+    for _ in range(args.draws):
+        order = list(rng.permutation(seeds)[:looks[-1]])
+        settled_at = []
+        for name, per_seed in deltas.items():
+            xs = [per_seed[s] for s in order]
+            for k in looks:  # each look on its own: a one-look certificate of k seeds
+                by_look[k][name][population.judge(xs[:k], _one_look(p, k), rule.tolerance, rule.confidence).verdict] += 1
+            got = population.judge(xs, p, rule.tolerance, rule.confidence)  # the sequential procedure
+            sequential[name][got.verdict] += 1
+            settled_at.append(got.looks[-1].seeds if got.verdict != "UNSETTLED" else looks[-1])
+        used.append(max(settled_at))
+    n = args.draws
+    rows = {name: {"pool_passing_share": round(passing, 4), "truth": verdict,
+                   **{v: round(sequential[name][v] / n, 4) for v in ("SAFE", "UNSAFE", "UNSETTLED")},
+                   "wrong": round(sequential[name]["UNSAFE" if verdict == "SAFE" else "SAFE"] / n, 4)}
+            for name, (verdict, passing) in truths.items()}
+    false_safe = [sequential[name]["SAFE"] / n for name, (verdict, _) in truths.items() if verdict == "UNSAFE"]
+    result = {"pool_seeds": seeds, "draws": n, "share": p.share, "confidence": rule.confidence,
+              "tolerance": rule.tolerance, "looks": list(looks), "spending": p.spending,
+              "by_look": {str(k): {name: {v: round(c / n, 4) for v, c in counts.items()} | {
+                  "wrong": round(counts["UNSAFE" if truths[name][0] == "SAFE" else "SAFE"] / n, 4)}
+                  for name, counts in table.items()} for k, table in by_look.items()},
+              "sequential": rows, "false_safe_rate": round(max(false_safe), 4) if false_safe else None,
+              "mean_seeds_used": round(float(np.mean(used)), 2)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(result))
+    print(args.out.with_suffix(".md").read_text())
+
+
+def simulate(args) -> None:
+    """Known truths: normal per-seed Δs with the pool-like spread `--sd` points, their (1 − share)-quantile placed
+    at distances from the line; and the boundary truth for the false-SAFE rate (normal, and Student's t3)."""
+    rule = packed_rule({"certify": {}})
+    p, tol, gamma = rule.population, rule.tolerance, rule.confidence
+    z = -float(ndtri(p.share))
+    rng = np.random.default_rng(args.draw_seed)
+    rows = []
+    for distance in (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0):
+        centre = -tol + distance / 100 + z * args.sd / 100  # the quantile at −tol + distance
+        counts, used = {"SAFE": 0, "UNSAFE": 0, "UNSETTLED": 0}, []
+        for _ in range(args.draws):
+            got = population.judge(list(centre + args.sd / 100 * rng.standard_normal(p.looks[-1])), p, tol, gamma)
+            counts[got.verdict] += 1
+            used.append(got.looks[-1].seeds)
+        rows.append({"quantile_minus_line_points": distance, **{k: round(v / args.draws, 4) for k, v in counts.items()},
+                     "mean_seeds": round(float(np.mean(used)), 2)})
+    boundary = {}
+    for name, draw, q in [("normal", rng.standard_normal, -z), ("t3", lambda n: rng.standard_t(3, n), -1.6377443536962102)]:
+        for spending in ("calibrated", "bonferroni"):
+            rule_k = population.PopulationParams(p.share, p.looks, spending)
+            hits = sum(population.judge(list(-tol + 0.01 * (draw(p.looks[-1]) - q)), rule_k, tol, gamma).verdict == "SAFE"
+                       for _ in range(args.draws))
+            boundary[f"{name}_{spending}"] = round(hits / args.draws, 4)
+    result = {"draws": args.draws, "sd_points": args.sd, "looks": p.looks, "share": p.share, "confidence": gamma,
+              "expected_seeds": rows, "false_safe_at_the_boundary": boundary}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=1))
+
+
+def _one_look(p, k):
+    import dataclasses
+
+    return dataclasses.replace(p, looks=[k])
+
+
+def markdown(r: dict) -> str:
+    lines = [f"# Population verdict against a pool of {len(r['pool_seeds'])} seeds", "",
+             f"The pool (seeds {r['pool_seeds'][0]}, {r['pool_seeds'][1]}, … {r['pool_seeds'][-1]}) stands for the "
+             f"population: a variant is truly SAFE when at least {r['share']:.0%} of the pool's seeds have Δ ≥ "
+             f"−{100 * r['tolerance']:.1f} points. {r['draws']:,} random orderings of the pool; each is read at looks "
+             f"{r['looks']} ({r['spending']} spending, confidence {r['confidence']:.0%}). The pool's own share is an "
+             "estimate (48 seeds: ± about 4 points at 90%), and the orderings share seeds, so the rates below describe "
+             "this pool, not every pool.", "",
+             "## The sequential procedure (make settle)", "",
+             "| variant | pool passing share | truth | SAFE | UNSAFE | UNSETTLED | wrong |", "|---|---|---|---|---|---|---|"]
+    for name, v in r["sequential"].items():
+        lines.append(f"| {name} | {v['pool_passing_share']:.0%} | {v['truth']} | {v['SAFE']:.1%} | {v['UNSAFE']:.1%} | "
+                     f"{v['UNSETTLED']:.1%} | {v['wrong']:.1%} |")
+    lines += ["", f"False-SAFE rate (worst truly UNSAFE variant): {_pct(r['false_safe_rate'])}; seeds used until "
+              f"every verdict settled (or the last look): {r['mean_seeds_used']} on average.", "",
+              "## One look of k seeds (no sequential split)", "",
+              "| variant | " + " | ".join(f"{k} seeds: SAFE / UNSAFE / wrong" for k in r["by_look"]) + " |",
+              "|---|" + "---|" * len(r["by_look"])]
+    for name in r["sequential"]:
+        cells = [f"{t[name]['SAFE']:.0%} / {t[name]['UNSAFE']:.0%} / {t[name]['wrong']:.1%}" for t in r["by_look"].values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _pct(value: float | None) -> str:
+    return "none truly UNSAFE" if value is None else f"{value:.1%}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=["pool"])
+    parser.add_argument("phase", choices=["pool", "check", "simulate"])
+    parser.add_argument("--sd", type=float, default=1.0, help="simulate: the per-seed Δs' spread in points")
+    parser.add_argument("--pool", type=Path, nargs="*", default=[], help="check: the pool archives")
+    parser.add_argument("--draws", type=int, default=2000, help="check: random orderings of the pool")
+    parser.add_argument("--draw-seed", type=int, default=0)
     parser.add_argument("--seeds", help="pool: the seeds, comma-separated")
     parser.add_argument("--model")
     parser.add_argument("--data")
@@ -55,7 +190,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path("/tmp/rankcert-population"))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    {"pool": pool}[args.phase](args)
+    {"pool": pool, "check": check, "simulate": simulate}[args.phase](args)
 
 
 if __name__ == "__main__":
