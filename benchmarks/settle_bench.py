@@ -25,7 +25,6 @@ from benchmarks.per_seed_bench import workspace  # noqa: E402
 from benchmarks.warm_bench import device_name  # noqa: E402
 from rankcert.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
-from tests.helpers import commit  # noqa: E402
 
 
 def pooled_predictions(archives: list[Path]) -> dict[str, bytes]:
@@ -49,7 +48,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     ws = workspace(args.root / "settle", args, demo.PROJECT, [42, 123, 456])
-    commit(ws, "canonical seeds")
     command = [sys.executable, "-m", "rankcert.tools.settle", *(["--per-gpu", str(args.per_gpu)]
                                                                  if args.per_gpu > 1 else [])]
     seconds, output = timed(command, ws, dict(os.environ, PYTHONUNBUFFERED="1"), True)
