@@ -30,7 +30,7 @@ from benchmarks.evidence_check import packed_rule, read_run  # noqa: E402
 from benchmarks.multi_gpu_bench import timed, verdicts  # noqa: E402
 from benchmarks.per_seed_bench import keep_predictions, workspace  # noqa: E402
 from benchmarks.warm_bench import device_name  # noqa: E402
-from rankcert import population  # noqa: E402
+from rankcert import evidence, population  # noqa: E402
 from rankcert.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 
@@ -49,9 +49,10 @@ def pool(args) -> None:
     print(json.dumps({k: v for k, v in facts.items() if k != "packages"}), flush=True)
 
 
-def pooled_deltas(archives: list[Path]) -> tuple[dict, dict[str, dict[int, float | None]]]:
-    """(the first archive's params, variant -> seed -> Δ; None where the probe failed its gate)."""
-    raw, deltas = None, {}
+def pooled_differences(archives: list[Path]) -> tuple[dict, dict[str, dict[int, np.ndarray | None]]]:
+    """(the first archive's params, variant -> seed -> per-example differences D; None where the probe failed
+    its gate)."""
+    raw, diffs = None, {}
     for archive in archives:
         params, correct = read_run(archive)
         raw = raw or params
@@ -60,18 +61,28 @@ def pooled_deltas(archives: list[Path]) -> tuple[dict, dict[str, dict[int, float
             if name != "probe":
                 probe = correct[(seed, "probe")]
                 gate = probe.mean() >= rule.probe_min_accuracy - 1e-9
-                deltas.setdefault(name, {})[seed] = float(right.mean() - probe.mean()) if gate else None
-    return raw, deltas
+                diffs.setdefault(name, {})[seed] = right.astype(np.int8) - probe.astype(np.int8) if gate else None
+    return raw, diffs
 
 
-def truth(per_seed: dict[int, float | None], share: float, tolerance: float) -> tuple[str, float]:
+def judged(rows: list[np.ndarray | None], rule, p) -> population.PopulationVerdict:
+    """The population verdict as certify reads it: Δs and the eval-part floor from the same rows."""
+    deltas = [None if d is None else float(d.mean()) for d in rows]
+
+    def eval_sd(k: int) -> float:
+        head = rows[:k]
+        return 0.0 if k < 2 or any(d is None for d in head) else evidence.components(np.stack(head)).parts_sd[1]
+    return population.judge(deltas, p, rule.tolerance, rule.confidence, eval_sd)
+
+
+def truth(per_seed: dict[int, np.ndarray | None], share: float, tolerance: float) -> tuple[str, float]:
     """The pool as the population: SAFE when at least `share` of its seeds pass (a missing Δ fails)."""
-    passing = sum(d is not None and d >= -tolerance - 1e-9 for d in per_seed.values()) / len(per_seed)
+    passing = sum(d is not None and d.mean() >= -tolerance - 1e-9 for d in per_seed.values()) / len(per_seed)
     return ("SAFE" if passing >= share - 1e-9 else "UNSAFE"), passing
 
 
 def check(args) -> None:
-    raw, deltas = pooled_deltas(args.pool)
+    raw, deltas = pooled_differences(args.pool)
     rule = packed_rule(raw)
     p, looks = rule.population, tuple(rule.population.looks)
     seeds = sorted(next(iter(deltas.values())))
@@ -86,8 +97,8 @@ def check(args) -> None:
         for name, per_seed in deltas.items():
             xs = [per_seed[s] for s in order]
             for k in looks:  # each look on its own: a one-look certificate of k seeds
-                by_look[k][name][population.judge(xs[:k], _one_look(p, k), rule.tolerance, rule.confidence).verdict] += 1
-            got = population.judge(xs, p, rule.tolerance, rule.confidence)  # the sequential procedure
+                by_look[k][name][judged(xs[:k], rule, _one_look(p, k)).verdict] += 1
+            got = judged(xs, rule, p)  # the sequential procedure
             sequential[name][got.verdict] += 1
             settled_at.append(got.looks[-1].seeds if got.verdict != "UNSETTLED" else looks[-1])
         used.append(max(settled_at))
@@ -115,7 +126,7 @@ def simulate(args) -> None:
     at distances from the line; and the boundary truth for the false-SAFE rate (normal, and Student's t3)."""
     rule = packed_rule({"certify": {}})
     p, tol, gamma = rule.population, rule.tolerance, rule.confidence
-    z = -float(ndtri(p.share))
+    z = float(ndtri(p.share))  # the share-quantile of N(0, 1): 1.28 at 0.90
     rng = np.random.default_rng(args.draw_seed)
     rows = []
     for distance in (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,8 +147,13 @@ class PopulationVerdict:
     why_not: str | None = None  # why there is no verdict (a seed without a Δ)
 
 
-def judge(deltas: list[float | None], rule: PopulationParams, tolerance: float, confidence: float) -> PopulationVerdict:
-    """The population verdict from per-seed Δs in seed order (None: a seed with no Δ, or an undertrained probe)."""
+def judge(deltas: list[float | None], rule: PopulationParams, tolerance: float, confidence: float,
+          eval_sd: Callable[[int], float] | None = None) -> PopulationVerdict:
+    """The population verdict from per-seed Δs in seed order (None: a seed with no Δ, or an undertrained probe).
+
+    `eval_sd(k)`: the eval-set part of one seed's spread, from the first k seeds' per-example differences. A SAFE
+    never takes a spread below it: Δs are multiples of 1/n, so a few seeds can tie exactly (s = 0, a limit at the
+    mean) though runs do differ; a larger spread only makes SAFE rarer, so the error bound still holds."""
     seeds = len(deltas)
     passed = sum(d is not None and d >= -tolerance - EPS for d in deltas)
     free = distribution_free(passed, seeds, rule.share, confidence)
@@ -162,7 +168,7 @@ def judge(deltas: list[float | None], rule: PopulationParams, tolerance: float, 
     for j, k in enumerate(k for k in looks if k <= seeds):
         x = np.asarray(deltas[:k], dtype=np.float64)
         m, s = float(x.mean()), float(x.std(ddof=1))
-        lower = m - factor(k, rule.share, safe_levels[j]) * s
+        lower = m - factor(k, rule.share, safe_levels[j]) * max(s, eval_sd(k) if eval_sd else 0.0)
         upper = m - factor(k, rule.share, 1 - unsafe_levels[j]) * s
         verdict = SAFE if lower >= -tolerance - EPS else UNSAFE if upper < -tolerance - EPS else UNSETTLED
         read.append(Look(k, safe_levels[j], unsafe_levels[j], lower, upper, verdict))

@@ -122,3 +122,10 @@ def test_the_normality_check_rejects_about_five_percent_of_normal_samples():
     rng = np.random.default_rng(11)
     flagged = [population.normality(list(rng.standard_normal(12))).p_value < 0.05 for _ in range(400)]
     assert abs(np.mean(flagged) - 0.05) <= 3 * math.sqrt(0.05 * 0.95 / 400)
+
+
+def test_seeds_tied_on_the_same_delta_do_not_make_a_safe_out_of_a_zero_spread():
+    tied = [-0.02, -0.02, -0.02]  # Δs are multiples of 1/n: a few seeds can tie exactly
+    assert population.judge(tied, rule(looks=[3]), TOL, CONFIDENCE).verdict == "SAFE"  # the bare limit: s = 0
+    floored = population.judge(tied, rule(looks=[3]), TOL, CONFIDENCE, eval_sd=lambda k: 0.01)
+    assert floored.verdict == "UNSETTLED" and floored.lower < -TOL
