@@ -25,7 +25,6 @@ class Verdict:
     stability: dict[str, float]  # variant -> share of joint bootstrap resamples in which it is SAFE
     variants: dict[str, Variant]  # name -> what the variant is (its kind, rank, what it truncates)
     evidence: dict[str, evidence.Evidence]  # variant -> the population reading and how much evidence it needs
-    eval_examples: int  # how many examples each seed was evaluated on
 
 
 def rule_from(c: CertifyParams) -> stats.Rule:
@@ -68,7 +67,7 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     if not scope_ok:
         reasons.append(f"run is outside the policy's scope ({policy.scope.model_family}/{policy.scope.task})")
     return Verdict(not reasons, reasons, level, probe_accuracy, undertrained, summaries, claims, differences, scope_ok,
-                   shares, {v.name: v for v in params.variants}, found, n)
+                   shares, {v.name: v for v in params.variants}, found)
 
 
 def _column(frame: pd.DataFrame | None) -> np.ndarray | None:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from rankcert import frontier, stats
-from rankcert.params import parse_variant
+from rankcert.variants import parse_variant
 from rankcert.verdict import Verdict
 
 RULE = stats.Rule(tolerance=0.025, min_pass_rate=0.67, probe_min_accuracy=0.75, resamples=1000)
@@ -27,7 +27,7 @@ def verdict(deltas: dict[str, list[int]]) -> Verdict:
                  for name, per_seed in deltas.items()}
     level = stats.Level("certifiable", [])
     return Verdict(True, [], level, {}, [], summaries, [], [], True, dict.fromkeys(deltas, 0.5),
-                   {name: parse_variant(name) for name in deltas}, {}, N)
+                   {name: parse_variant(name) for name in deltas}, {})
 
 
 def sizes(params: dict[str, int], seeds: int = 3) -> dict:
