@@ -19,6 +19,8 @@ from rankcert.yamlfile import read_yaml
 
 DEVICE = re.compile(r"auto|cpu|cuda(:(0|[1-9][0-9]*))?")  # one spelling per device: cuda:1, not cuda:01
 MAX_RESAMPLES = 1_000_000
+# a number written as text: ASCII digits only, no spaces or underscores (float() would take "١", " 1", "1_0")
+FLOAT_TEXT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:nan|inf|infinity)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -291,11 +293,8 @@ def _as_float(value: Any, where: str) -> float:
         raise RankcertError(f"{where} must be a number, not {quoted(value)}")
     if isinstance(value, (int, float)):
         number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError as err:
-            raise RankcertError(f"{where} must be a number, not {quoted(value)}") from err
+    elif isinstance(value, str) and FLOAT_TEXT.fullmatch(value):
+        number = float(value)
     else:
         raise RankcertError(f"{where} must be a number, not {quoted(value)}")
     if number != number or number in (float("inf"), float("-inf")):

@@ -89,6 +89,10 @@ BAD = [
     ("train.lr", "-inf", "train.lr must be a finite number"),
     ("train.lr", "", "train.lr must be a number, not ''"),
     ("train.lr", "0x10", "train.lr must be a number"),
+    ("train.lr", " 5e-4", "train.lr must be a number, not ' 5e-4'"),
+    ("train.lr", "1_000", "train.lr must be a number"),  # float() reads 1000.0
+    ("train.lr", "\u0661", "train.lr must be a number"),  # float() reads an Arabic-Indic 1 as 1.0
+    ("train.lr", "5e", "train.lr must be a number"),
     ("inputs", {"my data": "x"}, "inputs keys name stages and files"),
     ("inputs", {"däta": "x"}, "inputs keys name stages and files"),
     ("data.train_size", 0, "must be > 0"),
@@ -127,6 +131,7 @@ def test_malformed_yaml_file(tmp_path):
     ("runtime.device", "cuda:0", "cuda:0"), ("runtime.device", "cuda:10", "cuda:10"),
     ("data.eval_size", "all", "all"), ("data.eval_size", 1, 1),
     ("train.precision", "bf16", "bf16"), ("train.lr", 1, 1.0), ("train.lr", "5e-4", 5e-4),
+    ("train.lr", "+.5E-3", 5e-4), ("train.lr", "5.", 5.0),
     ("inputs", {"my-data_2": "x"}, {"my-data_2": "x"}),
 ])
 def test_the_boundary_spellings_that_are_read(key, value, read):
