@@ -26,7 +26,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rankcert import data, modeling, training  # noqa: E402
+from rankcert import cotrain, data, modeling, training  # noqa: E402
 from rankcert.params import load_params  # noqa: E402
 from rankcert.runfacts import device_name, package_versions  # noqa: E402
 from rankcert.tools import demo
@@ -47,15 +47,22 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def probe_job(base: cotrain.SharedBase, params) -> cotrain.Job:
+    """The probe's adapter, as stage probe plans it."""
+    return cotrain.Job("probe", dict.fromkeys(base.modules, params.probe.rank),
+                       dict.fromkeys(base.modules, params.probe.alpha))
+
+
 def time_ours(params, train_set, device, steps: int, graphs: bool) -> dict:
-    recipe = dataclasses.replace(params.train, steps=steps)
-    model, _, _ = modeling.build_lora_model(
-        params.model, 42, lambda names: {n: params.probe.rank for n in names}, float, params.probe.dropout)
+    """The probe trained as stage probe trains it (cotrain.fit_all): graphed on CUDA, or the eager loop."""
+    params = dataclasses.replace(params, train=dataclasses.replace(params.train, steps=steps),
+                                 runtime=dataclasses.replace(params.runtime, cuda_graphs=graphs))
+    base = cotrain.SharedBase(params, 42)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     sync(device)
     start = time.perf_counter()
-    training.train(model, train_set, recipe, 42, device, graphs, "ours")
+    list(cotrain.fit_all(base, [probe_job(base, params)], train_set, device, "ours"))
     sync(device)
     wall = time.perf_counter() - start
     return {"ms_per_step": 1000 * wall / steps, "wall_s": wall, **_peak(device)}
@@ -125,9 +132,8 @@ def profile_step(params, train_set, device, steps: int = 5) -> dict:
     from torch.profiler import ProfilerActivity, profile
 
     recipe = dataclasses.replace(params.train, steps=steps + 3)
-    model, _, _ = modeling.build_lora_model(
-        params.model, 42, lambda names: {n: params.probe.rank for n in names}, float, params.probe.dropout)
-    model.to(device).train()
+    base = cotrain.SharedBase(params, 42)
+    model = base.lora_model(probe_job(base, params)).to(device).train()
     order = training.batch_order(len(train_set), recipe.steps, recipe.batch_size, 42)
     step = training.EagerStep(model, train_set, order, recipe, device)
     for i in range(3):

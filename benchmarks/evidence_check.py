@@ -23,7 +23,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rankcert import evidence, stats  # noqa: E402
-from rankcert.params import CertifyParams, build_config, parse_variant  # noqa: E402
+from rankcert.params import CertifyParams, build_config  # noqa: E402
+from rankcert.variants import parse_variant  # noqa: E402
 
 
 def read_run(path: Path) -> tuple[dict, dict[tuple[int, str], np.ndarray]]:

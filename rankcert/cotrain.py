@@ -66,7 +66,8 @@ class SharedBase:
 
 
 def fit_all(base: SharedBase, jobs: list[Job], data: Encoded, device: torch.device, label: str) -> Iterator[Trained]:
-    """Train every job; yield each as it finishes (a group on CUDA, one by one elsewhere)."""
+    """Train every job; yield each as it finishes. On CUDA with runtime.cuda_graphs, in waves of graphed trainings
+    at once (the only graphed path); otherwise one by one in the eager loop (training.train), resumable."""
     recipe, graphs = base.params.train, base.params.runtime.cuda_graphs  # read on any device: declared params
     if device.type == "cuda" and graphs:
         yield from _fit_on_gpu(base, jobs, data, device, label)
@@ -79,7 +80,7 @@ def fit_all(base: SharedBase, jobs: list[Job], data: Encoded, device: torch.devi
         checkpoint = Checkpoint(f"{label}-{job.name}", run_key(base.params.model, recipe, base.params.probe, base.seed,
                                                                  job.plan), every) if every else None
         started = time.perf_counter()
-        log = train(model, data, recipe, base.seed, device, graphs, _desc(label, job), checkpoint)
+        log = train(model, data, recipe, base.seed, device, _desc(label, job), checkpoint)
         _check_finite(job, [row.loss for row in log], recipe.log_every, label)
         yield Trained(job, model, log, time.perf_counter() - started, 1)
 

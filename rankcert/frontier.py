@@ -14,7 +14,7 @@ Key = tuple[int, str]
 @dataclass(frozen=True)
 class Point:
     variant: str
-    kind: str  # per_layer | uniform | truncated
+    kind: str  # its kind's label (rankcert.variants): per_layer | uniform | truncated
     parameters: float  # trainable parameters, mean over the seeds measured
     mean_delta: float
     worst_delta: float
@@ -70,23 +70,22 @@ def smallest_safe(found: list[Point]) -> Point | None:
 
 
 def smallest_safe_uniform_rank(verdict: Verdict) -> int | None:
-    """The smallest retrained uniform rank that is SAFE."""
-    variants = verdict.variants
-    ranks = [variants[n].rank for n, s in verdict.summaries.items() if variants[n].kind == "uniform" and s.safe]
-    return min(ranks, default=None)
+    """The smallest uniform rank that is SAFE."""
+    ranks = [verdict.variants[n].uniform_rank for n, s in verdict.summaries.items() if s.safe]
+    return min((r for r in ranks if r is not None), default=None)
 
 
 def truncation_gaps(verdict: Verdict) -> list[TruncationGap]:
     """Each truncated variant's Δ beside the retrained variant with the same plan, seed by seed."""
     out = []
     for name, s in verdict.summaries.items():
-        variant = verdict.variants[name]
-        if variant.kind != "truncated" or variant.base.name not in verdict.summaries:
+        twin = verdict.variants[name].truncates
+        if twin is None or twin.name not in verdict.summaries:
             continue
-        retrained = {r.seed: r.delta for r in verdict.summaries[variant.base.name].seeds if r.delta is not None}
+        retrained = {r.seed: r.delta for r in verdict.summaries[twin.name].seeds if r.delta is not None}
         deltas = {r.seed: (r.delta, retrained[r.seed]) for r in s.seeds if r.delta is not None and r.seed in retrained}
         if deltas:
-            out.append(TruncationGap(name, variant.base.name, deltas))
+            out.append(TruncationGap(name, twin.name, deltas))
     return out
 
 

@@ -188,19 +188,6 @@ def adapter_weights_file(folder: str | Path) -> Path:
     return path
 
 
-def build_lora_model(params: ModelParams, seed: int, plan_for, alpha_for, dropout: float):
-    """Seed, load the base model, plan its ranks and wrap it with LoRA: (model, plan, model_type).
-
-    The seed comes first, before any weight exists: the head and the LoRA init come from it.
-    `plan_for` maps the target module names to ranks; `alpha_for` maps a rank to its alpha.
-    """
-    seed_everything(seed)
-    base = load_base_model(params)
-    plan = plan_for(target_module_names(base, params.target_modules))
-    alphas = {module: alpha_for(rank) for module, rank in plan.items()}
-    return add_lora(base, params, plan, dropout, alphas), plan, base.config.model_type
-
-
 def read_adapter_weights(folder: str | Path) -> dict[str, torch.Tensor]:
     """The adapter's tensors; a truncated or foreign file is one clear error, not a traceback."""
     from safetensors.torch import load_file
@@ -208,6 +195,12 @@ def read_adapter_weights(folder: str | Path) -> dict[str, torch.Tensor]:
     path = adapter_weights_file(folder)
     with _readable(path):
         return load_file(str(path))
+
+
+def read_lora_factors(folder: str | Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Module name -> (lora_A, lora_B) of the saved adapter."""
+    weights = read_adapter_weights(folder)
+    return {module: (weights[keys["lora_A"]], weights[keys["lora_B"]]) for module, keys in lora_modules(weights).items()}
 
 
 def adapter_shapes(folder: str | Path) -> dict[str, tuple[int, ...]]:

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rankcert.errors import RankcertError
+from rankcert.text import quoted
+from rankcert.variants import Variant, parse_variant
 from rankcert.yamlfile import read_yaml
 
-UNIFORM = re.compile(r"uniform_r(\d+)")
-PER_LAYER_AT = re.compile(r"per_layer_e(\d+)")  # per_layer_e95: energy threshold 0.95
-TRUNCATED = "truncated_"
-DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+DEVICE = re.compile(r"auto|cpu|cuda(:(0|[1-9][0-9]*))?")  # one spelling per device: cuda:1, not cuda:01
 MAX_RESAMPLES = 1_000_000
+# a number written as text: ASCII digits only, no spaces or underscores (float() would take "١", " 1", "1_0")
+FLOAT_TEXT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:nan|inf|infinity)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,9 @@ class RuntimeParams:
     cuda_graphs: bool  # on CUDA, capture the whole training step once and replay it
 
     def __post_init__(self):
+        if (index := re.fullmatch("cuda:([0-9]+)", self.device)) and not DEVICE.fullmatch(self.device):
+            raise RankcertError(f"runtime.device {self.device!r} means cuda:{int(index.group(1))}; write that "
+                                "(one name per device)")
         _require(DEVICE.fullmatch(self.device),
                  f"runtime.device must be auto, cpu, cuda or cuda:<index>, not {self.device!r}")
 
@@ -190,50 +194,6 @@ class SettleParams:
 
 
 @dataclass(frozen=True)
-class Variant:
-    """A compression variant; its name says what it is.
-
-    `per_layer` (ranks from the probe's spectra at compress.energy_threshold), `per_layer_e<digits>` (the same
-    at energy 0.<digits>), `uniform_r<K>` (rank K everywhere): retrained with the probe's recipe and seed.
-    `truncated_<variant>`: not retrained; the probe's update cut by SVD to that variant's ranks.
-    """
-
-    name: str
-    kind: Literal["per_layer", "uniform", "truncated"]
-    rank: int | None = None  # the uniform rank
-    threshold: float | None = None  # a per_layer_e<digits> energy threshold; None: compress.energy_threshold
-    base: Variant | None = None  # what a truncated variant truncates to
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def retrained(self) -> bool:
-        return self.kind != "truncated"
-
-    @property
-    def plan_source(self) -> Variant:
-        """The variant whose rank plan this one uses (itself unless truncated)."""
-        return self.base if self.base is not None else self
-
-    @property
-    def needs_spectra(self) -> bool:
-        """Its plan is read from the probe's spectra (per_layer, or a truncation to a per_layer plan)."""
-        return self.plan_source.kind == "per_layer"
-
-    def energy_threshold(self, default: float) -> float | None:
-        """The energy threshold its plan uses: its own (per_layer_e95), `default` for per_layer, None if uniform."""
-        if not self.needs_spectra:
-            return None
-        return self.plan_source.threshold if self.plan_source.threshold is not None else default
-
-    @staticmethod
-    def alpha(rank: int) -> float:
-        """A variant's LoRA alpha at a module of rank `rank`: alpha = r, as in the probe (alpha/r = 1)."""
-        return float(rank)
-
-
-@dataclass(frozen=True)
 class Params:
     model: ModelParams
     data: DataParams
@@ -266,7 +226,8 @@ class Params:
         _require(self.variants, "variants must list at least one variant")
         _require(len(set(self.variant_names)) == len(self.variants), f"variants has duplicates: {self.variant_names}")
         for v in self.variants:
-            check_variant(v, self.probe.rank)
+            problem = v.problem(self.probe.rank)
+            _require(problem is None, f"variant {v.name}: {problem}")
 
     def settle_sequence(self, count: int) -> list[int]:
         """The first `count` seeds of the declared sequence: `seeds`, then settle.next_seed, next_seed + 1, ...
@@ -279,31 +240,6 @@ class Params:
         return [v.name for v in self.variants]
 
 
-def parse_variant(name: Any) -> Variant:
-    """Read what a variant name says it is; refuse names that say nothing."""
-    if not isinstance(name, str):
-        raise RankcertError(f"variants: {_quote(name)} is not a variant name; {VARIANT_NAMES}")
-    if name.startswith(TRUNCATED):
-        base = parse_variant(name.removeprefix(TRUNCATED))
-        if not base.retrained:
-            raise RankcertError(f"variants: {name!r} truncates a truncation; use truncated_<retrained variant>")
-        return Variant(name, "truncated", base.rank, base.threshold, base)
-    if name == "per_layer":
-        return Variant(name, "per_layer")
-    if match := PER_LAYER_AT.fullmatch(name):
-        threshold = float("0." + match.group(1))
-        if threshold == 0.0:
-            raise RankcertError(f"variants: {name!r} has energy threshold 0; e.g. per_layer_e95 means 0.95")
-        return Variant(name, "per_layer", threshold=threshold)
-    if match := UNIFORM.fullmatch(name):
-        return Variant(name, "uniform", int(match.group(1)))
-    raise RankcertError(f"variants: {_quote(name)} doesn't say what it is; {VARIANT_NAMES}")
-
-
-VARIANT_NAMES = ("use per_layer, per_layer_e<digits> (e.g. per_layer_e95), uniform_r<rank> (e.g. uniform_r16) "
-                 "or truncated_<one of those>")
-
-
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Load and validate params.yaml; raise RankcertError naming the first bad key."""
     return params_from_dict(read_yaml(path, "params file", "run from the project root or pass --params"))
@@ -311,11 +247,6 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 def params_from_dict(raw: Any) -> Params:
     return build_config(Params, raw, "")
-
-
-def check_variant(variant: Variant, probe_rank: int) -> None:
-    if variant.plan_source.kind == "uniform":
-        _require(0 < variant.rank <= probe_rank, f"variant {variant.name}: rank must be in 1..probe.rank ({probe_rank})")
 
 
 def _require(ok: Any, message: str) -> None:
@@ -355,39 +286,39 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
                 return _coerce(arm, value, where)
             except RankcertError as err:
                 wanted.append(str(err).split(" must be ", 1)[-1].rsplit(", not ", 1)[0])
-        raise RankcertError(f"{where} must be {' or '.join(wanted)}, not {_quote(value)}")
+        raise RankcertError(f"{where} must be {' or '.join(wanted)}, not {quoted(value)}")
     if hint is Variant:
         return parse_variant(value)
     if typing.get_origin(hint) is Literal:
         choices = typing.get_args(hint)
         if value not in choices:
-            raise RankcertError(f"{where} must be {_one_of(choices)}, not {_quote(value)}")
+            raise RankcertError(f"{where} must be {_one_of(choices)}, not {quoted(value)}")
         return value
     if dataclasses.is_dataclass(hint):
         return build_config(hint, value, where)
     if typing.get_origin(hint) is dict:
         key_type, item = typing.get_args(hint)
         if not isinstance(value, dict):
-            raise RankcertError(f"{where} must be a mapping, not {_quote(value)}")
+            raise RankcertError(f"{where} must be a mapping, not {quoted(value)}")
         return {_coerce(key_type, k, f"{where} key"): _coerce(item, v, _join(where, k)) for k, v in value.items()}
     if typing.get_origin(hint) is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, list):
-            raise RankcertError(f"{where} must be a list, not {_quote(value)}")
+            raise RankcertError(f"{where} must be a list, not {quoted(value)}")
         return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if hint is bool:
         if not isinstance(value, bool):
-            raise RankcertError(f"{where} must be true or false, not {_quote(value)}")
+            raise RankcertError(f"{where} must be true or false, not {quoted(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise RankcertError(f"{where} must be an integer, not {_quote(value)}")
+            raise RankcertError(f"{where} must be an integer, not {quoted(value)}")
         return value
     if hint is float:
         return _as_float(value, where)
     if hint is str:
         if not isinstance(value, str) or not value.strip():
-            raise RankcertError(f"{where} must be a non-empty string, not {_quote(value)}")
+            raise RankcertError(f"{where} must be a non-empty string, not {quoted(value)}")
         return value
     raise TypeError(f"unsupported parameter type {hint!r}")  # a bug in this module, not user input
 
@@ -396,25 +327,16 @@ def _as_float(value: Any, where: str) -> float:
     # `5e-5` is a number in YAML 1.2 but text in YAML 1.1; a quoted number is accepted too, for files written
     # by YAML 1.1 tools.
     if isinstance(value, bool):
-        raise RankcertError(f"{where} must be a number, not {_quote(value)}")
+        raise RankcertError(f"{where} must be a number, not {quoted(value)}")
     if isinstance(value, (int, float)):
         number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError as err:
-            raise RankcertError(f"{where} must be a number, not {_quote(value)}") from err
+    elif isinstance(value, str) and FLOAT_TEXT.fullmatch(value):
+        number = float(value)
     else:
-        raise RankcertError(f"{where} must be a number, not {_quote(value)}")
+        raise RankcertError(f"{where} must be a number, not {quoted(value)}")
     if number != number or number in (float("inf"), float("-inf")):
-        raise RankcertError(f"{where} must be a finite number, not {_quote(value)}")
+        raise RankcertError(f"{where} must be a finite number, not {quoted(value)}")
     return number
-
-
-def _quote(value: Any, limit: int = 60) -> str:
-    """A value as the error quotes it, cut short: a megabyte of YAML must not become a megabyte of error."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
 
 
 def _one_of(choices: tuple) -> str:

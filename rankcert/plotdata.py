@@ -18,10 +18,10 @@ LAYER = re.compile(r"\.(\d+)\.(.+)$")
 
 def plot_rows(found: RunResults, verdict: Verdict, tolerance: float) -> dict[str, list[dict]]:
     """Every plot's rows, by plot name (the names of COLUMNS)."""
-    per_layer = {k: v for k, v in found.plans.items() if verdict.variants[k[1]].kind == "per_layer"}
+    drawn = {k: v for k, v in found.plans.items() if verdict.variants[k[1]].in_heatmap}
     return {"loss": loss_rows(found.logs), "delta": delta_rows(verdict, tolerance),
             "frontier": frontier_rows(frontier.points(verdict, found.sizes), tolerance),
-            "rank_plan": plan_rows(per_layer), "spectra": spectrum_rows(found.probe_spectra),
+            "rank_plan": plan_rows(drawn), "spectra": spectrum_rows(found.probe_spectra),
             "evidence": evidence_rows(verdict)}
 
 

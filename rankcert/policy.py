@@ -5,8 +5,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rankcert.errors import RankcertError
-from rankcert.params import Variant, build_config
+from rankcert.params import build_config
 from rankcert.stats import EPS, VariantSummary
+from rankcert.variants import Uniform, Variant
 from rankcert.yamlfile import read_yaml
 
 SCHEMA_VERSION = 1
@@ -49,10 +50,10 @@ class Policy:
         c = self.claims
         rows = [(f"{variant} is {status}", variant, status) for variant, status in c.expected.items()]
         rows.append((f"primary uniform rank {c.primary_uniform_rank} is SAFE",
-                     f"uniform_r{c.primary_uniform_rank}", "SAFE"))
+                     Uniform(c.primary_uniform_rank).name, "SAFE"))
         rows.append((f"conservative uniform rank {c.conservative_uniform_rank} is SAFE",
-                     f"uniform_r{c.conservative_uniform_rank}", "SAFE"))
-        rows += [(f"rank {r} is to be avoided (UNSAFE)", f"uniform_r{r}", "UNSAFE") for r in c.avoid_ranks]
+                     Uniform(c.conservative_uniform_rank).name, "SAFE"))
+        rows += [(f"rank {r} is to be avoided (UNSAFE)", Uniform(r).name, "UNSAFE") for r in c.avoid_ranks]
         return rows
 
 
@@ -143,7 +144,7 @@ def claims_from(observed: dict[Variant, Observed]) -> Claims:
     measured uniform rank SAFE; conservative = the next larger such rank (the primary itself when none is larger); avoid = the
     measured uniform ranks that are UNSAFE. Claims whose verdict is not settled say so under `unsettled`.
     """
-    uniform = sorted((v.rank, o) for v, o in observed.items() if v.kind == "uniform")
+    uniform = sorted((v.uniform_rank, o) for v, o in observed.items() if v.uniform_rank is not None)
     safe_from_top = []
     for rank, seen in reversed(uniform):
         if seen.status != "SAFE":
@@ -151,10 +152,10 @@ def claims_from(observed: dict[Variant, Observed]) -> Claims:
         safe_from_top.append((rank, seen))
     settled = sorted(rank for rank, seen in safe_from_top if seen.settled)
     if not settled:
-        why = "; ".join(f"uniform_r{rank} {seen.advice}" for rank, seen in reversed(safe_from_top))
+        why = "; ".join(f"{Uniform(rank).name} {seen.advice}" for rank, seen in reversed(safe_from_top))
         raise RankcertError("the run supports no primary_uniform_rank: no uniform rank is SAFE with its verdict "
                             "settled and every larger measured one SAFE"
-                            + (f" ({why})" if why else "; measure more uniform ranks (variants uniform_r<k>)"))
+                            + (f" ({why})" if why else f"; measure more uniform ranks: {Uniform.grammar}"))
     primary = settled[0]
     return Claims(expected={v.name: o.status for v, o in observed.items()}, primary_uniform_rank=primary,
                   conservative_uniform_rank=settled[1] if len(settled) > 1 else primary,

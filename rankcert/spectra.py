@@ -1,15 +1,17 @@
-"""Spectra of LoRA updates and the rank plans read from them."""
+"""Spectra of LoRA updates, and the energy maths rank plans are read with (rankcert.variants makes the plans).
+
+torch is imported where an SVD runs: the maths a plan needs imports nothing heavy, so neither do params.
+"""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from rankcert.errors import RankcertError
-from rankcert.modeling import lora_modules, read_adapter_weights
-from rankcert.params import Variant
+
+if TYPE_CHECKING:
+    import torch
 
 # A float sum of squares can land a hair under the threshold it mathematically reaches.
 ENERGY_EPS = 1e-12
@@ -27,6 +29,8 @@ class ModuleSpectrum:
 
 def delta_singular_values(lora_a: torch.Tensor, lora_b: torch.Tensor, scale: float) -> list[float]:
     """Singular values of scale·B·A without forming ΔW: QR both factors and decompose the r×r core."""
+    import torch
+
     a = lora_a.detach().to(torch.float64)  # [r, in]
     b = lora_b.detach().to(torch.float64)  # [out, r]
     _, r_b = torch.linalg.qr(b)  # B = Qb·Rb
@@ -66,32 +70,9 @@ def round_up_rank(k: int, allowed: list[int], cap: int) -> int:
     return candidates[-1]
 
 
-def adapter_spectra(adapter_dir: str | Path, scales: dict[str, float]) -> list[ModuleSpectrum]:
-    """Per-module spectra of a saved PEFT adapter; `scales` maps module name -> alpha/r."""
-    weights = read_adapter_weights(adapter_dir)
-    factors = lora_modules(weights)
+def adapter_spectra(factors: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                    scales: dict[str, float]) -> list[ModuleSpectrum]:
+    """Per-module spectra of an adapter's (lora_A, lora_B) pairs; `scales` maps module name -> alpha/r."""
     if set(factors) != set(scales):
-        raise RankcertError(f"adapter in {adapter_dir} does not hold the expected LoRA modules")
-    return [
-        ModuleSpectrum(m, delta_singular_values(weights[factors[m]["lora_A"]], weights[factors[m]["lora_B"]], scales[m]))
-        for m in scales
-    ]
-
-
-def rank_plan(variant: Variant, modules: list[str], spectra: dict[str, list[float]] | None,
-              threshold: float, allowed: list[int], probe_rank: int) -> dict[str, int]:
-    """Module name -> rank for `variant`; names every target module, per_layer from the probe's spectra.
-
-    `threshold` is compress.energy_threshold, for a per_layer variant that names none; a truncated variant has
-    the plan of the variant it truncates to.
-    """
-    source = variant.plan_source
-    if source.kind == "uniform":
-        return {m: int(source.rank) for m in modules}
-    if spectra is None:
-        raise RankcertError(f"variant {variant.name} needs the probe's spectra")
-    missing = [m for m in modules if m not in spectra]
-    if missing:
-        raise RankcertError(f"probe spectra lack modules {missing[:3]}; re-run the probe stage")
-    at = variant.energy_threshold(threshold)
-    return {m: round_up_rank(energy_rank(spectra[m], at), allowed, probe_rank) for m in modules}
+        raise RankcertError("the adapter does not hold the expected LoRA modules; rerun the probe stage")
+    return [ModuleSpectrum(m, delta_singular_values(*factors[m], scales[m])) for m in scales]

@@ -21,23 +21,14 @@ CHUNK = 500  # resamples per matrix product: bounded memory for any certify.boot
 NewSeeds = Callable[[np.random.Generator, np.ndarray, int], np.ndarray]
 
 
-def safe_shares(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np.ndarray | None]],
-                rule: Rule) -> dict[str, float]:
-    """Variant -> share of joint resamples in which it comes out SAFE (the run's own seeds and examples).
-
-    `probe` maps each configured seed to its probe's per-example correctness (None when missing), `variants`
-    each variant to the same for its adapter. A missing result fails its seed in every resample, as it does
-    in the real verdict.
-    """
-    return {name: by_count[len(probe)] for name, by_count in shares(probe, variants, rule).items()}
-
-
 def shares(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np.ndarray | None]], rule: Rule,
            eval_size: int | None = None, seed_counts: list[int] | None = None,
            new_seeds: dict[str, NewSeeds] | None = None) -> dict[str, dict[int, float]]:
     """Variant -> {seed count: share SAFE}, each resample drawing `eval_size` examples (default: as many as
-    were evaluated) with replacement. Counts beyond the configured seeds add seeds drawn by the variant's
-    `new_seeds` (assumed to pass the probe gate); a variant without one gets no such count.
+    were evaluated) with replacement. `probe` maps each configured seed to its probe's per-example correctness
+    (None when missing), `variants` each variant to the same for its adapter; a missing result fails its seed in
+    every resample, as it does in the real verdict. Counts beyond the configured seeds add seeds drawn by the
+    variant's `new_seeds` (assumed to pass the probe gate); a variant without one gets no such count.
     With the defaults, the same draws as every earlier release: the figure is reproducible across versions."""
     seeds, new_seeds = list(probe), new_seeds or {}
     counts = seed_counts or [len(seeds)]

@@ -25,3 +25,9 @@ def rank_summary(ranks: dict[str, int]) -> str:
 def label_names(num_labels: int) -> str:
     """'0 or 1', '0, 1 or 2', ...: the labels a model with `num_labels` outputs predicts."""
     return ", ".join(map(str, range(num_labels - 1))) + f" or {num_labels - 1}"
+
+
+def quoted(value: object, limit: int = 60) -> str:
+    """A value as an error quotes it, cut short: a megabyte of YAML must not become a megabyte of error."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"

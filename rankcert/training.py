@@ -1,4 +1,8 @@
-"""The training loop (eager on CPU, one CUDA graph per step on GPU); the recipe comes from TrainParams."""
+"""Training steps and the eager loop; the recipe comes from TrainParams.
+
+`train` is the eager loop (on the CPU, and on CUDA with runtime.cuda_graphs off). `GraphedStep` is the whole
+step captured as one CUDA graph: rankcert.cotrain replays several of them at once, the one graphed CUDA path.
+"""
 from __future__ import annotations
 
 import math
@@ -60,19 +64,16 @@ def make_optimizer(model: torch.nn.Module, recipe: TrainParams, device: torch.de
 
 
 def train(model: torch.nn.Module, data: Encoded, recipe: TrainParams, seed: int, device: torch.device,
-          graphs: bool, desc: str, checkpoint: Checkpoint | None = None) -> list[LogRow]:
-    """Train the trainable parameters of `model` for recipe.steps steps; return the loss log.
+          desc: str, checkpoint: Checkpoint | None = None) -> list[LogRow]:
+    """Train the trainable parameters of `model` for recipe.steps eager steps; return the loss log.
 
-    `graphs` (runtime.cuda_graphs): on CUDA, capture the step once and replay it. With a `checkpoint` (eager
-    loop only), state is saved every few steps and a rerun resumes from it.
+    With a `checkpoint`, state is saved every few steps and a rerun resumes from it.
     """
     model.to(device).train()
     order = batch_order(len(data), recipe.steps, recipe.batch_size, seed)
     warmup, lrs = lr_schedule(recipe)
-    graphed = graphs and device.type == "cuda"
-    step = (GraphedStep if graphed else EagerStep)(model, data, order, recipe, device)
+    step = EagerStep(model, data, order, recipe, device)
     losses = torch.zeros(recipe.steps, device=device)  # filled on the device: no per-step host sync
-    checkpoint = None if graphed else checkpoint
     start = checkpoint.resume(model, step.optimizer, losses) if checkpoint else 0
     for i in tqdm(range(start, recipe.steps), desc=desc, file=sys.stderr, mininterval=2.0, leave=False,
                   initial=start, total=recipe.steps):

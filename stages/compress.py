@@ -18,18 +18,19 @@ from rankcert.errors import run_main
 from rankcert.layout import LAYOUT, PROBE
 from rankcert.modeling import lease_device
 from rankcert.outputs import atomic_dir, write_json
-from rankcert.params import Params, Variant, load_params
+from rankcert.params import Params, load_params
 from rankcert.results import read_spectra
 from rankcert.runs import write_adapter_run, write_timing
 from rankcert.sources import verified_adapter_digest
 from rankcert.text import rank_summary
 from rankcert.truncation import load_truncated
+from rankcert.variants import PlanInputs, Variant
 
 
 def job_of(variant: Variant, params: Params, modules: list[str], probe_spectra) -> Job:
     """The variant's rank plan (every target module named) and its alphas."""
     c = params.compress
-    plan = spectra.rank_plan(variant, modules, probe_spectra, c.energy_threshold, c.allowed_ranks, params.probe.rank)
+    plan = variant.plan(PlanInputs(modules, probe_spectra, c.energy_threshold, c.allowed_ranks, params.probe.rank))
     return Job(variant.name, plan, {m: variant.alpha(r) for m, r in plan.items()})
 
 

@@ -9,7 +9,7 @@ from rankcert import data, spectra
 from rankcert.cotrain import Job, SharedBase, fit_all
 from rankcert.errors import run_main
 from rankcert.layout import LAYOUT, PROBE
-from rankcert.modeling import lease_device
+from rankcert.modeling import lease_device, read_lora_factors
 from rankcert.outputs import write_json
 from rankcert.params import load_params
 from rankcert.runs import write_adapter_run, write_timing
@@ -29,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     job = Job(PROBE, {m: probe.rank for m in base.modules}, {m: probe.alpha for m in base.modules})
 
     def write_spectra(folder: Path) -> None:  # inside the stage's one output folder
-        found = spectra.adapter_spectra(folder / "adapter", {m: probe.alpha / probe.rank for m in job.plan})
+        factors = read_lora_factors(folder / "adapter")
+        found = spectra.adapter_spectra(factors, {m: probe.alpha / probe.rank for m in job.plan})
         write_json(folder / "spectra.json", {
             "probe_rank": probe.rank,
             "modules": {s.module: {"singular_values": s.singular_values, "stable_rank": s.stable_rank} for s in found},

@@ -55,8 +55,9 @@ def test_the_shared_base_builds_what_a_build_of_its_own_builds(demo_params_obj):
             for name, r in (("a", 8), ("b", 4))]
     shared = [base.lora_model(job).state_dict() for job in jobs]
     for job, state in zip(jobs, shared):
-        own, _, _ = modeling.build_lora_model(params.model, 9, lambda _, plan=job.plan: plan, float,
-                                              params.probe.dropout)
+        modeling.seed_everything(9)  # a build of its own: seed, the base model, LoRA at the plan
+        own = modeling.add_lora(modeling.load_base_model(params.model), params.model, job.plan, params.probe.dropout,
+                                job.alphas)
         reference = own.state_dict()
         assert set(state) == set(reference) and all(torch.equal(state[k], reference[k]) for k in state)
     base_weight = next(n for n in shared[0] if "q_lin.base_layer.weight" in n)

@@ -1,27 +1,31 @@
-"""CUDA smoke tests: skipped without a GPU; run on the H200 device machine."""
+"""CUDA smoke tests of what the stages run (cotrain.fit_all): skipped without a GPU; run on the H200 device machine."""
 import dataclasses
 
 import pytest
 import torch
 
-from rankcert import cotrain, data, modeling, prediction, training
+from rankcert import cotrain, data, prediction
 from rankcert.tools import demo
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
 def _run(params, graphs: bool, steps=60, seed=3):
+    """One rank-8 adapter trained as the stages train it (cotrain.fit_all), graphed or eager on the GPU."""
     tokenizer = data.load_tokenizer(params.model.name)
     train_set = data.encode(demo.synthetic_sentiment(400, seed=5), tokenizer, 32)
     eval_set = data.encode(demo.synthetic_sentiment(200, seed=6), tokenizer, 32)
-    model, _, _ = modeling.build_lora_model(params.model, seed, lambda names: {n: 8 for n in names}, float, 0.0)
-    recipe = dataclasses.replace(params.train, steps=steps, log_every=10)
+    params = dataclasses.replace(params, train=dataclasses.replace(params.train, steps=steps, log_every=10),
+                                 probe=dataclasses.replace(params.probe, dropout=0.0),
+                                 runtime=dataclasses.replace(params.runtime, cuda_graphs=graphs))
+    base = cotrain.SharedBase(params, seed)
+    job = cotrain.Job("uniform_r8", dict.fromkeys(base.modules, 8), dict.fromkeys(base.modules, 8.0))
     device = torch.device("cuda")
-    log = training.train(model, train_set, recipe, seed, device, graphs, "cuda-test")
-    pred = prediction.predict(model, eval_set, 64, device)
+    (trained,) = cotrain.fit_all(base, [job], train_set, device, "cuda-test")
+    pred = prediction.predict(trained.model, eval_set, 64, device)
     acc = sum(int(p == y) for p, y in zip(pred, eval_set.labels.tolist())) / len(pred)
-    weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if "lora_" in k}
-    return log, acc, weights
+    weights = {k: v.detach().cpu().clone() for k, v in trained.model.state_dict().items() if "lora_" in k}
+    return trained.log, acc, weights
 
 
 def test_graphed_training_learns_like_eager_training(demo_params_obj):

@@ -103,7 +103,7 @@ def test_the_prediction_at_the_runs_own_seeds_is_the_stability_figure():
     probe = probes(500, 3)
     variants = {"clear": variant_of(probe, [0, 3, -2]), "borderline": variant_of(probe, [-11, -13, -9])}
     found = evidence.assess(probe, variants, RULE, split_rows=872)
-    today = stability.safe_shares(probe, variants, RULE)
+    today = {name: by_count[3] for name, by_count in stability.shares(probe, variants, RULE).items()}
     assert {name: e.stability[500][3] for name, e in found.items()} == today
     assert set(found["clear"].stability) == {500, 872} and set(found["clear"].stability[872]) == {3, 5, 8, 12, 20}
 

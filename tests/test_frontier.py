@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from rankcert import frontier, stats
-from rankcert.params import parse_variant
+from rankcert.variants import parse_variant
 from rankcert.verdict import Verdict
 from tests.helpers import rule
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rankcert.errors import RankcertError
-from rankcert.params import load_params, params_from_dict, parse_variant
+from rankcert.params import load_params, params_from_dict
 
 
 def canonical():
@@ -20,7 +20,7 @@ def test_canonical_params_are_the_spec():
     assert (p.train.steps, p.train.batch_size, p.train.lr, p.train.weight_decay) == (500, 8, 5e-5, 0.01)
     assert (p.data.train_size, p.data.eval_size, p.model.max_length) == (2000, 500, 128)
     assert p.compress.allowed_ranks == [2, 4, 8, 16, 20, 24, 32] and p.compress.energy_threshold == 0.9
-    assert [(v.name, v.kind, v.rank) for v in p.variants] == [
+    assert [(v.name, v.kind, v.uniform_rank) for v in p.variants] == [
         ("per_layer", "per_layer", None), ("uniform_r20", "uniform", 20), ("uniform_r24", "uniform", 24),
         ("uniform_r16", "uniform", 16)]
     assert (p.certify.tolerance, p.certify.min_pass_rate, p.certify.probe_min_accuracy) == (0.025, 0.67, 0.75)
@@ -67,6 +67,34 @@ BAD = [
     ("variants", ["truncated_truncated_per_layer"], "truncates a truncation"),
     ("variants", ["per_layer_e00"], "energy threshold 0"),
     ("variants", ["per_layer_e9x"], "doesn't say what it is"),
+    # boundary spellings: one name per thing (rankcert.variants has the variant names' own)
+    ("variants", ["per_layer_e100"], "variants: 'per_layer_e100' means per_layer_e1; write that"),
+    ("variants", ["per_layer_e9", "per_layer_e90"], "'per_layer_e90' means per_layer_e9"),
+    ("variants", ["uniform_r08"], "'uniform_r08' means uniform_r8"),
+    ("runtime.device", "cuda:01", "runtime.device 'cuda:01' means cuda:1; write that"),
+    ("runtime.device", "cuda:00", "runtime.device 'cuda:00' means cuda:0"),
+    ("runtime.device", "cuda:", "runtime.device must be auto, cpu, cuda or cuda:<index>, not 'cuda:'"),
+    ("runtime.device", "cuda:-1", "runtime.device must be auto"),
+    ("runtime.device", "cuda:1 ", "runtime.device must be auto"),
+    ("runtime.device", " cpu", "runtime.device must be auto"),
+    ("runtime.device", "CUDA", "runtime.device must be auto"),
+    ("runtime.device", "cuda1", "runtime.device must be auto"),
+    ("runtime.device", "cuda:١", "runtime.device must be auto"),  # an Arabic-Indic 1: int() would read it
+    ("runtime.device", 0, "runtime.device must be a non-empty string"),
+    ("data.eval_size", "ALL", "data.eval_size must be an integer or all, not 'ALL'"),
+    ("data.eval_size", True, "data.eval_size must be an integer or all, not True"),
+    ("data.eval_size", 0, "data.eval_size must be > 0"),
+    ("train.precision", "FP32", "train.precision must be fp32 or bf16, not 'FP32'"),
+    ("train.lr", "nan", "train.lr must be a finite number, not 'nan'"),
+    ("train.lr", "-inf", "train.lr must be a finite number"),
+    ("train.lr", "", "train.lr must be a number, not ''"),
+    ("train.lr", "0x10", "train.lr must be a number"),
+    ("train.lr", " 5e-4", "train.lr must be a number, not ' 5e-4'"),
+    ("train.lr", "1_000", "train.lr must be a number"),  # float() reads 1000.0
+    ("train.lr", "\u0661", "train.lr must be a number"),  # float() reads an Arabic-Indic 1 as 1.0
+    ("train.lr", "5e", "train.lr must be a number"),
+    ("inputs", {"my data": "x"}, "inputs keys name stages and files"),
+    ("inputs", {"däta": "x"}, "inputs keys name stages and files"),
     ("data.train_size", 0, "must be > 0"),
     ("model.target_modules", [], "must name at least one module"),
     ("certify.certifiable", DELETE, "missing key 'certify.certifiable'"),
@@ -98,16 +126,20 @@ def test_malformed_yaml_file(tmp_path):
         load_params(tmp_path / "missing.yaml")
 
 
-def test_variant_names_say_what_they_are():
-    at = parse_variant("per_layer_e95")
-    assert (at.kind, at.threshold, at.retrained) == ("per_layer", 0.95, True)
-    cut = parse_variant("truncated_uniform_r8")
-    assert (cut.kind, cut.rank, cut.retrained, cut.plan_source.name) == ("truncated", 8, False, "uniform_r8")
-    assert parse_variant("truncated_per_layer_e999").plan_source.threshold == 0.999
-    assert parse_variant("uniform_r8").rank == 8
-    for bad in ("uniform", "uniform_r", "r20", "perlayer", 20, None):
-        with pytest.raises(RankcertError):
-            parse_variant(bad)
+@pytest.mark.parametrize("key,value,read", [
+    ("runtime.device", "auto", "auto"), ("runtime.device", "cpu", "cpu"), ("runtime.device", "cuda", "cuda"),
+    ("runtime.device", "cuda:0", "cuda:0"), ("runtime.device", "cuda:10", "cuda:10"),
+    ("data.eval_size", "all", "all"), ("data.eval_size", 1, 1),
+    ("train.precision", "bf16", "bf16"), ("train.lr", 1, 1.0), ("train.lr", "5e-4", 5e-4),
+    ("train.lr", "+.5E-3", 5e-4), ("train.lr", "5.", 5.0),
+    ("inputs", {"my-data_2": "x"}, {"my-data_2": "x"}),
+])
+def test_the_boundary_spellings_that_are_read(key, value, read):
+    raw = canonical()
+    _set(raw, key, value)
+    section, _, field = key.partition(".")
+    found = getattr(params_from_dict(raw), section)
+    assert (getattr(found, field) if field else found) == read
 
 
 leaf = st.one_of(st.none(), st.booleans(), st.integers(-5, 100), st.floats(allow_nan=True), st.text(max_size=6))

@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from rankcert.errors import RankcertError, run_main
-from rankcert.params import parse_variant
 from rankcert.policy import Observed, claims_from
 from rankcert.tools import policy_export
+from rankcert.variants import parse_variant
 from tests.test_certify import ALL_OK, make_run, run_certify
 
 

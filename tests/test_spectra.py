@@ -1,5 +1,3 @@
-import math
-
 import pytest
 import torch
 from hypothesis import assume, given
@@ -7,7 +5,6 @@ from hypothesis import strategies as st
 
 from rankcert import spectra
 from rankcert.errors import RankcertError
-from rankcert.params import Variant, parse_variant
 
 
 @pytest.mark.parametrize("rank,out_dim,in_dim,scale", [(32, 96, 80, 1.0), (8, 40, 64, 2.5), (4, 16, 16, 0.5)])
@@ -47,32 +44,14 @@ def test_round_up_rank_never_exceeds_probe_rank():
     assert spectra.round_up_rank(20, [2, 4, 8, 16, 20, 24, 32], cap=16) == 16
 
 
-def test_per_layer_plan_names_every_module_including_the_most_common_rank():
-    modules = [f"layer.{i}.attention.{m}" for i in range(6) for m in ("q_lin", "k_lin", "v_lin", "out_lin")]
-    found = {m: [1.0] + [0.0] * 31 for m in modules}  # energy rank 1 everywhere -> rank 2 everywhere
-    found[modules[5]] = [1.0] * 32  # needs all 32
-    plan = spectra.rank_plan(Variant("per_layer", "per_layer"), modules, found, 0.9, [2, 4, 8, 16, 20, 24, 32], 32)
-    assert list(plan) == modules
-    assert plan[modules[5]] == 32
-    assert sum(r == 2 for r in plan.values()) == 23
-    assert math.isclose(sum(plan.values()) / len(plan), (23 * 2 + 32) / 24)
-
-
-def test_a_named_threshold_overrides_the_param_and_truncation_uses_its_base_plan():
-    found = {"a": [3.0, 1.0, 1.0, 0.5], "b": [1.0, 0.0, 0.0, 0.0]}  # a: σ² 9, 1, 1, 0.25 of 11.25
-    allowed = [1, 2, 3, 4]
-    assert spectra.rank_plan(parse_variant("per_layer"), ["a", "b"], found, 0.8, allowed, 4) == {"a": 1, "b": 1}
-    assert spectra.rank_plan(parse_variant("per_layer_e95"), ["a", "b"], found, 0.8, allowed, 4) == {"a": 3, "b": 1}
-    assert spectra.rank_plan(parse_variant("truncated_per_layer_e95"), ["a", "b"], found, 0.8, allowed, 4) == {
-        "a": 3, "b": 1}
-    assert spectra.rank_plan(parse_variant("truncated_uniform_r2"), ["a"], None, 0.8, allowed, 4) == {"a": 2}
-
-
-def test_uniform_plan_and_missing_spectra():
-    plan = spectra.rank_plan(Variant("uniform_r20", "uniform", 20), ["a", "b"], None, 0.9, [2, 20], 32)
-    assert plan == {"a": 20, "b": 20}
-    with pytest.raises(RankcertError, match="lack modules"):
-        spectra.rank_plan(Variant("per_layer", "per_layer"), ["a", "b"], {"a": [1.0]}, 0.9, [2], 32)
+def test_adapter_spectra_are_each_modules_and_the_modules_must_be_the_planned_ones():
+    g = torch.Generator().manual_seed(1)
+    factors = {m: (torch.randn(4, 12, generator=g), torch.randn(10, 4, generator=g)) for m in ("q", "v")}
+    found = spectra.adapter_spectra(factors, {"q": 2.0, "v": 0.5})
+    assert [s.module for s in found] == ["q", "v"]
+    assert found[1].singular_values == spectra.delta_singular_values(*factors["v"], 0.5)
+    with pytest.raises(RankcertError, match="does not hold the expected LoRA modules"):
+        spectra.adapter_spectra(factors, {"q": 2.0})
 
 
 # Cross-check with PEFT's energy rule (peft.tuners.lora.conversion, used by convert_to_lora with a float rank):

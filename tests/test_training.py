@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from rankcert import data, modeling, prediction, training
+from rankcert import cotrain, data, prediction, training
 from rankcert.tools import demo
 
 
@@ -34,12 +34,19 @@ def test_loss_log_windows():
     assert [(r.step, r.loss) for r in rows] == [(3, 2.0), (6, 5.0), (7, 7.0)]
 
 
+def lora_model(params, seed: int, rank: int, dropout: float):
+    """A rank-`rank` adapter on the seed's base model, built as the stages build one (cotrain.SharedBase)."""
+    params = dataclasses.replace(params, probe=dataclasses.replace(params.probe, dropout=dropout))
+    base = cotrain.SharedBase(params, seed)
+    return base.lora_model(cotrain.Job("test", dict.fromkeys(base.modules, rank), dict.fromkeys(base.modules, float(rank))))
+
+
 def _tiny_run(params, seed):
     tokenizer = data.load_tokenizer(params.model.name)
     encoded = data.encode(demo.synthetic_sentiment(64, seed=5), tokenizer, 24)
-    model, _, _ = modeling.build_lora_model(params.model, seed, lambda names: {n: 4 for n in names}, float, 0.0)
+    model = lora_model(params, seed, 4, 0.0)
     recipe = dataclasses.replace(params.train, steps=6, batch_size=8, log_every=2)
-    log = training.train(model, encoded, recipe, seed, torch.device("cpu"), False, "test")
+    log = training.train(model, encoded, recipe, seed, torch.device("cpu"), "test")
     weights = {k: v.clone() for k, v in model.state_dict().items() if "lora_" in k}
     return log, weights, prediction.predict(model, encoded, 16, torch.device("cpu"))
 
@@ -64,10 +71,10 @@ def test_resume_from_checkpoint_is_bit_identical(demo_params_obj, tmp_path, monk
     recipe = dataclasses.replace(params.train, steps=12, batch_size=8, log_every=3)
 
     def fresh_model():
-        return modeling.build_lora_model(params.model, 3, lambda names: {n: 4 for n in names}, float, 0.1)[0]
+        return lora_model(params, 3, 4, 0.1)
 
     straight = fresh_model()
-    straight_log = training.train(straight, encoded, recipe, 3, torch.device("cpu"), False, "t")
+    straight_log = training.train(straight, encoded, recipe, 3, torch.device("cpu"), "t")
 
     original_call = training.EagerStep.__call__
 
@@ -79,11 +86,11 @@ def test_resume_from_checkpoint_is_bit_identical(demo_params_obj, tmp_path, monk
     checkpoint = Checkpoint("t", "k", every=5)
     monkeypatch.setattr(training.EagerStep, "__call__", dies_at_step_8)
     with pytest.raises(KeyboardInterrupt):
-        training.train(fresh_model(), encoded, recipe, 3, torch.device("cpu"), False, "t", checkpoint)
+        training.train(fresh_model(), encoded, recipe, 3, torch.device("cpu"), "t", checkpoint)
     assert (checkpoint.folder / "meta.json").is_file()
     monkeypatch.setattr(training.EagerStep, "__call__", original_call)
     resumed = fresh_model()
-    resumed_log = training.train(resumed, encoded, recipe, 3, torch.device("cpu"), False, "t", checkpoint)
+    resumed_log = training.train(resumed, encoded, recipe, 3, torch.device("cpu"), "t", checkpoint)
     assert resumed_log == straight_log
     a, b = straight.state_dict(), resumed.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a if "lora_" in k or "modules_to_save" in k)

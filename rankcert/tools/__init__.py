@@ -1,2 +1,1 @@
-"""Tools beside the pipeline: the pre-release gate, the demo workspace, seeds in parallel, policy export, and
-the deps closure that dvc.yaml is checked against."""
+"""Tools beside the pipeline: the pre-release gate, the demo workspace, seeds in parallel and the policy export."""

@@ -24,9 +24,10 @@ from rankcert import runfacts
 from rankcert.errors import RankcertError, run_main
 from rankcert.layout import Layout
 from rankcert.outputs import write_text
-from rankcert.params import Params, load_params, parse_variant
+from rankcert.params import Params, load_params
 from rankcert.policy import SCHEMA_VERSION, Observed, claims_from
 from rankcert.results import data_fingerprints
+from rankcert.variants import parse_variant
 
 HEADER = ("# rankcert compression policy (schema version 1), exported by `make policy` from a certifiable run;\n"
           "# the keys are documented in policies/safe_uniform.yaml.\n")
