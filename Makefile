@@ -12,7 +12,7 @@ STAMP := $(VENV)/.rankcert-installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: demo test test-fast lint pre-release policy settle repro-parallel worker-status worker-stop clean-venv
+.PHONY: demo test test-fast lint pre-release policy settle repro-parallel worker-status worker-stop clean-scratch clean-venv
 
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR) && $(OFFLINE) $(PYTHON) -m rankcert.tools.demo $(DEMO_DIR)
@@ -56,6 +56,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m pip install -q $(TORCH_INSTALL)
 	$(PYTHON) -m pip install -q -c constraints.txt -e ".[test]"
 	touch $(STAMP)
+
+# What killed runs left in .rankcert-tmp/ (stages clear it themselves when they next write); a running stage's
+# scratch stays. CLEAN_ARGS=--checkpoints also drops resumable training state.
+clean-scratch: $(STAMP)
+	$(PYTHON) -m rankcert.tools.clean_scratch $(CLEAN_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

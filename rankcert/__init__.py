@@ -1,8 +1,6 @@
 """rankcert: certify LoRA rank-compression policies (Bench v0.1 Certifiable)."""
 import time
 
-from rankcert import settings
-
-# When the stage started, imports included: the warm worker's client passes its own start time, so a stage
-# that runs in a forked child still reports the wall time its caller saw.
-PROCESS_START = settings.stage_start() or time.time()
+# When this process imported rankcert; a stage run by the warm worker reports from its client's start instead
+# (settings.stage_start, read when the stage runs, never here: a malformed setting must not break an import).
+PROCESS_START = time.time()

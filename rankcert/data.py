@@ -5,6 +5,7 @@ No torch here: prepare needs none, and tensors are stored as plain arrays (safet
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pandas as pd
 from safetensors.numpy import load_file, save_file
 
 from rankcert.errors import RankcertError, one_line
+from rankcert.params import DataParams
 from rankcert.sources import check_sequence_width, hub_error, hub_revision, is_local
 from rankcert.text import label_names
 
@@ -43,7 +45,26 @@ def load_split(source: str, config: str, split: str, revision: str = "main", num
     else:
         frame = _read_hub_split(source, config, split, revision)
         origin = f"{source}/{config}@{revision}:{split}"
-    return validate_frame(frame, origin, num_labels)
+    frame = validate_frame(frame, origin, num_labels)
+    check_every_label_occurs(frame, origin, num_labels)
+    return frame
+
+
+def load_splits(d: DataParams, num_labels: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The train split and the eval split of params `data`."""
+    return (load_split(d.source, d.config, d.train_split, d.revision, num_labels),
+            load_split(d.source, d.config, d.eval_split, d.revision, num_labels))
+
+
+def check_local_data(d: DataParams, num_labels: int, seeds: Sequence[int]) -> None:
+    """What prepare would refuse in a local data folder, for every seed: validate's check, made before DVC removes
+    any stage's outputs (hub data is checked by prepare, when it is downloaded)."""
+    if not is_local(d.source, "data.source", "folder of split files"):
+        return
+    train, evaluation = load_splits(d, num_labels)
+    for seed in seeds:
+        draw_train(train, d.train_size, seed, origin=f"{d.train_split} split")
+    take_eval(evaluation, d.eval_rows, origin=f"{d.eval_split} split")
 
 
 def _read_local_split(folder: Path, split: str) -> pd.DataFrame:
@@ -98,6 +119,17 @@ def validate_frame(frame: pd.DataFrame, origin: str, num_labels: int = 2) -> pd.
         row = int(np.flatnonzero(empty.to_numpy())[0])
         raise RankcertError(f"{origin}: empty sentence in row {row}")
     return pd.DataFrame({"sentence": text.astype(str), "label": labels.astype("int64")})
+
+
+def check_every_label_occurs(frame: pd.DataFrame, origin: str, num_labels: int) -> None:
+    """A label no row has is a model.num_labels that doesn't fit the data (its head would have an untrained class)."""
+    present = sorted(int(k) for k in frame["label"].unique())
+    missing = [k for k in range(num_labels) if k not in present]
+    if missing:
+        fix = (f"set model.num_labels to {len(present)}" if present == list(range(len(present)))
+               else "check the data")
+        raise RankcertError(f"{origin}: model.num_labels is {num_labels} but no row has label "
+                            f"{', '.join(map(str, missing))} (the labels are {', '.join(map(str, present))}); {fix}")
 
 
 def label_counts(frame: pd.DataFrame, num_labels: int) -> dict:

@@ -21,20 +21,29 @@ def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] |
              keeps_outputs: bool = False) -> None:
     """Run a stage's main; turn a RankcertError into one line on stderr and exit 2.
 
-    Under `dvc repro` the line says how to get back the outputs DVC removed before the stage ran, unless the
-    stage `keeps_outputs` (its outputs are `persist` in dvc.yaml). RANKCERT_DEBUG=1 shows the traceback instead.
+    Every RANKCERT_* setting is checked first. Under `dvc repro` the line says how to get back the outputs DVC
+    removed before the stage ran, unless the stage `keeps_outputs` (its outputs are `persist` in dvc.yaml).
+    RANKCERT_DEBUG=1 shows the traceback instead.
     """
-
     try:
+        settings.check()
         main(argv)
         name = getattr(sys.modules.get(main.__module__), "__spec__", None)
         label = name.name.split(".")[-1] if name else main.__module__
-        print(f"[{label}] finished in {time.time() - PROCESS_START:.2f} s (start-up included)", flush=True)
+        started = settings.stage_start() or PROCESS_START
+        print(f"[{label}] finished in {time.time() - started:.2f} s (start-up included)", flush=True)
     except RankcertError as err:
-        if settings.debug():
+        if _debugging():
             raise
         stage = settings.dvc_stage()
         restore = (f" (DVC removed this stage's previous outputs before running it: `dvc checkout {stage}` brings "
                    "them back)") if stage and not keeps_outputs else ""
         print(f"rankcert: error: {err}{restore}", file=sys.stderr)
         sys.exit(2)
+
+
+def _debugging() -> bool:
+    try:
+        return settings.debug()
+    except RankcertError:  # a malformed RANKCERT_DEBUG is itself among the errors being reported
+        return False

@@ -26,7 +26,11 @@ def lease_folder() -> Path:
     """Shared by every user of the host (the GPUs are): RANKCERT_GPU_LEASE_DIR or /tmp/rankcert-gpu-leases."""
     folder = settings.gpu_lease_dir()
     if not folder.is_dir():
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise RankcertError(f"cannot make the GPU lease folder {folder} ({err.strerror}); set "
+                                "RANKCERT_GPU_LEASE_DIR to a folder this user may write") from err
         try:
             folder.chmod(0o1777)  # like /tmp: everyone may lock, nobody may remove another's file
         except PermissionError:
@@ -46,6 +50,27 @@ def visible_gpus() -> list[str]:
         pass
     proc = Path("/proc/driver/nvidia/gpus")
     return [str(i) for i in range(len(list(proc.iterdir())))] if proc.is_dir() else []
+
+
+def check_device(device: str) -> None:
+    """runtime.device against this machine, without starting CUDA (validate runs it before DVC removes anything):
+    `cuda` needs a visible GPU and a torch built with CUDA, `cuda:<n>` the n-th visible GPU."""
+    if device in ("auto", "cpu"):
+        return
+    import torch  # heavy, and only a CUDA request needs it; is_built reads the build, not the driver
+
+    visible = visible_gpus()
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    where = f"CUDA_VISIBLE_DEVICES={listed!r}" if listed is not None else "nvidia-smi -L"
+    if not torch.backends.cuda.is_built():
+        raise RankcertError(f"runtime.device is {device!r} but this torch {torch.__version__} is built without CUDA; "
+                            "use auto or cpu, or install a CUDA build of torch")
+    if not visible:
+        raise RankcertError(f"runtime.device is {device!r} but no GPU is visible here ({where}); use auto or cpu")
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if index >= len(visible):
+        raise RankcertError(f"runtime.device is {device!r} but only {len(visible)} GPU(s) are visible ({where}: "
+                            f"cuda:0 .. cuda:{len(visible) - 1}); pick one of those, or cuda or auto")
 
 
 def lease(label: str, pinned: int | None = None, poll_s: float = 0.1) -> str | None:

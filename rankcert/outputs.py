@@ -1,12 +1,18 @@
 """File output: every file and folder a stage writes lands atomically (temporary name, then rename)."""
 from __future__ import annotations
 
+import atexit
 import contextlib
+import fcntl
+import glob
 import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,17 +22,89 @@ from rankcert.errors import RankcertError
 
 # Scratch space outside every output and dependency folder: a killed run's leftovers can't change a DVC hash.
 SCRATCH = Path(".rankcert-tmp")
+# Who owns a scratch entry: each process that writes holds an flock on SCRATCH/owners/<token>.lock for its life
+# and puts the token in every scratch name, so a later run can tell a killed run's leftovers (lock free) from a
+# concurrently running stage's (lock held): parallel seeds share the workspace.
+OWNERS = "owners"
+TOKEN = secrets.token_hex(6)
+OWNED = re.compile(r"\.o(?P<token>[0-9a-f]{12})\.[A-Za-z0-9_]+\.tmp$")
+PENDING_S = 60.0
+_owner_locks: dict[Path, int] = {}  # resolved scratch root -> the fd of this process's held owner lock
 
 
 def _scratch(path: Path) -> tuple[Path, str]:
-    """(folder, name prefix) for temporary copies of `path`; clears what a killed run left for it."""
+    """(folder, name prefix) for temporary copies of `path`; clears what killed runs left there first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    root = SCRATCH if SCRATCH.resolve().parent.stat().st_dev == path.parent.stat().st_dev else path.parent
-    root.mkdir(parents=True, exist_ok=True)
-    prefix = f".{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]}-{path.name}."
-    for stale in root.glob(f"{prefix}*.tmp"):
-        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
-    return root, prefix
+    same_device = SCRATCH.resolve().parent.stat().st_dev == path.parent.stat().st_dev
+    root = SCRATCH if same_device else path.parent
+    _claim_ownership()
+    target = f".{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]}-{path.name}."
+    if not same_device:  # a folder of the user's: only this target's leftovers are known to be ours
+        root.mkdir(parents=True, exist_ok=True)
+        _clear_ended(root.glob(f"{glob.escape(target)}*.tmp"), SCRATCH / OWNERS)
+    return root, f"{target}o{TOKEN}."
+
+
+def _claim_ownership() -> None:
+    """Hold this process's owner lock in SCRATCH (once per workspace) and clear every ended run's scratch."""
+    root = SCRATCH.resolve()
+    if root in _owner_locks:
+        return
+    owners = root / OWNERS
+    owners.mkdir(parents=True, exist_ok=True)
+    # locked under a temporary name, then renamed: no other process ever sees the final name unlocked
+    fd, pending = tempfile.mkstemp(dir=owners, prefix=f"{TOKEN}.", suffix=".new")
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.replace(pending, owners / f"{TOKEN}.lock")
+    _owner_locks[root] = fd
+    atexit.register((owners / f"{TOKEN}.lock").unlink, missing_ok=True)  # a killed run's is swept by the next
+    clear_stale_scratch(root)
+
+
+def clear_stale_scratch(root: Path = SCRATCH) -> list[Path]:
+    """Remove the scratch entries in `root` whose runs have ended (killed, or of an older rankcert), then their
+    owner locks; entries of running processes stay. Returns what was removed."""
+    removed = _clear_ended(root.glob("*.tmp"), root / OWNERS)
+    for lock in sorted((root / OWNERS).glob("*")):
+        if lock.name.split(".")[0] == TOKEN or _running(lock) or _pending(lock):
+            continue
+        lock.unlink(missing_ok=True)
+        removed.append(lock)
+    return removed
+
+
+def _clear_ended(entries, owners: Path) -> list[Path]:
+    removed = []
+    for entry in sorted(entries):
+        owner = OWNED.search(entry.name)
+        if owner and (owner["token"] == TOKEN or _running(owners / f"{owner['token']}.lock")):
+            continue
+        shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def _running(lock: Path) -> bool:
+    """Whether the process that made owner lock `lock` still holds it (a missing lock: its run has ended)."""
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the probe's own lock, if it got one
+    return False
+
+
+def _pending(lock: Path) -> bool:
+    """A lock a starting process made but has not locked yet (for an instant; a minute means it never will)."""
+    try:
+        return lock.suffix == ".new" and time.time() - lock.stat().st_mtime < PENDING_S
+    except FileNotFoundError:
+        return False
 
 
 class Staged:

@@ -17,10 +17,11 @@ import pandas as pd
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
+from rankcert import identity
 from rankcert.errors import RankcertError, one_line
 from rankcert.layout import PROBE, Layout
 from rankcert.outputs import read_json
-from rankcert.sources import adapter_digest, file_sha256
+from rankcert.sources import file_sha256
 from rankcert.text import label_names
 
 COLUMNS = ["index", "label", "prediction"]
@@ -86,8 +87,10 @@ def check_metrics(frame: pd.DataFrame, metrics: dict, path: Path, seed: int) -> 
                             f"its predictions give {correct}/{len(frame)}")
 
 
-def check_identity(predictions: Path, metrics: dict, metrics_path: Path, run: Path, seed: int) -> str:
-    """The adapter on disk must be the one evaluated, and the predictions the ones evaluate wrote: its digest."""
+def check_identity(predictions: Path, metrics: dict, metrics_path: Path, run: Path, seed: int, name: str,
+                   base: str) -> str:
+    """The adapter on disk must be `name`'s of `seed` on base `base` (identity.verified_run) and the one evaluated,
+    and the predictions the ones evaluate wrote: its digest."""
     evaluated, written = metrics.get("adapter_sha256"), metrics.get("predictions_sha256")
     if not evaluated or not written:
         raise RankcertError(f"{metrics_path} (seed {seed}) names no adapter_sha256/predictions_sha256 (written by an "
@@ -95,7 +98,7 @@ def check_identity(predictions: Path, metrics: dict, metrics_path: Path, run: Pa
     if file_sha256(predictions) != written:
         raise RankcertError(f"{predictions} (seed {seed}) is not the file evaluate@{seed} wrote (its sha256 differs "
                             f"from {metrics_path}); `dvc checkout` or `dvc repro` restores it")
-    on_disk = adapter_digest(run / "adapter")
+    on_disk = identity.verified_run(run, seed, name, base)
     if on_disk != evaluated:
         raise RankcertError(f"{run / 'adapter'} (seed {seed}) is not the adapter these predictions are of: "
                             f"{metrics_path} judged sha256 {evaluated}, the adapter on disk hashes to {on_disk}; rerun "
@@ -139,7 +142,8 @@ def _read_log(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def read_results(layout: Layout, seeds: list[int], variants: list[str], num_labels: int = 2) -> RunResults:
+def read_results(layout: Layout, seeds: list[int], variants: list[str], num_labels: int, base: str) -> RunResults:
+    """Every seed's and adapter's outputs, checked; `base` is the base model's identity (identity.base_model)."""
     keys = [(seed, name) for seed in seeds for name in [PROBE, *variants]]
     spectra_files = {s: layout.probe(s) / "spectra.json" for s in seeds}
     runs = [r for s in seeds if (r := _optional_json(layout.probe(s) / "run.json"))]
@@ -162,7 +166,7 @@ def read_results(layout: Layout, seeds: list[int], variants: list[str], num_labe
             raise RankcertError(f"{path} (seed {seed}) has no {metrics_path} to say which adapter it is of; rerun "
                                 f"evaluate@{seed} (dvc repro)")
         check_metrics(frame, metrics, metrics_path, seed)
-        adapters[(seed, name)] = check_identity(path, metrics, metrics_path, layout.run(seed, name), seed)
+        adapters[(seed, name)] = check_identity(path, metrics, metrics_path, layout.run(seed, name), seed, name, base)
         sizes[(seed, name)] = metrics
     return RunResults(
         predictions=predictions,

@@ -96,22 +96,6 @@ def adapter_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def verified_adapter_digest(run: Path) -> str:
-    """The digest of run/adapter, refused unless it is the one run.json recorded when the adapter was written."""
-    digest = adapter_digest(run / "adapter")
-    try:
-        recorded = json.loads((run / "run.json").read_text(encoding="utf-8")).get("adapter_sha256")
-    except (OSError, ValueError, UnicodeDecodeError, AttributeError) as err:
-        raise RankcertError(f"{run / 'run.json'} is missing or damaged ({one_line(err)[:80]}); rerun its stage "
-                            "(dvc repro)") from err
-    if recorded != digest:
-        said = f"sha256 {recorded}" if recorded else "no adapter_sha256"
-        raise RankcertError(f"{run / 'adapter'} is not the adapter its stage wrote (run.json records {said}, the "
-                            f"files hash to {digest}); it was changed afterwards: `dvc checkout` or `dvc repro` "
-                            "restores it")
-    return digest
-
-
 def check_tracked(name: str, key: str, inputs: dict[str, str]) -> None:
     """A local folder used by the run must be listed in `inputs`, so that DVC re-checks its bytes."""
     if not Path(name).is_dir():

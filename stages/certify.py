@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert import figures, frontier, plotdata, report, runfacts
+from rankcert import figures, frontier, identity, plotdata, report, runfacts
 from rankcert.errors import run_main
 from rankcert.layout import Layout
 from rankcert.outputs import csv_text, together
@@ -34,7 +34,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.figures = args.figures or layout.figures
     params = load_params(args.params)
     policy = load_policy(params.certify.policy, params.variant_names)
-    found = read_results(layout, params.seeds, params.variant_names, params.model.num_labels)
+    found = read_results(layout, params.seeds, params.variant_names, params.model.num_labels,
+                         identity.base_model(params.model))
     run = found.run
     verdict = decide(params, policy, found.predictions, scope_ok=_in_scope(params, policy, run),
                      split_rows=found.eval_split_rows)

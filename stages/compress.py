@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from rankcert import data, spectra
+from rankcert import data, identity, spectra
 from rankcert.cotrain import Job, SharedBase, fit_all
 from rankcert.errors import run_main
 from rankcert.layout import LAYOUT, PROBE
@@ -21,7 +21,6 @@ from rankcert.outputs import atomic_dir, write_json
 from rankcert.params import Params, load_params
 from rankcert.results import read_spectra
 from rankcert.runs import write_adapter_run, write_timing
-from rankcert.sources import verified_adapter_digest
 from rankcert.text import rank_summary
 from rankcert.truncation import load_truncated
 from rankcert.variants import PlanInputs, Variant
@@ -65,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_timing(f"{label}-{name}", trained.seconds, params.train.steps, device, trained.together)
             _write(scratch / name, trained.model, trained.log, device, base, records[name])
         truncated = [v for v in variants if not v.retrained]
-        if truncated:
-            verified_adapter_digest(LAYOUT.run(seed, PROBE))  # truncations cut the probe's own weights, no others
+        if truncated:  # truncations cut the probe's own weights, no others
+            identity.verified_run(LAYOUT.run(seed, PROBE), seed, PROBE, identity.base_model(params.model))
         for variant in truncated:
             job = jobs[variant.name]
             model = base.lora_model(job)
@@ -79,8 +78,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _write(folder: Path, model, log, device, base: SharedBase, record: dict) -> None:
     """The variant's run folder, its plan.json inside."""
-    write_adapter_run(folder, model, log, device, base.seed, base.model_type,
-                      extra=lambda run: write_json(run / "plan.json", record))
+    write_adapter_run(folder, record["variant"], model, log, device, base.seed, base.model_type,
+                      identity.base_model(base.params.model), extra=lambda run: write_json(run / "plan.json", record))
 
 
 if __name__ == "__main__":

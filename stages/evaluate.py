@@ -8,13 +8,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert import data, modeling
+from rankcert import data, identity, modeling
 from rankcert.errors import run_main
 from rankcert.layout import LAYOUT, PROBE
 from rankcert.outputs import csv_text, to_json, together
 from rankcert.params import load_params
 from rankcert.prediction import adapter_parameters, predict
-from rankcert.sources import verified_adapter_digest
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -29,7 +28,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     eval_data = data.load_encoded(LAYOUT.prepared(seed) / "eval.safetensors", params.model.name)
     # every adapter readable, and the one its stage wrote, before anything is evaluated
-    digests = {name: verified_adapter_digest(LAYOUT.run(seed, name)) for name in names}
+    base_identity = identity.base_model(params.model)
+    digests = {name: identity.verified_run(LAYOUT.run(seed, name), seed, name, base_identity) for name in names}
     sizes = {name: adapter_parameters(LAYOUT.adapter(seed, name)) for name in names}
     labels = eval_data.labels.tolist()
     device = modeling.lease_device(params.runtime.device, label)

@@ -30,9 +30,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     # the tokenizer first: an unreachable hub fails before any data work
     tokenizer = data.load_tokenizer(params.model.name, params.model.revision)
     labels = params.model.num_labels
-    train = data.draw_train(data.load_split(d.source, d.config, d.train_split, d.revision, labels), d.train_size,
-                            args.seed, origin=f"{d.train_split} split")
-    eval_split = data.load_split(d.source, d.config, d.eval_split, d.revision, labels)
+    train_split, eval_split = data.load_splits(d, labels)
+    train = data.draw_train(train_split, d.train_size, args.seed, origin=f"{d.train_split} split")
     evaluation = data.take_eval(eval_split, d.eval_rows, origin=f"{d.eval_split} split")
     encoded = {name: data.encode(frame, tokenizer, params.model.max_length)
                for name, frame in (("train", train), ("eval", evaluation))}

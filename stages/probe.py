@@ -5,7 +5,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert import data, spectra
+from rankcert import data, identity, spectra
 from rankcert.cotrain import Job, SharedBase, fit_all
 from rankcert.errors import run_main
 from rankcert.layout import LAYOUT, PROBE
@@ -38,8 +38,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     (trained,) = fit_all(base, [job], train_data, device, label)
     write_timing(label, trained.seconds, params.train.steps, device, trained.together)
-    write_adapter_run(LAYOUT.probe(args.seed), trained.model, trained.log, device, args.seed, base.model_type,
-                      extra=write_spectra)
+    write_adapter_run(LAYOUT.probe(args.seed), PROBE, trained.model, trained.log, device, args.seed,
+                      base.model_type, identity.base_model(params.model), extra=write_spectra)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Stage validate: params, the policy and the model's limits checked as a whole, before any other stage runs.
+"""Stage validate: params, the policy, the model's limits, the device and a local data folder checked as a whole,
+before any other stage runs.
 
 DVC deletes a stage's outputs before it runs the stage, so bad input must stop the run here, while the last
 good results are still in place. Every stage depends on this stage's output, which never changes.
@@ -9,7 +10,9 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from rankcert.data import check_local_data
 from rankcert.errors import run_main
+from rankcert.gpus import check_device
 from rankcert.outputs import write_json
 from rankcert.params import load_params
 from rankcert.policy import load_policy
@@ -26,8 +29,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     check_model_limits(params.model.name, params.model.max_length)
     check_tracked(params.model.name, "model.name", params.inputs)
     check_tracked(params.data.source, "data.source", params.inputs)
+    check_device(params.runtime.device)
+    check_local_data(params.data, params.model.num_labels, params.seeds)
     write_json(args.out, {"valid": True})  # the same bytes whatever the params: nothing downstream reruns for it
-    print(f"[validate] params, policy {params.certify.policy} and model limits are valid", flush=True)
+    print(f"[validate] params, policy {params.certify.policy}, model limits, device and data are valid", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ import pytest
 import yaml
 from safetensors.numpy import save_file
 
-from rankcert import sources
+from rankcert import identity, sources
 from rankcert.errors import run_main
 from rankcert.layout import LAYOUT
+from rankcert.params import load_params, parse_variant
 from stages import certify
 from tests.helpers import PROJECT
 
@@ -64,19 +65,25 @@ def _write_pred(root, seed, name, labels, n_correct):
                                    "trainable_parameters": 1000, "reduction_vs_probe": 0.0}))
 
 
-def write_adapter(root, seed, name) -> str:
-    """A stand-in adapter folder (certify reads only its bytes): its digest."""
+def write_adapter(root, seed, name, weights: bytes | None = None) -> str:
+    """A stand-in adapter folder (certify reads its bytes and its config's ranks) and its run record: its digest."""
     folder = root / LAYOUT.adapter(seed, name)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "adapter_config.json").write_text(json.dumps({"name": name}))
-    (folder / "adapter_model.safetensors").write_bytes(f"{seed}:{name}".encode())
+    rank = 32 if name == "probe" else parse_variant(name).plan_source.rank or 8
+    (folder / "adapter_config.json").write_text(json.dumps({"r": rank, "target_modules": ["l0.q", "l0.v"]}))
+    (folder / "adapter_model.safetensors").write_bytes(weights or f"{seed}:{name}".encode())
+    run = folder.parent / "run.json"
+    facts = json.loads(run.read_text()) if run.is_file() else {}
+    base = identity.base_model(load_params(root / "params.yaml").model)
+    run.write_text(json.dumps({**facts, **identity.record(name, seed, folder, base)}))
     return sources.adapter_digest(folder)
 
 
 def _write_run(root, seed):
     path = root / "data" / "probe" / str(seed) / "run.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"model_type": "distilbert", "device": "cpu", "python": "3", "packages": {}}))
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**record, "model_type": "distilbert", "device": "cpu", "python": "3", "packages": {}}))
 
 
 def run_certify(root, monkeypatch, strict=True):
@@ -257,9 +264,12 @@ def test_a_failure_while_certifying_leaves_every_earlier_output_as_it_was(tmp_pa
 
 ADAPTER_TAMPERING = [
     ("flipped bytes in the weights", lambda a: (a / "adapter_model.safetensors").write_bytes(b"other weights"),
-     "is not the adapter these predictions are of"),
-    ("alpha changed in the config", lambda a: (a / "adapter_config.json").write_text('{"alpha": 320}'),
-     "is not the adapter these predictions are of"),
+     "data/variants/123/uniform_r20/adapter is not the adapter its stage wrote"),
+    ("alpha changed in the config", lambda a: (a / "adapter_config.json").write_text(
+        '{"r": 20, "target_modules": ["l0.q", "l0.v"], "alpha": 320}'),
+     "data/variants/123/uniform_r20/adapter is not the adapter its stage wrote"),
+    ("retrained after it was evaluated", lambda a: write_adapter(a.parents[4], 123, "uniform_r20", b"retrained"),
+     "data/variants/123/uniform_r20/adapter (seed 123) is not the adapter these predictions are of"),
 ]
 
 
@@ -273,7 +283,6 @@ def test_certify_refuses_predictions_of_other_weights_than_the_adapter_on_disk(t
         run_main(certify.main, [])
     err = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and "\n" not in err and message in err
-    assert "data/variants/123/uniform_r20/adapter (seed 123)" in err
     assert not (tmp_path / "metrics" / "certify.json").exists()
 
 

@@ -1,11 +1,14 @@
 """Atomic outputs: whole files or none, and the permissions the umask gives (not mkstemp's 0600)."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
 from rankcert.errors import RankcertError
 from rankcert.outputs import atomic_dir, together, write_json, write_text
+from tests.helpers import PROJECT
 
 
 @pytest.fixture
@@ -63,3 +66,45 @@ def test_outputs_staged_together_replace_their_targets_only_when_all_are_made(tm
     assert (tmp_path / "a.csv").read_text() == "new a\n" and json.loads((tmp_path / "b.json").read_text())
     assert (tmp_path / "figures" / "x.png").read_bytes() == b"png"
     assert not [p for p in (tmp_path / ".rankcert-tmp").rglob("*") if p.suffix == ".tmp"]  # no scratch left
+
+
+HOLDS_SCRATCH = """
+import sys, time
+from rankcert.outputs import together
+with together() as out:
+    out.text("held.txt", "partial")
+    (out.folder("held") / "f").write_text("partial")
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+
+def scratch_entries(ws):
+    return sorted(p.name for p in (ws / ".rankcert-tmp").glob("*.tmp"))
+
+
+def next_run(ws):
+    """Another stage's first write, in a process of its own."""
+    subprocess.run([sys.executable, "-c", "from rankcert.outputs import write_text; write_text('other.txt', 'x')"],
+                   cwd=ws, env=dict(os.environ, PYTHONPATH=str(PROJECT)), check=True)
+
+
+def test_the_next_run_clears_a_killed_runs_scratch_but_never_a_running_ones(tmp_path):
+    (tmp_path / ".rankcert-tmp").mkdir()
+    (tmp_path / ".rankcert-tmp" / ".0123456789ab-old.json.abc123.tmp").write_text("")  # an older rankcert's
+    holder = subprocess.Popen([sys.executable, "-c", HOLDS_SCRATCH], cwd=tmp_path, stdout=subprocess.PIPE,
+                              text=True, env=dict(os.environ, PYTHONPATH=str(PROJECT)))
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        held = [name for name in scratch_entries(tmp_path) if "-held" in name]
+        assert len(held) == 2
+        next_run(tmp_path)  # a stage running beside it (parallel seeds share the workspace) leaves its scratch
+        assert scratch_entries(tmp_path) == held
+    finally:
+        holder.kill()  # SIGKILL: no cleanup of its own runs
+        holder.wait()
+    assert scratch_entries(tmp_path) == held and len(list((tmp_path / ".rankcert-tmp" / "owners").iterdir())) == 1
+    next_run(tmp_path)
+    assert scratch_entries(tmp_path) == [] and not (tmp_path / "held").exists()
+    # the killed run's lock went too; a run that ends removes its own
+    assert list((tmp_path / ".rankcert-tmp" / "owners").iterdir()) == []

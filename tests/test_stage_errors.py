@@ -33,7 +33,7 @@ def data_dir(tmp_path, train: pd.DataFrame):
     folder = tmp_path / "sst2"
     folder.mkdir()
     train.to_json(folder / "train.jsonl", orient="records", lines=True)
-    pd.DataFrame({"sentence": ["good film"] * 20, "label": [1] * 20}).to_json(
+    pd.DataFrame({"sentence": ["good film"] * 20, "label": [i % 2 for i in range(20)]}).to_json(
         folder / "validation.jsonl", orient="records", lines=True)
     return str(folder)
 
@@ -49,7 +49,11 @@ PREPARE_CASES = [
     ("eval larger than split", {"data__eval_size": 21}, GOOD, "eval_size is 21 but the validation split has only 20"),
     ("missing model dir", {"model__name": "./no/such/model"}, GOOD, "model.name './no/such/model' is not a directory"),
     ("hub id offline", {"model__name": "no-such-org/no-such-model"}, GOOD, "set model.name to a local model directory"),
-    ("one class only", {}, GOOD.assign(label=[1] * 40), "all have label 1; a classifier needs both labels"),
+    ("one class only", {}, GOOD.assign(label=[1] * 40), "num_labels is 2 but no row has label 0 (the labels are 1)"),
+    ("one class drawn", {"data__train_size": 2, "train__batch_size": 2}, GOOD.assign(label=[1] * 38 + [0] * 2),
+     "all have label 1; a classifier needs both labels"),
+    ("num_labels above the data's", {"model__num_labels": 3}, GOOD,
+     "train.*: model.num_labels is 3 but no row has label 2 (the labels are 0, 1); set model.num_labels to 2"),
     ("batch above sample", {"train__batch_size": 64}, GOOD, "train.batch_size 64 is larger than data.train_size 30"),
 ]
 
@@ -121,6 +125,12 @@ VALIDATE_CASES = [
     ("policy path is a folder", {"certify__policy": "."}, "policy . is a folder"),
     ("duplicate policy key", {"certify__policy": "dup.yaml"}, "is not valid YAML"),
     ("local model not tracked", {"inputs": {}}, "is a local folder that DVC doesn't track; add it to params.yaml"),
+    ("a GPU that isn't there", {"runtime__device": "cuda:7"}, "runtime.device is 'cuda:7' but "),
+    ("num_labels above the data's", {"model__num_labels": 3}, "train.*: model.num_labels is 3 but no row has label 2 "
+                                                              "(the labels are 0, 1); set model.num_labels to 2"),
+    ("train_size above the split", {"data__train_size": 10**6}, "data.train_size is 1000000 but the train split has "
+                                                                 "only"),
+    ("eval_size above the split", {"data__eval_size": 10**6}, "data.eval_size is 1000000 but the validation split"),
 ]
 
 

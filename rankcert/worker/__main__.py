@@ -4,6 +4,9 @@ from __future__ import annotations
 import sys
 import time
 
+from rankcert import settings
+from rankcert.errors import RankcertError
+
 USAGE = __doc__.strip()
 
 
@@ -12,6 +15,11 @@ def main(argv: list[str]) -> int:
         print(f"usage: {USAGE}", file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
+    try:
+        settings.check()  # before a stage or worker reads one: a malformed setting is one line, never a traceback
+    except RankcertError as err:
+        print(f"rankcert: error: {err}", file=sys.stderr)
+        return 2
     if command == "run":
         if not rest:
             print("usage: python -m rankcert.worker run MODULE [ARGS...]", file=sys.stderr)

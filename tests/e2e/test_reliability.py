@@ -149,6 +149,9 @@ def test_sigkill_as_a_seeds_variants_are_written_leaves_no_partial_group_and_rep
     assert killed.returncode != 0
     assert not (ws / "data/variants/42").exists()  # DVC removed the old folder; the new one never moved in
     assert not [p for p in (ws / "data").rglob("*") if p.name.endswith(".tmp")]
+    assert list((ws / ".rankcert-tmp").glob("*-42.*.tmp"))  # the finished variants, never moved in
     result = sh(ws, "dvc", "repro")
     assert touched_stages(result.stdout)[:1] == ["compress@42"] and "certify" not in ran_stages(result.stdout)
     assert adapter_digests(ws) == adapters
+    sh(ws, "dvc", "repro", "-f", "-s", "validate")  # restored from the run-cache: the next stage that runs clears it
+    assert not list((ws / ".rankcert-tmp").glob("*.tmp"))
