@@ -79,7 +79,12 @@ def components(diff: np.ndarray) -> Components:
 
 def mean_delta_lower(c: Components, confidence: float = LOWER) -> float:
     variance, df = c.mean_variance()
-    return c.mean - float(stdtrit(df, confidence)) * math.sqrt(variance)
+    return c.mean - t_multiplier(df, confidence) * math.sqrt(variance)
+
+
+def t_multiplier(df: float, confidence: float = LOWER) -> float:
+    """Student's t quantile: how many standard errors the lower bound lies below the mean at `df`."""
+    return float(stdtrit(df, confidence))
 
 
 def p_new_seed_passes(c: Components, tolerance: float) -> float:
@@ -117,6 +122,7 @@ class Evidence:
     stability: dict[int, dict[int, float]]  # eval size -> seed count -> share SAFE
     seeds_for_stable_verdict: int | None  # fewest seeds (searched up to 50) at the run's eval size
     stable_verdict: str | None  # SAFE | UNSAFE at that many seeds
+    mean_delta_df: float | None = None  # Satterthwaite's degrees of freedom of mean_delta_lower_95: few seeds, few df
 
     @property
     def share_now(self) -> float:
@@ -172,7 +178,8 @@ def assess(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np
         out[name] = Evidence(len(seeds), n, lower, None if lower is None else lower >= -rule.tolerance - EPS,
                              None if c is None else p_new_seed_passes(c, rule.tolerance),
                              {size: {k: s for k, s in table.items() if k in shown or size == n}
-                              for size, table in by_seeds.items()}, *fewest)
+                              for size, table in by_seeds.items()}, *fewest,
+                             mean_delta_df=None if c is None else c.mean_variance()[1])
     return out
 
 

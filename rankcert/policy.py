@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rankcert.errors import RankcertError
 from rankcert.params import Variant, build_config
-from rankcert.stats import EPS, VariantSummary
+from rankcert.stats import EPS
 from rankcert.yamlfile import read_yaml
 
 SCHEMA_VERSION = 1
@@ -106,16 +106,16 @@ def criteria_differences(policy: Policy, tolerance: float, min_pass_rate: float)
     return out
 
 
-def check_claims(policy: Policy, summaries: dict[str, VariantSummary]) -> list[ClaimCheck]:
-    """agrees / contradicts / not measured for each claim; a variant with no measured seed is not measured."""
+def check_claims(policy: Policy, observed: dict[str, str | None]) -> list[ClaimCheck]:
+    """agrees / contradicts / not measured for each claim, from each variant's observed SAFE/UNSAFE (None: no
+    measured seed, so not measured)."""
     checks = []
     for claim, variant, expected in policy.expectations():
-        summary = summaries.get(variant)
-        if summary is None or summary.worst_delta is None:
+        status = observed.get(variant)
+        if status is None:
             checks.append(ClaimCheck(claim, variant, expected, None, NOT_MEASURED))
             continue
-        outcome = AGREES if summary.status == expected else CONTRADICTS
-        checks.append(ClaimCheck(claim, variant, expected, summary.status, outcome))
+        checks.append(ClaimCheck(claim, variant, expected, status, AGREES if status == expected else CONTRADICTS))
     return checks
 
 

@@ -56,7 +56,7 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     undertrained = [s for s, a in probe_accuracy.items() if stats.undertrained(a, rule)]
     level = stats.validation_level(len(params.seeds), params.train.steps, params.data.train_size,
                                    params.data.eval_rows or n, params.certify.certifiable)
-    claims = check_claims(policy, summaries)
+    claims = check_claims(policy, {name: s.observed for name, s in summaries.items()})
     differences = criteria_differences(policy, rule.tolerance, rule.min_pass_rate)
     reasons = []
     if level.name != "certifiable":

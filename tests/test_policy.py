@@ -79,7 +79,7 @@ def test_claims_agree_contradict_or_are_not_measured():
         "uniform_r24": summarize("uniform_r24", [seed_result(s, labels, probe, None, rule) for s in (1, 2, 3)], rule),
     }
     policy = load_policy("policies/safe_uniform.yaml", VARIANTS)
-    outcome = {c.claim: c.outcome for c in check_claims(policy, summaries)}
+    outcome = {c.claim: c.outcome for c in check_claims(policy, {n: s.observed for n, s in summaries.items()})}
     assert outcome["per_layer is SAFE"] == AGREES
     assert outcome["uniform_r20 is SAFE"] == CONTRADICTS
     assert outcome["uniform_r16 is UNSAFE"] == CONTRADICTS
