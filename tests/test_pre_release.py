@@ -129,7 +129,8 @@ def test_stale_pipeline_fails(released):
     result = gate(released, "--rev", "v1")
     assert result.returncode == 1
     fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
-    assert fails == ["FAIL pipeline not up to date: certify (changed deps: params.yaml modified)"], result.stdout
+    assert fails == ["FAIL pipeline not up to date: validate (changed deps: params.yaml modified)",
+                     "FAIL pipeline not up to date: certify (changed deps: params.yaml certify modified)"], result.stdout
 
 
 def test_uncertified_run_fails_without_any_tag(tmp_path):
@@ -145,9 +146,10 @@ def test_uncertified_run_fails_without_any_tag(tmp_path):
     assert "FAIL not certified: validation level screening+ (100 steps < 500)" in result.stdout
 
 
-def test_the_gate_imports_without_torch():
-    """Its CI job installs only dvc and pyyaml."""
-    code = "import sys; sys.modules['torch'] = None; import rankcert.tools.pre_release; print('ok')"
+def test_the_gate_imports_with_what_its_ci_job_installs():
+    """Its CI job installs dvc, pyyaml and numpy: no torch, transformers, scipy or pandas."""
+    code = ("import sys; sys.modules.update(dict.fromkeys(['torch', 'transformers', 'scipy', 'pandas'])); "
+            "import rankcert.tools.pre_release; print('ok')")
     assert sh(PROJECT, sys.executable, "-c", code).stdout.strip() == "ok"
 
 
@@ -164,3 +166,12 @@ def test_a_changed_dependency_that_is_another_stale_stages_output_is_not_a_cause
     assert downstream == 2
     missing = stage_changes({"dvc.yaml:probe@42": [{"changed outs": {"data/probe/42": "not in cache"}}]}, True)
     assert missing == {}
+
+
+def test_the_release_workflow_runs_this_gate_into_the_job_summary_and_keeps_the_pictures():
+    workflow = yaml.safe_load((PROJECT / ".github/workflows/pre-release.yml").read_text())
+    steps = workflow["jobs"]["pre-release"]["steps"]
+    gate_step = next(step["run"] for step in steps if "rankcert.tools.pre_release" in step.get("run", ""))
+    assert '--summary "$GITHUB_STEP_SUMMARY"' in gate_step
+    upload = next(step for step in steps if step.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and "metrics/figures/" in upload["with"]["path"]

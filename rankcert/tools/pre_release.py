@@ -54,6 +54,8 @@ def stage_changes(status: dict, allow_missing_data: bool) -> dict[str, list[tupl
                 for path, state in (items.items() if isinstance(items, dict) else [(kind, items)]):
                     if allow_missing_data and state in MISSING_DATA:
                         continue
+                    if isinstance(state, dict):  # params: {"params.yaml": {"certify": "modified"}}
+                        state = ", ".join(f"{key} {how}" for key, how in state.items())
                     reasons.append((f"{kind}: {path} {state}", path if isinstance(items, dict) else None))
         if reasons:
             found[stage] = reasons
