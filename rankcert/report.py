@@ -177,8 +177,10 @@ def _variant_section(params, name, summary, plans, sizes, missing, share) -> lis
             f"Non-inferiority reading (every seed's CI lower bound ≥ −{100 * tol:.1f}): "
             f"{'yes' if summary.non_inferior else 'no'} (reported beside the rule, not part of it)."]
     if summary.pass_rate_binding:
+        passed = sum(r.passed for r in summary.seeds)
         out.append(f"The pass-rate condition decides here: every Δ clears the line, but missing or UNDERTRAINED seeds "
-                   f"leave a pass rate of {summary.pass_rate:.2f} (< {params.certify.min_pass_rate:.2f}).")
+                   f"leave {passed} of {len(summary.seeds)} passing (pass rate {summary.pass_rate:.3f} < "
+                   f"{params.certify.min_pass_rate:.2f}).")
     return out + [""]
 
 
