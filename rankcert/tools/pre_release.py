@@ -216,10 +216,11 @@ def verdict_markdown(report: Path) -> str:
             current = line[3:].strip()
             sections[current] = []
         sections[current].append(line)
-    head = [line for line in sections[""] if not line.startswith("Rule:") and not line.startswith("![")]
-    tables = [line for name in VERDICT_SECTIONS for line in sections.get(name, []) if line.startswith(("|", "## "))]
-    return "\n".join(line.replace("# rankcert", "### rankcert", 1) if line.startswith("# ") else line
-                     for line in head + tables)
+    head = [line.replace("# ", "### ", 1) if line.startswith("# ") else line for line in sections[""]
+            if line.startswith(("# ", "- "))]
+    tables = [["", f"### {name}", "", *(line for line in sections[name] if line.startswith("|"))]
+              for name in VERDICT_SECTIONS if name in sections]
+    return "\n".join([head[0], "", *head[1:], *(line for table in tables for line in table)]) if head else ""
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -240,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     changes = stage_changes(json.loads(_run("dvc", "status", "--json") or "{}"), args.allow_missing_data)
     stale, downstream = stale_stages(changes, lock_outputs(Path("dvc.lock")))
     failures = [f"pipeline not up to date: {line}" for line in stale]
-    if downstream:
+    if stale and downstream:
         failures[-1] += f"; {downstream} more stage(s) are out of date only through {'it' if len(stale) == 1 else 'these'}"
     if not Path(CERTIFY).is_file():
         raise RankcertError(f"{CERTIFY} not found; run `dvc repro` first")
