@@ -83,7 +83,12 @@ def components(diff: np.ndarray) -> Components:
 
 def mean_delta_lower(c: Components, confidence: float) -> float:
     variance, df = c.mean_variance()
-    return c.mean - float(stdtrit(df, confidence)) * math.sqrt(variance)
+    return c.mean - t_multiplier(df, confidence) * math.sqrt(variance)
+
+
+def t_multiplier(df: float, confidence: float) -> float:
+    """Student's t quantile: how many standard errors the lower bound lies below the mean at `df`."""
+    return float(stdtrit(df, confidence))
 
 
 def p_new_seed_passes(c: Components, tolerance: float) -> float:
@@ -123,6 +128,7 @@ class Evidence:
     stable_verdict: str | None  # SAFE | UNSAFE at that many seeds
     confidence: float  # the share of draws a settled verdict holds in (certify.confidence)
     parts_sd: tuple[float, float] | None  # (seed part, eval-set part) of a seed's Δ (Components.parts_sd)
+    mean_delta_df: float | None = None  # Satterthwaite's degrees of freedom of mean_delta_lower_95: few seeds, few df
 
     @property
     def share_now(self) -> float:
@@ -179,7 +185,8 @@ def assess(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np
                              None if c is None else p_new_seed_passes(c, rule.tolerance),
                              {size: {k: s for k, s in table.items() if k in shown or size == n}
                               for size, table in by_seeds.items()}, *fewest, rule.confidence,
-                             None if c is None else c.parts_sd)
+                             None if c is None else c.parts_sd,
+                             mean_delta_df=None if c is None else c.mean_variance()[1])
     return out
 
 

@@ -16,7 +16,7 @@ FIGURES = {
     "rank_plan": ("heatmap.json", "per_layer rank plans (layer × module, one panel per variant)"),
     "spectra": ("spectra.json", "probe singular-value spectra per module"),
     "evidence": ("evidence.json", "how much evidence: each variant's share of SAFE against the number of seeds "
-                                  "(predicted beyond the run's own; dashed lines: settled at 95%)"),
+                                  "(predicted beyond the run's own; line style: eval examples; grey: settled)"),
 }
 
 

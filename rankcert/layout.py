@@ -82,5 +82,10 @@ class Layout:
     def plot_templates(self) -> Path:
         return self.root / "plots" / "templates"
 
+    @property
+    def plot_page(self) -> Path:
+        """plots_page: the page `dvc plots show` fills (.dvc/config's plots.html_template), libraries inlined."""
+        return self.root / "plots" / "page.html"
+
 
 LAYOUT = Layout()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rankcert.errors import RankcertError
 from rankcert.params import build_config
-from rankcert.stats import EPS, VariantSummary
+from rankcert.stats import EPS
 from rankcert.variants import Uniform, Variant
 from rankcert.yamlfile import read_yaml
 
@@ -108,23 +108,22 @@ def criteria_differences(policy: Policy, tolerance: float, min_pass_rate: float)
     return out
 
 
-def check_claims(policy: Policy, summaries: dict[str, VariantSummary],
-                 population: dict[str, str]) -> list[ClaimCheck]:
-    """Each claim against the spec rule's verdict and the population verdict: it agrees when both say what it
-    claims, is contradicted when either says the opposite, is unsettled when the spec rule agrees and the
-    population verdict is UNSETTLED; a variant with no measured seed is not measured."""
+def check_claims(policy: Policy, observed: dict[str, str | None], population: dict[str, str]) -> list[ClaimCheck]:
+    """Each claim against the spec rule's observed SAFE/UNSAFE (None: no measured seed, so not measured) and the
+    population verdict: it agrees when both say what it claims, is contradicted when either says the opposite, is
+    unsettled when the spec rule agrees and the population verdict is UNSETTLED."""
     checks = []
     for claim, variant, expected in policy.expectations():
-        summary = summaries.get(variant)
-        if summary is None or summary.worst_delta is None:
+        status = observed.get(variant)
+        if status is None:
             checks.append(ClaimCheck(claim, variant, expected, None, None, NOT_MEASURED))
             continue
         seen = population.get(variant)
-        if summary.status != expected or seen not in (expected, "UNSETTLED"):
+        if status != expected or seen not in (expected, "UNSETTLED"):
             outcome = CONTRADICTS
         else:
             outcome = AGREES if seen == expected else UNSETTLED
-        checks.append(ClaimCheck(claim, variant, expected, summary.status, seen, outcome))
+        checks.append(ClaimCheck(claim, variant, expected, status, seen, outcome))
     return checks
 
 

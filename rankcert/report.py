@@ -1,12 +1,16 @@
 """The markdown certification report: verdict first, then the frontier, variants, policy claims, level, run facts."""
 from __future__ import annotations
 
+import math
+
 from rankcert import evidence, frontier, population
 from rankcert.params import Params
 from rankcert.policy import Policy
 from rankcert.results import RunResults
 from rankcert.text import pct, pts, rank_summary
 from rankcert.verdict import Verdict
+
+FEW_DF = 5  # a lower bound on fewer degrees of freedom is wide because the seeds are few (t ≥ 2.0 instead of 1.64)
 
 
 def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, facts: dict,
@@ -22,7 +26,9 @@ def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, 
               f"{params.certify.min_pass_rate:.2f} and its worst-seed Δ ≥ −{100 * tol:.1f} points. "
               f"Probe quality gate: accuracy ≥ {params.certify.probe_min_accuracy:.2f}, else the seed is "
               "UNDERTRAINED and fails for every variant. Missing results count as failed seeds. SE is a seed's standard "
-              "error of Δ from its paired per-example differences: the resolution of this eval set.", ""]
+              "error of Δ from its paired per-example differences: the resolution of this eval set. With every seed "
+              "measured and every probe through the gate the pass-rate condition is implied (worst Δ ≥ the line means "
+              "every seed passes), so the worst-seed condition decides.", ""]
     lines += _population_section(params, verdict)
     lines += _picture(pictures, "delta", "Δ vs probe with paired bootstrap CI; the dashed line is the tolerance")
     lines += _probe_table(params, verdict, sizes)
@@ -30,7 +36,8 @@ def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, 
     lines += _picture(pictures, "frontier", "Δ vs trainable parameters; dot mean, tick worst seed, bar CI range")
     lines += _truncation_section(verdict)
     lines += _evidence_section(params, verdict)
-    lines += _picture(pictures, "evidence", "share of SAFE against seeds, per variant; dashed: settled at 95%")
+    lines += _picture(pictures, "evidence", "share of SAFE against seeds, per variant and eval size (line style); grey lines: "
+                                              "settled at 95%")
     for name, summary in verdict.summaries.items():
         lines += _variant_section(params, name, summary, plans, sizes, found.missing, verdict.stability.get(name))
     lines += _claims_table(policy, verdict)
@@ -143,9 +150,14 @@ def _truncation_section(verdict: Verdict) -> list[str]:
         out.append(f"| {g.variant} | {pts(s.mean_delta)} | {g.retrained} | {pts(r.mean_delta)} | {pts(g.mean_gap)} | "
                    f"{pts(largest)} |")
     largest, correlation = frontier.truncation_agreement(verdict)
-    corr = "—" if correlation is None else f"{correlation:.2f}"
-    return out + ["", f"Over every seed and pair: largest |gap| {100 * largest:.1f} points, correlation of the two Δs {corr}.",
-                  ""]
+    points = sum(len(g.deltas) for g in gaps)
+    if correlation is not None:
+        corr = f", correlation of the two Δs {correlation:.2f}"
+    elif points < 3:
+        corr = f"; the correlation of the two Δs needs at least 3 (seed, pair) points, this run has {points}"
+    else:
+        corr = "; the correlation of the two Δs is undefined: one of them is the same in every pair"
+    return out + ["", f"Over every seed and pair: largest |gap| {100 * largest:.1f} points{corr}.", ""]
 
 
 def _evidence_section(params: Params, verdict: Verdict) -> list[str]:
@@ -168,13 +180,29 @@ def _evidence_section(params: Params, verdict: Verdict) -> list[str]:
            + " | ".join(f"SAFE at {k} seeds" + (f" ({size} ex.)" if len(sizes) > 1 else "")
                         for size in sizes for k in shown) + " | settled |",
            "|---|---|---|---|---|---|" + "---|" * (len(sizes) * len(shown)) + "---|"]
+    wide = {name: e.mean_delta_df for name, e in found.items() if e.mean_delta_df is not None and e.mean_delta_df < FEW_DF}
     for name, e in found.items():
         s = verdict.summaries[name]
         cells = [pct(e.stability[size].get(k)) for size in sizes for k in shown]
         ni = "—" if e.non_inferior is None else ("yes" if e.non_inferior else "no")
-        out.append(f"| {name} | {s.status} | {pts(s.mean_delta)} | {pts(e.mean_delta_lower_95)} | {ni} | "
+        out.append(f"| {name} | {s.status} | {pts(s.mean_delta)} | "
+                   f"{pts(e.mean_delta_lower_95)}{' †' if name in wide else ''} | {ni} | "
                    f"{pct(e.p_new_seed_passes)} | {' | '.join(cells)} | {e.advice()} |")
-    return out + [""]
+    return out + ["", *_wide_bounds(seeds, wide, params.certify.confidence)]
+
+
+def _wide_bounds(seeds: int, wide: dict[str, float], confidence: float) -> list[str]:
+    """Why a lower bound can lie far below every seed's CI: the seed spread, known from few seeds."""
+    if not wide:
+        return []
+    low, high = min(wide.values()), max(wide.values())
+    df = f"{low:.1f}" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}–{high:.1f}"
+    return [f"† Wide because there are few seeds: the seed-to-seed spread is estimated from {seeds} seeds, leaving "
+            f"{df} degrees of freedom, so the bound lies up to {evidence.t_multiplier(low, confidence):.1f} standard "
+            f"errors below the mean (about {evidence.t_multiplier(math.inf, confidence):.2f} with many seeds). Each "
+            "seed's CI reflects only "
+            "the sampling of eval examples, not the seed-to-seed spread, which is why the bound can sit below every "
+            "seed's CI. More seeds narrow it.", ""]
 
 
 def _variant_section(params, name, summary, plans, sizes, missing, share) -> list[str]:
@@ -202,9 +230,11 @@ def _variant_section(params, name, summary, plans, sizes, missing, share) -> lis
             f"mean Δ {pts(summary.mean_delta)}, std {std} points → **{summary.status}**.",
             f"Non-inferiority reading (every seed's CI lower bound ≥ −{100 * tol:.1f}): "
             f"{'yes' if summary.non_inferior else 'no'} (reported beside the rule, not part of it)."]
-    if not summary.pass_rate_binding and all(r.delta is not None for r in summary.seeds):
-        out.append("The pass-rate condition is implied here: with every seed measured, worst Δ ≥ −tolerance "
-                   "already means every seed passes, so only the worst-seed condition decides.")
+    if summary.pass_rate_binding:
+        passed = sum(r.passed for r in summary.seeds)
+        out.append(f"The pass-rate condition decides here: every Δ clears the line, but missing or UNDERTRAINED seeds "
+                   f"leave {passed} of {len(summary.seeds)} passing (pass rate {summary.pass_rate:.3f} < "
+                   f"{params.certify.min_pass_rate:.2f}).")
     return out + [""]
 
 

@@ -48,6 +48,11 @@ class VariantSummary:
     def status(self) -> str:
         return "SAFE" if self.safe else "UNSAFE"
 
+    @property
+    def observed(self) -> str | None:
+        """The status, or None when no seed was measured (a policy claim about it is "not measured")."""
+        return None if self.worst_delta is None else self.status
+
 
 def undertrained(probe_accuracy: float | None, rule: Rule) -> bool:
     """The probe quality gate failed (a missing probe fails it too)."""

@@ -55,7 +55,8 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
                                      rule.population, rule.tolerance, rule.confidence,
                                      _eval_sd(probe_correct, correct[name]))
               for name, s in summaries.items()}
-    claims = check_claims(policy, summaries, {name: p.verdict for name, p in judged.items()})
+    claims = check_claims(policy, {name: s.observed for name, s in summaries.items()},
+                          {name: p.verdict for name, p in judged.items()})
     differences = criteria_differences(policy, rule.tolerance, rule.min_pass_rate)
     reasons = []
     if level.name != "certifiable":

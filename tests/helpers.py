@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -50,3 +51,21 @@ def adapter_digests(ws: Path) -> dict[str, str]:
     """sha256 of every adapter file (weights and config) under ws/data."""
     files = sorted((ws / "data").rglob("adapter_model.safetensors")) + sorted((ws / "data").rglob("adapter_config.json"))
     return {str(p.relative_to(ws)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def headless_browser() -> str | None:
+    """A Chromium-family browser on PATH, or None."""
+    return next((found for name in BROWSERS if (found := shutil.which(name))), None)
+
+
+def rendered_dom(browser: str, page: Path) -> str:
+    """The page's DOM after its scripts ran, in a headless browser with every network request sent nowhere."""
+    result = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
+                             "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=20000", "--dump-dom",
+                             page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise AssertionError(f"{browser} failed ({result.returncode}): {result.stderr[-2000:]}")
+    return result.stdout

@@ -81,7 +81,8 @@ def test_claims_agree_contradict_or_are_not_measured():
     }
     policy = load_policy("policies/safe_uniform.yaml", VARIANTS)
     population = {"per_layer": "SAFE", "uniform_r20": "UNSETTLED", "uniform_r16": "SAFE", "uniform_r24": "UNSETTLED"}
-    outcome = {c.claim: c.outcome for c in check_claims(policy, summaries, population)}
+    observed = {n: s.observed for n, s in summaries.items()}
+    outcome = {c.claim: c.outcome for c in check_claims(policy, observed, population)}
     assert outcome["per_layer is SAFE"] == AGREES
     assert outcome["uniform_r20 is SAFE"] == CONTRADICTS
     assert outcome["uniform_r16 is UNSAFE"] == CONTRADICTS
@@ -98,6 +99,7 @@ def test_a_claim_the_spec_rule_agrees_with_is_unsettled_until_the_population_ver
     summaries = {name: summarize(name, [seed_result(s, labels, probe, ok, rule) for s in (1, 2, 3)], rule)
                  for name in VARIANTS}
     policy = load_policy("policies/safe_uniform.yaml", VARIANTS)
-    checks = {c.claim: c for c in check_claims(policy, summaries, {"uniform_r20": "UNSETTLED", "per_layer": "UNSAFE"})}
+    observed = {n: s.observed for n, s in summaries.items()}
+    checks = {c.claim: c for c in check_claims(policy, observed, {"uniform_r20": "UNSETTLED", "per_layer": "UNSAFE"})}
     assert checks["uniform_r20 is SAFE"].outcome == UNSETTLED
     assert checks["per_layer is SAFE"].outcome == CONTRADICTS and checks["per_layer is SAFE"].population == "UNSAFE"

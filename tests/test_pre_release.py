@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rankcert.tools.pre_release import stage_changes, stale_stages
 from tests.helpers import PROJECT, commit, sh
 from tests.test_certify import ALL_OK, make_run
 
@@ -55,12 +56,63 @@ def test_clean_certified_run_passes_against_the_previous_tag(released):
     assert "dvc metrics diff v1" in result.stdout and "pre-release check passed" in result.stdout
 
 
-def test_status_flip_fails_and_names_variant_seed_and_numbers(released):
+def test_a_contradicted_claim_is_one_line_with_both_sides_and_an_expected_unsafe_is_no_failure(released):
     rerun_with(released, dict(ALL_OK, uniform_r20=[-0.008, -0.030, -0.008]))
+    summary = released / "summary.md"
+    result = gate(released, "--summary", str(summary))
+    assert result.returncode == 1
+    fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    # the claim, what was observed and why, and the flip against v1: one line, as it is one thing wrong
+    assert fails == ["FAIL policy safe_uniform claims uniform_r20 SAFE (primary uniform rank 20 is SAFE); "
+                     "observed UNSAFE: seed 123 Δ -3.0 points (SAFE at v1, worst Δ -0.8)"], result.stdout
+    assert "uniform_r16" not in "\n".join(fails)  # UNSAFE, as the policy expects
+    written = summary.read_text()
+    assert written.startswith("## Pre-release check: FAILED\n\n- FAIL policy safe_uniform claims uniform_r20 SAFE")
+    assert "## dvc metrics diff v1 → workspace" in written and "variants.uniform_r20.status" in written
+    assert "### rankcert certification: **NOT CERTIFIED**\n\n- policy claim contradicted" in written
+    assert "\n### Frontier\n\n| variant |" in written
+    assert "| uniform_r20 |" in written and "| uniform_r16 |" in written  # the report's verdict table
+
+
+def test_a_status_flip_the_policy_does_not_claim_names_variant_seed_and_numbers(released):
+    (released / POLICY).write_text((released / POLICY).read_text().replace("    uniform_r16: UNSAFE\n", "")
+                                   .replace("avoid_ranks: [16]", "avoid_ranks: []"))
+    sh(released, "dvc", "repro")
+    commit(released, "r16 unclaimed", tag="v2")
+    rerun_with(released, dict(ALL_OK, uniform_r16=[-0.01, -0.01, -0.02]))
     result = gate(released)
     assert result.returncode == 1
-    assert "FAIL uniform_r20: status flipped SAFE → UNSAFE (worst Δ -0.8 → -3.0; seed 123 Δ -3.0 points)" in result.stdout
-    assert "FAIL not certified" in result.stdout and "uniform_r20 is UNSAFE: seed 123 FAIL (Δ -3.0)" in result.stdout
+    assert [line for line in result.stdout.splitlines() if line.startswith("FAIL")] == [
+        "FAIL uniform_r16: status flipped UNSAFE → SAFE against v2 (worst Δ -5.0 → -2.0; seed 456 Δ -2.0 points)"]
+
+
+def test_a_criteria_mismatch_is_its_own_line(released):
+    params = yaml.safe_load((released / "params.yaml").read_text())
+    params["certify"]["tolerance"] = 0.05
+    (released / "params.yaml").write_text(yaml.safe_dump(params))
+    sh(released, "dvc", "repro")
+    commit(released, "wider tolerance")
+    result = gate(released)
+    assert result.returncode == 1
+    fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert "FAIL policy safe_uniform criteria differ from params: tolerance: policy 0.025, params 0.05" in fails
+    assert not [line for line in fails if "not up to date" in line or "not certified" in line], fails
+
+
+def test_a_failed_validate_is_one_line_and_what_it_leaves_out_of_date_one_more(released):
+    policy = (released / POLICY).read_text()
+    (released / POLICY).write_text(policy.replace("uniform_r24: SAFE", "uniform_r99: SAFE"))
+    assert sh(released, "dvc", "repro", check=False).returncode != 0  # validate refuses; DVC removed its marker
+    result = gate(released)
+    assert result.returncode == 1
+    fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(fails) == 1 and fails[0].startswith("FAIL validate: policy policies/safe_uniform.yaml: claim "
+                                                   "'uniform_r99 is SAFE' is about 'uniform_r99'"), result.stdout
+    (released / POLICY).write_text(policy)  # fixed, but validate has not run again since
+    result = gate(released)
+    fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert fails == ["FAIL pipeline not up to date: validate (changed outs: data/inputs/validated.json deleted); "
+                     "1 more stage(s) are out of date only through it"], result.stdout
 
 
 def test_worst_delta_drop_beyond_the_allowance_fails_even_when_still_safe(released):
@@ -69,7 +121,7 @@ def test_worst_delta_drop_beyond_the_allowance_fails_even_when_still_safe(releas
     assert result.returncode == 1
     assert "FAIL uniform_r20: worst Δ dropped 1.2 points (-0.8 → -2.0), more than the allowed 1.0; seed 123" in result.stdout
     # still SAFE by the spec rule; about the next run, one seed at -2.0 leaves it open, and the gate says so
-    assert "FAIL uniform_r20's population verdict is UNSETTLED at 3 seeds" in result.stdout
+    assert "claims uniform_r20 is SAFE; the spec rule agrees, the population verdict is UNSETTLED at 3 seeds" in result.stdout
 
 
 def test_stale_pipeline_fails(released):
@@ -78,7 +130,9 @@ def test_stale_pipeline_fails(released):
     (released / "params.yaml").write_text(yaml.safe_dump(params))
     result = gate(released, "--rev", "v1")
     assert result.returncode == 1
-    assert "FAIL pipeline not up to date: certify" in result.stdout and "certify" in result.stdout
+    fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert fails == ["FAIL pipeline not up to date: validate (changed deps: params.yaml modified)",
+                     "FAIL pipeline not up to date: certify (changed deps: params.yaml certify modified)"], result.stdout
 
 
 def test_uncertified_run_fails_without_any_tag(tmp_path):
@@ -91,10 +145,35 @@ def test_uncertified_run_fails_without_any_tag(tmp_path):
     result = gate(tmp_path)
     assert result.returncode == 1
     assert "no earlier release tag" in result.stdout
-    assert "FAIL not certified: level screening+" in result.stdout
+    assert "FAIL not certified: validation level screening+ (100 steps < 500)" in result.stdout
 
 
-def test_the_gate_imports_without_torch():
-    """Its CI job installs only dvc and pyyaml."""
-    code = "import sys; sys.modules['torch'] = None; import rankcert.tools.pre_release; print('ok')"
+def test_the_gate_imports_with_what_its_ci_job_installs():
+    """Its CI job installs dvc, pyyaml and numpy: no torch, transformers, scipy or pandas."""
+    code = ("import sys; sys.modules.update(dict.fromkeys(['torch', 'transformers', 'scipy', 'pandas'])); "
+            "import rankcert.tools.pre_release; print('ok')")
     assert sh(PROJECT, sys.executable, "-c", code).stdout.strip() == "ok"
+
+
+def test_a_changed_dependency_that_is_another_stale_stages_output_is_not_a_cause():
+    status = {"dvc.yaml:validate": [{"changed deps": {"params.yaml": "modified"}},
+                                    {"changed outs": {"data/inputs/validated.json": "deleted"}}],
+              "dvc.yaml:probe@42": [{"changed deps": {"data/inputs": "modified"}}],
+              "dvc.yaml:certify": [{"changed deps": {"data/inputs": "modified", "metrics/eval": "modified"}}],
+              "dvc.yaml:evaluate@42": [{"changed outs": {"metrics/eval/42": "modified"}}]}
+    outputs = {"validate": ["data/inputs/validated.json"], "evaluate@42": ["data/eval/42", "metrics/eval/42"]}
+    lines, downstream = stale_stages(stage_changes(status, allow_missing_data=False), outputs)
+    assert lines == ["validate (changed deps: params.yaml modified; changed outs: data/inputs/validated.json deleted)",
+                     "evaluate@42 (changed outs: metrics/eval/42 modified)"]
+    assert downstream == 2
+    missing = stage_changes({"dvc.yaml:probe@42": [{"changed outs": {"data/probe/42": "not in cache"}}]}, True)
+    assert missing == {}
+
+
+def test_the_release_workflow_runs_this_gate_into_the_job_summary_and_keeps_the_pictures():
+    workflow = yaml.safe_load((PROJECT / ".github/workflows/pre-release.yml").read_text())
+    steps = workflow["jobs"]["pre-release"]["steps"]
+    gate_step = next(step["run"] for step in steps if "rankcert.tools.pre_release" in step.get("run", ""))
+    assert '--summary "$GITHUB_STEP_SUMMARY"' in gate_step
+    upload = next(step for step in steps if step.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and "metrics/figures/" in upload["with"]["path"]

@@ -6,6 +6,7 @@ params, generated assets) and, unless --no-run, runs `dvc repro` there and commi
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import subprocess
@@ -17,10 +18,13 @@ import pandas as pd
 import yaml
 
 from rankcert.errors import RankcertError, run_main
+from rankcert.layout import LAYOUT
 
 PROJECT = Path(__file__).resolve().parents[2]
-WORKSPACE_FILES = ["dvc.yaml", "stages", "rankcert", "policies", "plots/templates", "Makefile"]
+WORKSPACE_FILES = ["dvc.yaml", "stages", "rankcert", "policies", "plots/templates"]
 PROFILE = PROJECT / "profiles" / "demo.yaml"
+# `dvc plots show` fills the page stage plots_page writes (relative to .dvc/, as DVC reads it): it renders offline
+PLOTS_PAGE_CONFIG = ["dvc", "config", "plots.html_template", os.path.relpath(LAYOUT.plot_page, ".dvc")]
 
 POSITIVE = "good great fine superb lovely moving charming brilliant warm funny gripping clever tender vivid".split()
 NEGATIVE = "bad awful dull boring weak clumsy tedious bland messy flat stale hollow grim lifeless".split()
@@ -101,12 +105,12 @@ def create_workspace(folder: Path, params: dict | None = None, with_demo_assets:
         elif path.exists():
             shutil.copy2(path, folder / name)
     (folder / "params.yaml").write_text(yaml.safe_dump(params or demo_params(), sort_keys=False))
-    (folder / ".gitignore").write_text("/assets/\n/data/\n/.rankcert-tmp/\n__pycache__/\n")
+    (folder / ".gitignore").write_text("/assets/\n/data/\n/.rankcert-tmp/\n/dvc_plots/\n__pycache__/\n")
     if with_demo_assets:
         write_demo_model(folder / "assets" / "model")
         write_demo_data(folder / "assets" / "sst2")
     for command in (["git", "init", "-q", "-b", "main"], ["dvc", "init", "-q"],
-                    ["dvc", "config", "core.autostage", "true"]):
+                    ["dvc", "config", "core.autostage", "true"], PLOTS_PAGE_CONFIG):
         subprocess.run(command, cwd=folder, check=True)
     shutil.copy2(source / ".dvcignore", folder / ".dvcignore")  # Python's caches must not change the code deps
     commit_all(folder, "demo workspace")

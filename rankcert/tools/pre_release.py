@@ -1,11 +1,15 @@
-"""The pre-release gate: pipeline up to date, run certified, no regression against the last release.
+"""The pre-release gate: inputs valid, pipeline up to date, run certified, no regression against the last release.
 
-    python -m rankcert.tools.pre_release [--rev REV] [--tag-pattern 'v*'] [--allow-missing-data]
+    python -m rankcert.tools.pre_release [--rev REV] [--tag-pattern 'v*'] [--allow-missing-data] [--summary FILE]
 
-Fails (exit 1) when `dvc status` shows changed code, params or data; when metrics/certify.json is not
-certified; or when, against REV (default: the newest tag matching the pattern, not on HEAD), a variant's
-SAFE/UNSAFE status flips or its worst Δ drops by more than release.max_worst_delta_drop. Prints the
-`dvc metrics diff` as markdown. Every failure line names the variant, the seed and the numbers.
+Fails (exit 1) with one `FAIL` line per cause: params or policy that validate refuses (that line alone); each
+stage whose own code, params or inputs changed (stages out of date only through it are counted, not listed);
+each reason metrics/certify.json is not certified: the validation level, the probe gate, the policy's scope,
+criteria that differ between the policy and params, and each contradicted claim with both sides ("policy claims
+uniform_r24 SAFE; observed UNSAFE: seed 123 Δ -3.6 points"); and, against REV (default: the newest tag matching
+the pattern, not on HEAD), a status flip or a worst-Δ drop beyond release.max_worst_delta_drop. An UNSAFE the
+policy expects is no failure. Prints the `dvc metrics diff` as markdown; --summary appends the result, the diff
+and the report's verdict to FILE (CI: $GITHUB_STEP_SUMMARY).
 """
 from __future__ import annotations
 
@@ -14,14 +18,20 @@ import json
 import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from rankcert.errors import RankcertError, one_line, run_main
-from rankcert.params import load_params
-from rankcert.text import pts
+from rankcert.layout import LAYOUT
+from rankcert.params import Params
+from rankcert.policy import CONTRADICTS, Policy, check_claims, criteria_differences
+from rankcert.stats import validation_level
+from rankcert.text import pct, pts
+from rankcert.validation import check_inputs
+from rankcert.yamlfile import read_yaml
 
-CERTIFY = "metrics/certify.json"
+CERTIFY = LAYOUT.certificate.as_posix()
 MISSING_DATA = {"deleted", "not in cache"}
+VERDICT_SECTIONS = ("Frontier",)  # the report's table of every variant's verdict, for the CI summary
 
 
 def _run(*command: str) -> str:
@@ -31,23 +41,59 @@ def _run(*command: str) -> str:
     return result.stdout
 
 
-def stale_stages(status: dict, allow_missing_data: bool) -> list[str]:
-    """Stages whose code, params or inputs changed since the committed results (from `dvc status --json`)."""
-    stale = []
+def stage_changes(status: dict, allow_missing_data: bool) -> dict[str, list[tuple[str, str | None]]]:
+    """Stage -> its changes from `dvc status --json`: (text, the path it is about, if any)."""
+    found = {}
     for stage, changes in status.items():
         reasons = []
         for change in changes if isinstance(changes, list) else [changes]:
             if isinstance(change, str):
-                reasons.append(change)
+                reasons.append((change, None))
                 continue
             for kind, items in change.items():
                 for path, state in (items.items() if isinstance(items, dict) else [(kind, items)]):
                     if allow_missing_data and state in MISSING_DATA:
                         continue
-                    reasons.append(f"{kind}: {path} {state}")
+                    if isinstance(state, dict):  # params: {"params.yaml": {"certify": "modified"}}
+                        state = ", ".join(f"{key} {how}" for key, how in state.items())
+                    reasons.append((f"{kind}: {path} {state}", path if isinstance(items, dict) else None))
         if reasons:
-            stale.append(f"{stage} ({'; '.join(reasons)})")
-    return stale
+            found[stage] = reasons
+    return found
+
+
+def stale_stages(changes: dict[str, list[tuple[str, str | None]]], outputs: dict[str, list[str]]) -> tuple[list[str], int]:
+    """(a line per stage whose own inputs changed, how many more are out of date only through those).
+
+    A changed dependency that is (inside, or holds) an output of another out-of-date stage is that stage's doing:
+    after a failed validate every stage reads "data/inputs modified", and only validate's own line says why.
+    """
+    stale_outs = [out for stage in changes for out in outputs.get(_name(stage), [])]
+    own = {}
+    for stage, reasons in changes.items():
+        causes = [text for text, path in reasons if not (path and text.startswith("changed deps")
+                                                          and any(_overlap(path, out) for out in stale_outs))]
+        if causes:
+            own[stage] = causes
+    return [f"{_name(stage)} ({'; '.join(causes)})" for stage, causes in own.items()], len(changes) - len(own)
+
+
+def _name(stage: str) -> str:
+    """'probe@42' from dvc's 'dvc.yaml:probe@42'."""
+    return stage.rsplit(":", 1)[-1]
+
+
+def _overlap(a: str, b: str) -> bool:
+    pa, pb = PurePosixPath(a), PurePosixPath(b)
+    return pa == pb or pb in pa.parents or pa in pb.parents
+
+
+def lock_outputs(lock: Path) -> dict[str, list[str]]:
+    """Stage -> its output paths, from dvc.lock (what the committed results were made of)."""
+    if not lock.is_file():
+        return {}
+    stages = (read_yaml(lock, "dvc.lock", "run `dvc repro`") or {}).get("stages", {})
+    return {name: [out["path"] for out in stage.get("outs", [])] for name, stage in stages.items()}
 
 
 def last_release(pattern: str) -> str | None:
@@ -64,21 +110,39 @@ def _worst_seed(variant: dict) -> str:
     if not seeds:
         return "no measured seed"
     name, s = min(seeds.items(), key=lambda item: item[1]["delta"])
-    return f"{name.replace('_', ' ')} Δ {100 * s['delta']:+.1f} points"
+    return f"{name.replace('_', ' ')} Δ {pts(s['delta'])} points"
 
 
-def regressions(old: dict, new: dict, max_drop: float) -> list[str]:
-    """Status flips and worst-Δ drops between two certify.json payloads."""
-    found = []
+def _failed_seeds(variant: dict) -> str:
+    """'seed 123 Δ -3.6 points, seed 456 MISSING': the seeds that did not pass."""
+    failed = [f"{name.replace('_', ' ')} " + (f"Δ {pts(s['delta'])} points" if s.get("delta") is not None
+                                                else s.get("status", "not measured"))
+              for name, s in variant.get("seeds", {}).items() if not s.get("passed")]
+    return ", ".join(failed) or f"every seed passes, yet the pass rate is {variant.get('pass_rate')}"
+
+
+def status_flips(old: dict, new: dict) -> dict[str, str]:
+    """Variant -> its status in `old`, for each variant whose SAFE/UNSAFE differs between two certify.json."""
+    flips = {}
     for name, now in new.get("variants", {}).items():
         before = old.get("variants", {}).get(name)
-        if before is None:
-            continue
-        if before.get("status") != now.get("status"):
-            found.append(f"{name}: status flipped {before.get('status')} → {now.get('status')} (worst Δ "
-                         f"{pts(before.get('worst_delta'))} → {pts(now.get('worst_delta'))}; {_worst_seed(now)})")
-        old_w, new_w = before.get("worst_delta"), now.get("worst_delta")
-        if old_w is not None and new_w is not None and old_w - new_w > max_drop + 1e-9:
+        if before is not None and before.get("status") != now.get("status"):
+            flips[name] = before.get("status")
+    return flips
+
+
+def regressions(old: dict, new: dict, max_drop: float, rev: str, named: set[str]) -> list[str]:
+    """Status flips and worst-Δ drops, but of the variants in `named`, whose line already says what changed."""
+    found = []
+    for name, was in status_flips(old, new).items():
+        if name not in named:
+            now = new["variants"][name]
+            found.append(f"{name}: status flipped {was} → {now.get('status')} against {rev} (worst Δ "
+                         f"{pts(old['variants'][name].get('worst_delta'))} → {pts(now.get('worst_delta'))}; "
+                         f"{_worst_seed(now)})")
+    for name, now in new.get("variants", {}).items():
+        old_w, new_w = old.get("variants", {}).get(name, {}).get("worst_delta"), now.get("worst_delta")
+        if name not in named and old_w is not None and new_w is not None and old_w - new_w > max_drop + 1e-9:
             found.append(f"{name}: worst Δ dropped {100 * (old_w - new_w):.1f} points ({pts(old_w)} → {pts(new_w)}), "
                          f"more than the allowed {100 * max_drop:.1f}; {_worst_seed(now)}")
     return found
@@ -96,23 +160,74 @@ def side_of(flat_diff: dict, side: str) -> dict:
     return nested
 
 
-def not_certified(result: dict) -> list[str]:
+def contradicted_claims(policy: Policy, result: dict, old: dict, rev: str | None) -> dict[str, str]:
+    """Variant -> one line naming what the policy claims and what the run observed, and why, per contradicted
+    variant (a variant claimed twice, e.g. expected SAFE and the primary rank, is one line), with its status at
+    `rev` when that differs (the release comparison's flip, said here once)."""
+    variants, flips = result.get("variants", {}), status_flips(old, result)
+    observed = {name: v.get("status") if v.get("worst_delta") is not None else None for name, v in variants.items()}
+    claims: dict[str, list] = {}
+    for check in check_claims(policy, observed):
+        if check.outcome == CONTRADICTS:
+            claims.setdefault(check.variant, []).append(check)
+    lines = {}
+    for name, checks in claims.items():
+        v, expected = variants[name], checks[0].expected  # the policy's claims on one variant agree (load_policy)
+        ranks = [c.claim for c in checks if c.claim != f"{name} is {expected}"]  # primary, conservative, avoid
+        why = _failed_seeds(v) if v["status"] == "UNSAFE" else f"every seed passes, worst {_worst_seed(v)}"
+        lines[name] = (f"policy {policy.name} claims {name} {expected}" + (f" ({'; '.join(ranks)})" if ranks else "")
+                       + f"; observed {v['status']}: {why}"
+                       + (f" ({flips[name]} at {rev}, worst Δ {pts(old['variants'][name].get('worst_delta'))})"
+                          if name in flips else ""))
+    return lines
+
+
+def not_certified(params: Params, policy: Policy, result: dict) -> list[str]:
+    """Why certify.json is not certified, a line per reason but the policy's claims and criteria (their own lines)."""
     if result.get("certified") is True:
         return []
-    lines = [f"not certified: level {result.get('level')}, probe gate "
-             f"{'passed' if result.get('probe', {}).get('gate_passed') else 'FAILED'}, "
-             f"{result.get('policy', {}).get('claims_contradicted')} policy claim(s) contradicted, "
-             f"{result.get('policy', {}).get('claims_unsettled')} unsettled"]
-    for name, v in result.get("variants", {}).items():
-        failed = [f"{seed.replace('_', ' ')} {s['status']} (Δ {pts(s.get('delta'))})"
-                  for seed, s in v.get("seeds", {}).items() if not s.get("passed")]
-        if failed:
-            lines.append(f"{name} is {v.get('status')}: " + ", ".join(failed))
-        found = v.get("population") or {}
-        if found.get("verdict") == "UNSETTLED":
-            lines.append(f"{name}'s population verdict is UNSETTLED at {found.get('seeds')} seeds (lower limit "
-                         f"{pts(found.get('lower'))}): `make settle` adds seeds until it settles")
+    lines = []
+    if result.get("level") != "certifiable":
+        need, rows = params.certify.certifiable, params.data.eval_rows
+        level = validation_level(len(params.seeds), params.train.steps, params.data.train_size,
+                                 need.min_eval_size if rows is None else rows, need)
+        why = "; ".join(level.reasons) if level.name != "certifiable" else \
+            f"the whole {params.data.eval_split} split has fewer than {need.min_eval_size} examples"
+        lines.append(f"not certified: validation level {result.get('level')} ({why})")
+    probe = result.get("probe", {})
+    if not probe.get("gate_passed", True):
+        low = [f"seed {s} accuracy {pct(probe.get(f'seed_{s}_accuracy'))}" for s in params.seeds
+               if (probe.get(f"seed_{s}_accuracy") or 0.0) < params.certify.probe_min_accuracy]
+        lines.append(f"not certified: probe quality gate failed (needs {pct(params.certify.probe_min_accuracy)}): "
+                     + ", ".join(low))
+    if not result.get("policy", {}).get("in_scope", True):
+        lines.append(f"not certified: the run is outside policy {policy.name}'s scope "
+                     f"({policy.scope.model_family}/{policy.scope.task})")
+    for claim, variant, expected in policy.expectations():
+        found = result.get("variants", {}).get(variant, {})
+        seen = found.get("population") or {}
+        if found.get("status") == expected and seen.get("verdict") == "UNSETTLED":
+            lines.append(f"not certified: policy {policy.name} claims {claim}; the spec rule agrees, the population "
+                         f"verdict is UNSETTLED at {seen.get('seeds')} seeds (lower limit {pts(seen.get('lower'))} "
+                         "points): `make settle` adds seeds until it settles")
     return lines
+
+
+def verdict_markdown(report: Path) -> str:
+    """The report's headline (certified or not, and why) and its verdict table, for a CI job summary."""
+    if not report.is_file():
+        return ""
+    sections, current = {"": []}, ""
+    for line in report.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            current = line[3:].strip()
+            sections[current] = []
+        sections[current].append(line)
+    head = [line.replace("# ", "### ", 1) if line.startswith("# ") else line for line in sections[""]
+            if line.startswith(("# ", "- "))]
+    tables = [["", f"### {name}", "", *(line for line in sections[name] if line.startswith("|"))]
+              for name in VERDICT_SECTIONS if name in sections]
+    return "\n".join([head[0], "", *head[1:], *(line for table in tables for line in table)]) if head else ""
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -122,30 +237,57 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--allow-missing-data", action="store_true",
                         help="accept outputs missing from the workspace (CI without a DVC remote)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--summary", type=Path, help="append the result as markdown to this file (CI job summary)")
     args = parser.parse_args(argv)
-    params = load_params(args.params)
-    failures = [f"pipeline not up to date: {s}" for s in
-                stale_stages(json.loads(_run("dvc", "status", "--json") or "{}"), args.allow_missing_data)]
+    out = []  # the markdown the summary gets besides the FAIL lines
+    try:
+        params, policy = check_inputs(args.params)
+    except RankcertError as err:  # every stage would read out of date: the one cause is this
+        finish([f"validate: {err}"], None, out, args.summary)
+        return
+    changes = stage_changes(json.loads(_run("dvc", "status", "--json") or "{}"), args.allow_missing_data)
+    stale, downstream = stale_stages(changes, lock_outputs(Path("dvc.lock")))
+    failures = [f"pipeline not up to date: {line}" for line in stale]
+    if stale and downstream:
+        failures[-1] += f"; {downstream} more stage(s) are out of date only through {'it' if len(stale) == 1 else 'these'}"
     if not Path(CERTIFY).is_file():
         raise RankcertError(f"{CERTIFY} not found; run `dvc repro` first")
     current = json.loads(Path(CERTIFY).read_text())
-    failures += not_certified(current)
     rev = args.rev or last_release(args.tag_pattern)
+    old = {}
     if rev is None:
         print(f"no earlier release tag matching {args.tag_pattern!r}: nothing to compare with")
     else:
-        print(f"## dvc metrics diff {rev} → workspace\n")
-        print(_run("dvc", "metrics", "diff", rev, "--md", "--targets", CERTIFY) or "(no change)\n")
+        table = _run("dvc", "metrics", "diff", rev, "--md", "--targets", CERTIFY) or "(no change)\n"
+        out += [f"## dvc metrics diff {rev} → workspace", "", table]
+        print("\n".join(out))
         # `dvc metrics diff` exits 0 whatever it finds: the verdict comes from its JSON.
         diff = json.loads(_run("dvc", "metrics", "diff", rev, "--json", "--all", "--targets", CERTIFY) or "{}")
         old = side_of(diff.get(CERTIFY, {}), "old")
-        failures += regressions(old, current, params.release.max_worst_delta_drop)
-    for line in failures:
-        print(f"FAIL {line}")
+    failures += not_certified(params, policy, current)
+    failures += [f"policy {policy.name} criteria differ from params: {d}" for d in
+                 criteria_differences(policy, params.certify.tolerance, params.certify.min_pass_rate)]
+    claims = contradicted_claims(policy, current, old, rev)
+    failures += list(claims.values())
+    if rev is not None:
+        failures += regressions(old, current, params.release.max_worst_delta_drop, rev, set(claims))
+    if current.get("certified") is not True and not any(line.startswith(("not certified", "policy")) for line in failures):
+        failures.append(f"not certified ({LAYOUT.report.as_posix()} says why)")
+    finish(failures, rev, out + [verdict_markdown(LAYOUT.report)], args.summary)
+
+
+def finish(failures: list[str], rev: str | None, markdown: list[str], summary: Path | None) -> None:
+    """Print the FAIL lines (or the pass line), append the summary, exit 1 on any failure."""
+    lines = [f"FAIL {line}" for line in failures] or [
+        "pre-release check passed: inputs valid, pipeline up to date, certified, no regression"
+        + (f" against {rev}" if rev else "")]
+    print("\n".join(lines))
+    if summary is not None:
+        heading = f"## Pre-release check: {'FAILED' if failures else 'passed'}"
+        with summary.open("a", encoding="utf-8") as f:
+            f.write("\n".join([heading, "", *(f"- {line}" for line in lines), "", *markdown]) + "\n")
     if failures:
         sys.exit(1)
-    print("pre-release check passed: pipeline up to date, certified, no regression"
-          + (f" against {rev}" if rev else ""))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """End to end on the demo profile: dvc repro, no-op repro, certify-only rerun, metrics diff, plots."""
 import json
+import re
 
 import pytest
 import yaml
 
 from tests.e2e.conftest import certify_json
-from tests.helpers import commit, ran_stages, sh, touched_stages
+from tests.helpers import commit, headless_browser, ran_stages, rendered_dom, sh, touched_stages
+from tests.test_plotpage import REMOTE_SRC
 
 pytestmark = pytest.mark.e2e
 
@@ -14,9 +16,9 @@ def test_first_repro_runs_every_stage_and_writes_every_output(reproduced):
     ws, output = reproduced
     stages = ran_stages(output)
     seeds, variants = [42, 123], ["per_layer", "uniform_r20", "uniform_r24", "uniform_r16", "truncated_per_layer"]
-    expected = {"code", "validate", "track@model", "track@data", "certify"}
+    expected = {"code", "validate", "track@model", "track@data", "plots_page", "certify"}
     expected |= {f"{step}@{s}" for s in seeds for step in ("prepare", "probe", "compress", "evaluate")}
-    assert set(stages) == expected and len(stages) == len(expected) == 13
+    assert set(stages) == expected and len(stages) == len(expected) == 14
     for s in seeds:
         assert (ws / f"data/probe/{s}/adapter/adapter_model.safetensors").is_file()
         assert (ws / f"data/probe/{s}/spectra.json").is_file()
@@ -71,14 +73,29 @@ def test_changing_a_certify_threshold_reruns_only_validate_and_certify_and_metri
     commit(ws, "restore")
 
 
-def test_dvc_plots_show_renders_every_plot(reproduced):
+def test_dvc_plots_show_renders_every_plot_from_a_page_with_no_remote_script(reproduced):
     ws, _ = reproduced
-    sh(ws, "dvc", "plots", "show", "-o", "dvc_plots")
+    sh(ws, "dvc", "plots", "show")
     html = (ws / "dvc_plots" / "index.html").read_text()
     for title in ("training loss per step", "delta vs probe", "per_layer rank plan", "singular-value spectra"):
         assert title in html
     for field in ('"series"', '"ci_low"', '"rank"', '"singular_value"'):
         assert field in html
+    assert not REMOTE_SRC.search(html) and "cdn.jsdelivr" not in html and "window.vegaEmbed=" in html
+    assert sh(ws, "git", "status", "--porcelain").stdout == ""  # dvc_plots/ is ignored, plots/page.html DVC's
+
+
+def test_the_plots_page_renders_every_plot_in_a_headless_browser_with_no_network(reproduced):
+    ws, _ = reproduced
+    browser = headless_browser()
+    if browser is None:
+        pytest.skip("no headless browser installed (looked for chromium-headless-shell, chromium, google-chrome); "
+                    "`apt-get install chromium-headless-shell` runs this check")
+    sh(ws, "dvc", "plots", "show")
+    plots = len(yaml.safe_load((ws / "dvc.yaml").read_text())["plots"])
+    dom = rendered_dom(browser, ws / "dvc_plots" / "index.html")
+    assert dom.count('class="vega-embed') == plots  # vega-embed ran on every plot div
+    assert len(re.findall(r'<svg[^>]*class="marks"', dom)) == plots  # and each drew its chart
 
 
 def test_a_changed_byte_in_a_local_input_folder_shows_in_dvc_status(reproduced):

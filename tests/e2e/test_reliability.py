@@ -3,6 +3,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -97,9 +98,23 @@ def test_a_malformed_policy_stops_at_validate_and_the_last_results_stay(reproduc
         assert result.returncode != 0 and ran_stages(result.stdout) == ["validate"]
         assert "rankcert: error: policy policies/safe_uniform.yaml is not valid YAML" in result.stderr
         assert {p: p.read_bytes() for p in kept} == kept  # DVC never reached certify, so nothing was deleted
+        # the gate, run as the README says inside the demo workspace, names the one cause
+        fails = gate_failures(ws)
+        assert len(fails) == 1 and fails[0].startswith("FAIL validate: policy policies/safe_uniform.yaml is not valid YAML")
     finally:
         policy.write_text(good)
+    stale = gate_failures(ws)  # validate's marker is gone: one stage to rerun, the rest only through it
+    assert len(stale) == 1 and stale[0].startswith("FAIL pipeline not up to date: validate (changed outs: "
+                                                   "data/inputs/validated.json deleted); ")
     assert touched_stages(sh(ws, "dvc", "repro").stdout) == ["validate"]  # the same policy bytes: certify is current
+    # up to date again: a two-seed demo is not certifiable, and that is what the gate says first
+    assert gate_failures(ws)[0].startswith("FAIL not certified: validation level screening+ (2 seed(s) < 3; ")
+
+
+def gate_failures(ws) -> list[str]:
+    result = sh(ws, sys.executable, "-m", "rankcert.tools.pre_release", check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    return [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
 
 
 def test_certify_alone_with_bad_input_keeps_the_last_certification(reproduced):

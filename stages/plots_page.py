@@ -1,0 +1,26 @@
+"""Stage plots_page: the page template `dvc plots show` fills, with the Vega libraries inlined (rankcert.plotpage).
+
+.dvc/config points DVC's `plots.html_template` at this stage's output, so the plots render with no network.
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from rankcert.errors import run_main
+from rankcert.outputs import write_text
+from rankcert.plotpage import page_template
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, required=True, help="the HTML template (.dvc/config's plots.html_template)")
+    args = parser.parse_args(argv)
+    page = page_template()
+    write_text(args.out, page)
+    print(f"[plots_page] {args.out}: {len(page) // 1024} KiB, the Vega libraries inlined", flush=True)
+
+
+if __name__ == "__main__":
+    run_main(main)
