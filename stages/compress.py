@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _write(folder: Path, model, log, device, base: SharedBase, record: dict) -> None:
     """The variant's run folder, its plan.json inside."""
-    write_adapter_run(folder, model, log, device, base.seed, base.model_type,
+    write_adapter_run(folder, model, log, device, base.seed, base.model_type, base.pad,
                       extra=lambda run: write_json(run / "plan.json", record))
 
 
