@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from rankcert import modeling, settings
+from rankcert import modeling, padding, settings
 from rankcert.checkpoint import Checkpoint, run_key
 from rankcert.data import Encoded
 from rankcert.errors import RankcertError
@@ -53,8 +53,9 @@ class SharedBase:
 
     def __init__(self, params: Params, seed: int):
         self.params, self.seed = params, seed
+        self.pad = padding.pad_token(params.model.name, params.model.revision)  # what prepare padded with
         modeling.seed_everything(seed)  # before any weight exists: the head is initialised from the seed
-        self.model = modeling.load_base_model(params.model)
+        self.model = modeling.load_base_model(params.model, self.pad)
         self.rng = torch.get_rng_state()
         self.modules = modeling.target_module_names(self.model, params.model.target_modules)
         self.model_type = self.model.config.model_type

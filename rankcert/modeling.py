@@ -1,4 +1,5 @@
-"""Model building: base encoder, LoRA adapters from a rank plan, shape checks, parameter counts."""
+"""Model building: base model (encoder or decoder), LoRA adapters from a rank plan, shape checks, parameter
+counts."""
 from __future__ import annotations
 
 import contextlib
@@ -15,6 +16,7 @@ import torch
 
 from rankcert import gpus
 from rankcert.errors import RankcertError, one_line
+from rankcert.padding import PadToken, configure_model, pad_token
 from rankcert.params import ModelParams
 from rankcert.sources import hub_error, hub_revision
 
@@ -42,8 +44,9 @@ def lease_device(name: str, label: str) -> torch.device:
     raise RankcertError(f"runtime.device is {name!r} but no CUDA device is available; use auto or cpu")
 
 
-def load_base_model(params: ModelParams):
-    """The encoder with a fresh classification head; seed first, the head is initialised here."""
+def load_base_model(params: ModelParams, pad: PadToken | None = None):
+    """The model with a fresh classification head, told which token pads (`pad`; by default the tokenizer's,
+    as prepare pads); seed first, the head is initialised here."""
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
@@ -57,6 +60,7 @@ def load_base_model(params: ModelParams):
         )
     except (OSError, ValueError) as err:
         raise hub_error(params.name, err) from err
+    configure_model(model, pad or pad_token(params.name, params.revision))
     return model
 
 
@@ -70,15 +74,23 @@ def frozen_copy(base: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(base, shared)
 
 
+def projection_types() -> tuple[type, ...]:
+    """The layers LoRA targets here: torch's Linear and transformers' Conv1D (GPT-2's, weight stored [in, out])."""
+    from transformers.pytorch_utils import Conv1D
+
+    return torch.nn.Linear, Conv1D
+
+
 def target_module_names(model: torch.nn.Module, targets: list[str]) -> list[str]:
-    """Names of the Linear modules matched by `targets`, in model order; error listing real names if none."""
-    names = [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)]
+    """Names of the Linear (or Conv1D) modules matched by `targets`, in model order; error listing real names if
+    none."""
+    names = [name for name, module in model.named_modules() if isinstance(module, projection_types())]
     matched = [n for n in names if any(n == t or n.endswith("." + t) for t in targets)]
     unmatched = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
     if unmatched:
         leaves = sorted({n.split(".")[-1] for n in names} | {".".join(n.split(".")[-3:]) for n in names})
         raise RankcertError(
-            f"model.target_modules {unmatched} match no Linear module; names that exist include: "
+            f"model.target_modules {unmatched} match no Linear or Conv1D module; names that exist include: "
             + ", ".join(leaves[:40])
         )
     return matched
@@ -106,6 +118,10 @@ def add_lora(model: torch.nn.Module, params: ModelParams, plan: dict[str, int], 
         raise RankcertError(f"rank plan leaves target modules without a rank: {missing[:5]}")
     alphas = alphas or {m: float(r) for m, r in plan.items()}
     default_rank = max(plan.values())
+    # Conv1D stores its weight transposed; PEFT's factors keep the Linear layout (A [r, in], B [out, r]) either way
+    conv1d = [m for m in modules if not isinstance(model.get_submodule(m), torch.nn.Linear)]
+    if conv1d and len(conv1d) < len(modules):
+        raise RankcertError(f"model.target_modules mix Linear and Conv1D layers (e.g. {conv1d[0]}); target one kind")
     config = LoraConfig(
         r=default_rank,
         lora_alpha=alphas[modules[0]],
@@ -113,6 +129,7 @@ def add_lora(model: torch.nn.Module, params: ModelParams, plan: dict[str, int], 
         rank_pattern={m: r for m, r in plan.items()},
         alpha_pattern={m: a for m, a in alphas.items()},
         lora_dropout=dropout,
+        fan_in_fan_out=bool(conv1d),
         bias="none",
         modules_to_save=list(params.head_modules),
         task_type="SEQ_CLS",

@@ -58,7 +58,8 @@ def _positions(name: str) -> tuple[int | None, Path]:
     if not is_local(name, "model.name", "saved model folder") or not config.is_file():
         return None, config
     try:
-        positions = json.loads(config.read_text(encoding="utf-8")).get("max_position_embeddings")
+        found = json.loads(config.read_text(encoding="utf-8"))
+        positions = found.get("max_position_embeddings", found.get("n_positions"))  # GPT-2 names it n_positions
     except (ValueError, UnicodeDecodeError) as err:
         raise RankcertError(f"{config} is not valid JSON; the model folder is damaged") from err
     return (positions if isinstance(positions, int) else None), config

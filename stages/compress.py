@@ -79,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _write(folder: Path, model, log, device, base: SharedBase, record: dict) -> None:
     """The variant's run folder, its plan.json inside."""
     write_adapter_run(folder, record["variant"], model, log, device, base.seed, base.model_type,
-                      identity.base_model(base.params.model), extra=lambda run: write_json(run / "plan.json", record))
+                      identity.base_model(base.params.model), base.pad,
+                      extra=lambda run: write_json(run / "plan.json", record))
 
 
 if __name__ == "__main__":

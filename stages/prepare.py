@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert import data
+from rankcert import data, padding
 from rankcert.errors import run_main
 from rankcert.layout import LAYOUT
 from rankcert.outputs import atomic_dir, write_json
@@ -28,13 +28,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     check_model_limits(params.model.name, params.model.max_length)  # validate's check: this stage relies on it
     # the tokenizer first: an unreachable hub fails before any data work
-    tokenizer = data.load_tokenizer(params.model.name, params.model.revision)
+    tokenizer, pad = padding.classification_tokenizer(params.model.name, params.model.revision)
     labels = params.model.num_labels
     train_split, eval_split = data.load_splits(d, labels)
     train = data.draw_train(train_split, d.train_size, args.seed, origin=f"{d.train_split} split")
     evaluation = data.take_eval(eval_split, d.eval_rows, origin=f"{d.eval_split} split")
     encoded = {name: data.encode(frame, tokenizer, params.model.max_length)
                for name, frame in (("train", train), ("eval", evaluation))}
+    for name, split in (("train", d.train_split), ("eval", d.eval_split)):
+        padding.check_last_tokens(encoded[name], pad, f"the {name} examples of the {split} split")
     manifest = {
         "seed": args.seed,
         "source": d.source,

@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     (trained,) = fit_all(base, [job], train_data, device, label)
     write_timing(label, trained.seconds, params.train.steps, device, trained.together)
     write_adapter_run(LAYOUT.probe(args.seed), PROBE, trained.model, trained.log, device, args.seed,
-                      base.model_type, identity.base_model(params.model), extra=write_spectra)
+                      base.model_type, identity.base_model(params.model), base.pad, extra=write_spectra)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,17 @@ def demo_assets(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def decoder_assets(tmp_path_factory):
+    """Per decoder profile (llama, gpt2): a folder with its generated model (a tokenizer without a pad token)
+    and the demo data, made once per test session."""
+    root = tmp_path_factory.mktemp("decoders")
+    for family in demo.DECODERS:
+        demo.write_decoder_model(root / family / "model", family)
+        demo.write_demo_data(root / family / "sst2")
+    return root
+
+
 @pytest.fixture
 def raw_params(demo_assets):
     """A fresh, mutable copy of the demo params dict, pointing at the generated assets."""

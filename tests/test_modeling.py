@@ -62,7 +62,7 @@ def test_plan_with_unknown_module_is_refused(base_state):
 
 
 def test_target_modules_that_match_nothing_list_real_names(base_state):
-    with pytest.raises(RankcertError, match=r"\['query'\] match no Linear module.*q_lin"):
+    with pytest.raises(RankcertError, match=r"\['query'\] match no Linear or Conv1D module.*q_lin"):
         modeling.target_module_names(fresh(base_state), ["query"])
 
 
@@ -73,6 +73,23 @@ def test_bert_style_dotted_targets_match():
                                                      intermediate_size=64, vocab_size=50))
     names = modeling.target_module_names(model, ["query", "key", "value", "attention.output.dense"])
     assert len(names) == 8 and all("intermediate" not in n for n in names)
+
+
+def test_gpt2_conv1d_layers_take_lora_and_a_mix_of_kinds_is_refused():
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    model = GPT2ForSequenceClassification(GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=16, vocab_size=50))
+    params = ModelParams("unused", ["c_attn", "c_proj"], ["score"], 2, 16)
+    modules = modeling.target_module_names(model, params.target_modules)
+    assert len(modules) == 6  # c_attn, attn.c_proj and mlp.c_proj in each layer
+    lora = modeling.add_lora(model, params, {m: 4 for m in modules}, dropout=0.0)
+    assert lora.peft_config["default"].fan_in_fan_out
+    assert modeling.lora_shapes(lora)["transformer.h.0.attn.c_attn"] == (4, 4)
+    fresh_model = GPT2ForSequenceClassification(model.config)
+    mixed = ModelParams("unused", ["c_attn", "score"], [], 2, 16)
+    plan = {m: 4 for m in modeling.target_module_names(fresh_model, mixed.target_modules)}
+    with pytest.raises(RankcertError, match="mix Linear and Conv1D layers"):
+        modeling.add_lora(fresh_model, mixed, plan, dropout=0.0)
 
 
 def test_missing_local_model_dir_is_one_clear_line(tmp_path):

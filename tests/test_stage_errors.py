@@ -80,7 +80,7 @@ def test_probe_with_target_modules_that_match_nothing(tmp_path, raw_params, monk
     raw_params["model"]["target_modules"] = ["query", "value"]
     write_params(tmp_path, raw_params)
     code, err = run_stage(probe, ["--seed", "1"], capsys)
-    assert code == 2 and "['query', 'value'] match no Linear module; names that exist include:" in err
+    assert code == 2 and "['query', 'value'] match no Linear or Conv1D module; names that exist include:" in err
     assert "q_lin" in err and not LAYOUT.probe(1).exists()
 
 

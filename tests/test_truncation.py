@@ -5,9 +5,11 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from rankcert import truncation
+from rankcert import modeling, spectra, truncation
 from rankcert.errors import RankcertError
 from rankcert.layout import LAYOUT
+from rankcert.params import params_from_dict, parse_variant
+from rankcert.tools import demo
 from stages import compress, evaluate, prepare, probe
 
 
@@ -65,3 +67,89 @@ def test_truncating_the_probe_to_its_own_rank_predicts_exactly_as_the_probe(tmp_
     plan = yaml.safe_load(open(LAYOUT.run(7, "truncated_per_layer") / "plan.json"))
     assert plan["kind"] == "truncated" and set(plan["ranks"].values()) <= {2, 4}
     assert open(LAYOUT.run(7, "truncated_uniform_r2") / "train_log.csv").read() == "step,loss,lr\n"
+
+
+# Beside the anchors: PEFT's own SVD cut (peft.convert_to_lora, 0.19+) of the same adapter. It cuts the full
+# ΔW in float32 and puts σ in B; rankcert cuts the r×r core in float64 and splits √σ to each side, so the
+# factors differ by design and their products (the update the model applies) must agree. At an energy
+# threshold PEFT keeps each module's raw energy rank; rankcert rounds it up to compress.allowed_ranks.
+try:
+    from peft import convert_to_lora
+except ImportError:  # PEFT before 0.19
+    convert_to_lora = None
+needs_peft_cut = pytest.mark.skipif(convert_to_lora is None, reason="this PEFT has no convert_to_lora")
+PROBE_RANK, PROBE_ALPHA = 8, 16.0
+
+
+def _random_adapter(model_params, folder):
+    """A LoRA adapter at rank 8 (alpha 16) with random factors and head, saved; (the PEFT model, its weights)."""
+    modeling.seed_everything(0)
+    base = modeling.load_base_model(model_params)
+    modules = modeling.target_module_names(base, model_params.target_modules)
+    model = modeling.add_lora(base, model_params, {m: PROBE_RANK for m in modules}, 0.0,
+                              {m: PROBE_ALPHA for m in modules})
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.requires_grad:  # LoRA B starts at zero: give every trained tensor random values
+                param.copy_(torch.randn(param.shape, generator=g) / param.shape[-1] ** 0.5)
+            if ".lora_A." in name:  # spectra that decay at different rates, so energy ranks differ by module
+                param.mul_(torch.exp(-torch.arange(PROBE_RANK) * (0.2 + torch.rand(1, generator=g)))[:, None])
+    modeling.save_adapter(model, folder)
+    return model, modeling.read_adapter_weights(folder)
+
+
+def _updates(weights):
+    """Module -> B·A (float64) of saved-format LoRA weights."""
+    return {m: weights[k["lora_B"]].double() @ weights[k["lora_A"]].double()
+            for m, k in modeling.lora_modules(weights).items()}
+
+
+def _assert_same_cut(ours, theirs):
+    assert set(ours) == set(theirs)  # the same LoRA and head keys
+    mine, peft = _updates(ours), _updates(theirs)
+    for module, update in mine.items():
+        assert update.shape == peft[module].shape
+        assert torch.allclose(update, peft[module], atol=1e-5 * float(update.abs().max()), rtol=1e-4), module
+    for key in set(ours) - {k for keys in modeling.lora_modules(ours).values() for k in keys.values()}:
+        assert torch.equal(ours[key], theirs[key]), key  # the head as trained
+
+
+@pytest.fixture(params=["demo", "gpt2"])
+def adapter_of(request, demo_params_obj, decoder_assets, tmp_path):
+    """A random adapter on the tiny DistilBERT (Linear layers) or the tiny GPT-2 (Conv1D layers)."""
+    if request.param == "demo":
+        model_params = demo_params_obj.model
+    else:
+        model_params = params_from_dict(demo.demo_params(str(decoder_assets / "gpt2"), "gpt2")).model
+    return _random_adapter(model_params, tmp_path / "adapter")
+
+
+@needs_peft_cut
+@pytest.mark.parametrize("rank", [2, 5])
+def test_truncation_equals_peft_convert_to_lora_at_a_fixed_rank(adapter_of, rank):
+    model, weights = adapter_of
+    plan = {m: rank for m in modeling.lora_modules(weights)}
+    with pytest.warns(UserWarning, match="already a LoRA adapter"):
+        _, theirs = convert_to_lora(model, rank)
+    _assert_same_cut(truncation.truncate_weights(weights, plan, PROBE_ALPHA / PROBE_RANK), theirs)
+
+
+@needs_peft_cut
+def test_truncation_at_an_energy_threshold_equals_peft_when_every_rank_is_allowed(adapter_of, tmp_path):
+    model, weights = adapter_of
+    with pytest.warns(UserWarning, match="already a LoRA adapter"):
+        config, theirs = convert_to_lora(model, 0.9)
+    scales = {m: PROBE_ALPHA / PROBE_RANK for m in modeling.lora_modules(weights)}
+    found = {s.module: s.singular_values for s in spectra.adapter_spectra(tmp_path / "adapter", scales)}
+    per_layer = parse_variant("per_layer")
+
+    def plan(allowed):
+        return spectra.rank_plan(per_layer, list(scales), found, 0.9, allowed, PROBE_RANK)
+
+    every_rank = plan(list(range(1, PROBE_RANK + 1)))
+    assert every_rank == config.rank_pattern and len(set(every_rank.values())) > 1
+    _assert_same_cut(truncation.truncate_weights(weights, every_rank, scales[next(iter(scales))]), theirs)
+    # with the canonical allowed ranks rankcert keeps more: each module's energy rank rounded up
+    allowed = [2, 4, 8]
+    assert plan(allowed) == {m: min(r for r in allowed if r >= k) for m, k in config.rank_pattern.items()}

@@ -1,11 +1,14 @@
-"""The offline demo profile: a tiny random DistilBERT and a synthetic sentiment set, both generated here.
+"""The offline demo profiles: a tiny random model and a synthetic sentiment set, both generated here.
 
 `python -m rankcert.tools.demo DIR` builds a self-contained git+DVC workspace in DIR (project files, the demo
 params, generated assets) and, unless --no-run, runs `dvc repro` there and commits the first certification.
+`--profile llama` or `--profile gpt2` certifies a tiny decoder (a Llama- or GPT-2-shaped model whose tokenizer
+has no pad token) instead of the tiny DistilBERT: profiles/<name>.yaml, applied over profiles/demo.yaml.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import shutil
@@ -22,7 +25,8 @@ from rankcert.layout import LAYOUT
 
 PROJECT = Path(__file__).resolve().parents[2]
 WORKSPACE_FILES = ["dvc.yaml", "stages", "rankcert", "policies", "plots/templates"]
-PROFILE = PROJECT / "profiles" / "demo.yaml"
+PROFILES = PROJECT / "profiles"
+DECODERS = ("llama", "gpt2")
 # `dvc plots show` fills the page stage plots_page writes (relative to .dvc/, as DVC reads it): it renders offline
 PLOTS_PAGE_CONFIG = ["dvc", "config", "plots.html_template", os.path.relpath(LAYOUT.plot_page, ".dvc")]
 
@@ -74,11 +78,53 @@ def write_demo_model(folder: Path, seed: int = 0) -> None:
     model.save_pretrained(str(folder), safe_serialization=True)
 
 
-def demo_params(assets: str = "assets") -> dict:
-    """The canonical params.yaml with the demo profile's overrides applied."""
+def write_decoder_model(folder: Path, family: str, seed: int = 0, padding_side: str = "right") -> None:
+    """A randomly initialised 2-layer decoder, Llama-shaped (RoPE, grouped-query attention, BOS prepended) or
+    GPT-2-shaped (absolute positions, Conv1D layers, no BOS), with a word-level tokenizer that has no pad token,
+    as decoder checkpoints usually ship; saved as safetensors."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import GPT2Config, GPT2Model, LlamaConfig, LlamaModel, PreTrainedTokenizerFast
+
+    if family not in DECODERS:
+        raise RankcertError(f"no tiny decoder {family!r}; choose one of {', '.join(DECODERS)}")
+    llama = family == "llama"
+    special = ["<unk>", "<s>", "</s>"] if llama else ["<unk>", "<|endoftext|>"]
+    words = special + sorted(set(POSITIVE + NEGATIVE + NEUTRAL))
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    if llama:
+        backend.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    eos = special[-1]
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", bos_token=special[1],
+                                        eos_token=eos, padding_side=padding_side)
+    if llama:
+        config = LlamaConfig(vocab_size=len(words), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                             bos_token_id=1, eos_token_id=2)
+    else:
+        config = GPT2Config(vocab_size=len(words), n_embd=64, n_layer=2, n_head=4, n_positions=64,
+                            bos_token_id=1, eos_token_id=1)
+    torch.manual_seed(seed)
+    model = (LlamaModel if llama else GPT2Model)(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(str(folder))
+    model.save_pretrained(str(folder), safe_serialization=True)
+
+
+def model_writer(profile: str):
+    """The function that writes `profile`'s generated model into a folder."""
+    return write_demo_model if profile == "demo" else functools.partial(write_decoder_model, family=profile)
+
+
+def demo_params(assets: str = "assets", profile: str = "demo") -> dict:
+    """The canonical params.yaml with the demo profile's overrides applied (and a decoder profile's over them)."""
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
-    overrides = yaml.safe_load(PROFILE.read_text().replace("${assets}", assets))
-    return deep_merge(params, overrides)
+    for name in dict.fromkeys(["demo", profile]):
+        overrides = yaml.safe_load((PROFILES / f"{name}.yaml").read_text().replace("${assets}", assets))
+        params = deep_merge(params, overrides)
+    return params
 
 
 def deep_merge(base: dict, overrides: dict) -> dict:
@@ -89,8 +135,8 @@ def deep_merge(base: dict, overrides: dict) -> dict:
 
 
 def create_workspace(folder: Path, params: dict | None = None, with_demo_assets: bool = True,
-                     source: Path = PROJECT) -> Path:
-    """A fresh git+DVC workspace holding the pipeline and `params` (default: the demo profile and its assets).
+                     source: Path = PROJECT, profile: str = "demo") -> Path:
+    """A fresh git+DVC workspace holding the pipeline and `params` (default: `profile`'s, with its assets).
 
     `source` is the project tree the pipeline is copied from (another checkout, for before/after benchmarks).
     """
@@ -104,10 +150,10 @@ def create_workspace(folder: Path, params: dict | None = None, with_demo_assets:
             shutil.copytree(path, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif path.exists():
             shutil.copy2(path, folder / name)
-    (folder / "params.yaml").write_text(yaml.safe_dump(params or demo_params(), sort_keys=False))
+    (folder / "params.yaml").write_text(yaml.safe_dump(params or demo_params(profile=profile), sort_keys=False))
     (folder / ".gitignore").write_text("/assets/\n/data/\n/.rankcert-tmp/\n/dvc_plots/\n__pycache__/\n")
     if with_demo_assets:
-        write_demo_model(folder / "assets" / "model")
+        model_writer(profile)(folder / "assets" / "model")
         write_demo_data(folder / "assets" / "sst2")
     for command in (["git", "init", "-q", "-b", "main"], ["dvc", "init", "-q"],
                     ["dvc", "config", "core.autostage", "true"], PLOTS_PAGE_CONFIG):
@@ -127,8 +173,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="where to create the demo workspace (must be empty or new)")
     parser.add_argument("--no-run", action="store_true", help="only create the workspace")
+    parser.add_argument("--profile", choices=["demo", *DECODERS], default="demo",
+                        help="the generated model: the tiny DistilBERT (demo) or a tiny decoder")
     args = parser.parse_args(argv)
-    folder = create_workspace(args.folder)
+    folder = create_workspace(args.folder, profile=args.profile)
     print(f"demo workspace ready in {folder}", flush=True)
     if not args.no_run:
         result = subprocess.run(["dvc", "repro"], cwd=folder)

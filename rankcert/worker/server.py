@@ -24,6 +24,7 @@ from rankcert.worker.protocol import Channel, ConnectionClosed
 PRELOAD = ["numpy", "pandas", "yaml", "safetensors.numpy", "safetensors.torch", "torch", "tqdm", "transformers",
            "transformers.models.auto.modeling_auto", "transformers.models.auto.tokenization_auto",
            "transformers.models.bert.modeling_bert", "transformers.models.distilbert.modeling_distilbert",
+           "transformers.models.llama.modeling_llama",  # Llama-shaped decoders (SmolLM2 too); others load in the child
            "peft", "datasets", "ruamel.yaml"]
 # Library threads started at import would be copied into no child, possibly holding a lock: keep them from
 # starting (OpenBLAS's pool, pyarrow's jemalloc background thread); and check CUDA without initialising it.
