@@ -90,9 +90,10 @@ def test_false_safe_rate_over_sequential_runs_is_held_for_a_normal_truth(spendin
     assert rates["UNSAFE"] <= _bound()
 
 
-def test_false_safe_rate_for_a_heavier_tailed_truth_stays_under_the_nominal_rate():
-    """t with 3 degrees of freedom: its spread is large for its 10% quantile, so the normal model places the
-    quantile too low and errs toward UNSETTLED/UNSAFE (README: measured rates)."""
+def test_false_safe_rate_for_a_heavier_tailed_truth_stays_within_the_nominal_rate():
+    """t with 3 degrees of freedom at the boundary: the normal model no longer holds exactly. Measured at 2000
+    runs (benchmarks/population_check.py simulate): 5.8% calibrated, 4.3% Bonferroni, against 5.1% and 4.2% for a
+    normal truth: a little above nominal, within 3 binomial SE of it; the report's normality check is the guard."""
     rates, _ = _rates(_at_the_boundary(_t3, 0.006), "calibrated")
     assert rates["SAFE"] <= _bound()
 
