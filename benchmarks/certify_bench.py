@@ -25,7 +25,9 @@ from safetensors.numpy import save_file
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from rankcert.layout import Layout  # noqa: E402
+from rankcert import identity  # noqa: E402
+from rankcert.layout import PROBE, Layout  # noqa: E402
+from rankcert.params import load_params, parse_variant  # noqa: E402
 from rankcert.sources import adapter_digest, file_sha256  # noqa: E402
 
 
@@ -35,6 +37,7 @@ def fixture(root: Path, seeds=(42, 123, 456), n=500, project: Path = PROJECT) ->
     params["certify"]["policy"] = str(PROJECT / "policies" / "safe_uniform.yaml")
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     shutil.copytree(PROJECT / "plots" / "templates", root / "plots" / "templates")
+    base = identity.base_model(load_params(root / "params.yaml").model)
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, n)  # one eval set for every seed, as prepare makes it
     for seed in seeds:
@@ -54,18 +57,21 @@ def fixture(root: Path, seeds=(42, 123, 456), n=500, project: Path = PROJECT) ->
             correct = int((pred == labels).sum())
             metrics = root / "metrics" / "eval" / str(seed) / f"{name}.json"
             metrics.parent.mkdir(parents=True, exist_ok=True)
-            metrics.write_text(json.dumps({"adapter_sha256": stand_in_adapter(root, seed, name, rng),
+            metrics.write_text(json.dumps({"adapter_sha256": stand_in_adapter(root, seed, name, rng, base),
                                            "predictions_sha256": file_sha256(path), "accuracy": correct / n,
                                            "correct": correct, "examples": n, "trainable_parameters": 600_000,
                                            "reduction_vs_probe": 0.0}))
 
 
-def stand_in_adapter(root: Path, seed: int, name: str, rng) -> str:
-    """Random bytes the size of a canonical adapter (DistilBERT, r=32 on q/v: about 2.4 MB): certify hashes them."""
+def stand_in_adapter(root: Path, seed: int, name: str, rng, base: str) -> str:
+    """Random bytes the size of a canonical adapter (DistilBERT, r=32 on q/v: about 2.4 MB), a config with the
+    ranks its name says and its run record: certify hashes the files and checks the record."""
     folder = root / Layout().adapter(seed, name)
     folder.mkdir(parents=True)
-    (folder / "adapter_config.json").write_text(json.dumps({"r": 32}))
+    rank = 32 if name == PROBE else parse_variant(name).plan_source.rank or 16
+    (folder / "adapter_config.json").write_text(json.dumps({"r": rank, "target_modules": ["q_lin", "v_lin"]}))
     (folder / "adapter_model.safetensors").write_bytes(rng.bytes(2_400_000))
+    (folder.parent / "run.json").write_text(json.dumps(identity.record(name, seed, folder, base)))
     return adapter_digest(folder)
 
 

@@ -58,14 +58,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     base = SharedBase(params, seed)
     jobs = {v.name: job_of(v, params, base.modules, probe_spectra) for v in variants}
     records = {v.name: plan_record(v, jobs[v.name].plan, params, probe_spectra) for v in variants}
+    truncated = [v for v in variants if not v.retrained]
+    if truncated:  # they cut the probe's own weights, no others: checked before any training
+        identity.verified_run(LAYOUT.run(seed, PROBE), seed, PROBE, identity.base_model(params.model))
     with atomic_dir(LAYOUT.variants(seed)) as scratch:
         for trained in fit_all(base, [jobs[v.name] for v in retrained], train_data, device, label):
             name = trained.job.name
             write_timing(f"{label}-{name}", trained.seconds, params.train.steps, device, trained.together)
             _write(scratch / name, trained.model, trained.log, device, base, records[name])
-        truncated = [v for v in variants if not v.retrained]
-        if truncated:  # truncations cut the probe's own weights, no others
-            identity.verified_run(LAYOUT.run(seed, PROBE), seed, PROBE, identity.base_model(params.model))
         for variant in truncated:
             job = jobs[variant.name]
             model = base.lora_model(job)
