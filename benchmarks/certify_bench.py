@@ -68,7 +68,7 @@ def stand_in_adapter(root: Path, seed: int, name: str, rng, base: str) -> str:
     ranks its name says and its run record: certify hashes the files and checks the record."""
     folder = root / Layout().adapter(seed, name)
     folder.mkdir(parents=True)
-    rank = 32 if name == PROBE else parse_variant(name).plan_source.rank or 16
+    rank = 32 if name == PROBE else _named_rank(name) or 16
     (folder / "adapter_config.json").write_text(json.dumps({"r": rank, "target_modules": ["q_lin", "v_lin"]}))
     (folder / "adapter_model.safetensors").write_bytes(rng.bytes(2_400_000))
     (folder.parent / "run.json").write_text(json.dumps(identity.record(name, seed, folder, base)))
@@ -101,3 +101,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _named_rank(name: str) -> int | None:
+    """The rank a uniform variant's name says (also through truncated_), else None."""
+    variant = parse_variant(name)
+    return (variant.truncates or variant).uniform_rank

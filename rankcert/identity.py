@@ -97,9 +97,10 @@ def _check_named_rank(run: Path, name: str, ranks: dict[str, int], claims: str) 
     """A uniform variant's name says its rank (uniform_r20, truncated_uniform_r20): every module must have it."""
     if name == PROBE:
         return
-    source = parse_variant(name).plan_source
-    if source.kind == "uniform" and set(ranks.values()) != {source.rank}:
-        raise RankcertError(f"{run}: {name!r} means rank {source.rank} everywhere, but its adapter has ranks "
+    variant = parse_variant(name)
+    rank = (variant.truncates or variant).uniform_rank
+    if rank is not None and set(ranks.values()) != {rank}:
+        raise RankcertError(f"{run}: {name!r} means rank {rank} everywhere, but its adapter has ranks "
                             f"{rank_summary(ranks)} ({claims}); `dvc checkout` or `dvc repro` restores it")
 
 

@@ -69,7 +69,7 @@ def write_adapter(root, seed, name, weights: bytes | None = None) -> str:
     """A stand-in adapter folder (certify reads its bytes and its config's ranks) and its run record: its digest."""
     folder = root / LAYOUT.adapter(seed, name)
     folder.mkdir(parents=True, exist_ok=True)
-    rank = 32 if name == "probe" else parse_variant(name).plan_source.rank or 8
+    rank = 32 if name == "probe" else _named_rank(name) or 8
     (folder / "adapter_config.json").write_text(json.dumps({"r": rank, "target_modules": ["l0.q", "l0.v"]}))
     (folder / "adapter_model.safetensors").write_bytes(weights or f"{seed}:{name}".encode())
     run = folder.parent / "run.json"
@@ -304,3 +304,9 @@ def test_the_certificate_names_each_adapter_it_judged_by_hash(tmp_path, monkeypa
     assert result["variants"]["uniform_r24"]["seeds"]["seed_456"]["adapter_sha256"] == digest
     assert result["probe"]["seed_42_adapter_sha256"] == sources.adapter_digest(tmp_path / LAYOUT.adapter(42, "probe"))
     assert f"| 456 | uniform_r24 | `{digest}` |" in (tmp_path / "metrics" / "report.md").read_text()
+
+
+def _named_rank(name: str) -> int | None:
+    """The rank a uniform variant's name says (also through truncated_), else None."""
+    variant = parse_variant(name)
+    return (variant.truncates or variant).uniform_rank
