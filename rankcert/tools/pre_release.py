@@ -166,8 +166,9 @@ def contradicted_claims(policy: Policy, result: dict, old: dict, rev: str | None
     `rev` when that differs (the release comparison's flip, said here once)."""
     variants, flips = result.get("variants", {}), status_flips(old, result)
     observed = {name: v.get("status") if v.get("worst_delta") is not None else None for name, v in variants.items()}
+    population = {name: (v.get("population") or {}).get("verdict") for name, v in variants.items()}
     claims: dict[str, list] = {}
-    for check in check_claims(policy, observed):
+    for check in check_claims(policy, observed, population):
         if check.outcome == CONTRADICTS:
             claims.setdefault(check.variant, []).append(check)
     lines = {}
@@ -177,6 +178,7 @@ def contradicted_claims(policy: Policy, result: dict, old: dict, rev: str | None
         why = _failed_seeds(v) if v["status"] == "UNSAFE" else f"every seed passes, worst {_worst_seed(v)}"
         lines[name] = (f"policy {policy.name} claims {name} {expected}" + (f" ({'; '.join(ranks)})" if ranks else "")
                        + f"; observed {v['status']}: {why}"
+                       + (f" (population verdict {population[name]})" if v["status"] == expected else "")
                        + (f" ({flips[name]} at {rev}, worst Δ {pts(old['variants'][name].get('worst_delta'))})"
                           if name in flips else ""))
     return lines
