@@ -10,6 +10,7 @@ from rankcert.errors import RankcertError
 from rankcert.layout import LAYOUT
 from rankcert.params import params_from_dict, parse_variant
 from rankcert.tools import demo
+from rankcert.variants import PlanInputs
 from stages import compress, evaluate, prepare, probe
 
 
@@ -141,11 +142,11 @@ def test_truncation_at_an_energy_threshold_equals_peft_when_every_rank_is_allowe
     with pytest.warns(UserWarning, match="already a LoRA adapter"):
         config, theirs = convert_to_lora(model, 0.9)
     scales = {m: PROBE_ALPHA / PROBE_RANK for m in modeling.lora_modules(weights)}
-    found = {s.module: s.singular_values for s in spectra.adapter_spectra(tmp_path / "adapter", scales)}
+    found = {s.module: s.singular_values for s in spectra.adapter_spectra(modeling.read_lora_factors(tmp_path / "adapter"), scales)}
     per_layer = parse_variant("per_layer")
 
     def plan(allowed):
-        return spectra.rank_plan(per_layer, list(scales), found, 0.9, allowed, PROBE_RANK)
+        return per_layer.plan(PlanInputs(list(scales), found, 0.9, allowed, PROBE_RANK))
 
     every_rank = plan(list(range(1, PROBE_RANK + 1)))
     assert every_rank == config.rank_pattern and len(set(every_rank.values())) > 1

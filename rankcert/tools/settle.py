@@ -5,8 +5,8 @@
 The looks are declared before any result is seen (certify.population.looks), and so are the seeds: params'
 `seeds`, then settle.next_seed, next_seed + 1, ... At each look it writes that look's seeds into params.yaml, runs
 the pipeline (`dvc repro`, which reruns only the new seeds' stages and certify; with several GPUs or --per-gpu,
-rankcert.tools.parallel), commits params.yaml, dvc.lock and metrics/ with the verdicts in the message (so `git log`
-shows the path to the verdict), and reads metrics/certify.json: it stops when no population verdict is UNSETTLED,
+rankcert.tools.parallel), commits params.yaml, dvc.lock and certify's outputs (metrics/, plots/data/) with the
+verdicts in the message (so `git log` shows the path to the verdict), and reads metrics/certify.json: it stops when no population verdict is UNSETTLED,
 or after the last look. Certify splits the error over the looks, so stopping early keeps it. Interrupted, it
 resumes at the look params.yaml is at (its seeds are a look's, or a run between looks that certify reads as one).
 """
@@ -102,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         found = verdicts(layout.certificate)
         print(f"[settle] look {look}: {summary(found)}", flush=True)
         if not args.no_commit:
-            commit([str(args.params), "dvc.lock", "metrics"], f"settle look {look} of {total}, {k} seeds: {summary(found)}")
+            tracked = [str(args.params), "dvc.lock", str(layout.certificate.parent), str(layout.plot_data)]
+            commit(tracked, f"settle look {look} of {total}, {k} seeds: {summary(found)}")
         if all(v.get("verdict") != population.UNSETTLED for v in found.values()):
             print(f"[settle] every population verdict settled at {k} seeds", flush=True)
             return
