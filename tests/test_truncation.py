@@ -142,7 +142,8 @@ def test_truncation_at_an_energy_threshold_equals_peft_when_every_rank_is_allowe
     with pytest.warns(UserWarning, match="already a LoRA adapter"):
         config, theirs = convert_to_lora(model, 0.9)
     scales = {m: PROBE_ALPHA / PROBE_RANK for m in modeling.lora_modules(weights)}
-    found = {s.module: s.singular_values for s in spectra.adapter_spectra(modeling.read_lora_factors(tmp_path / "adapter"), scales)}
+    factors = modeling.read_lora_factors(tmp_path / "adapter")
+    found = {s.module: s.singular_values for s in spectra.adapter_spectra(factors, scales)}
     per_layer = parse_variant("per_layer")
 
     def plan(allowed):
