@@ -3,12 +3,13 @@
     python -m rankcert.tools.settle [--params params.yaml] [--jobs N] [--per-gpu K] [--no-commit]
 
 The looks are declared before any result is seen (certify.population.looks), and so are the seeds: params'
-`seeds`, then settle.next_seed, next_seed + 1, ... At each look it writes that look's seeds into params.yaml, runs
-the pipeline (`dvc repro`, which reruns only the new seeds' stages and certify; with several GPUs or --per-gpu,
-rankcert.tools.parallel), commits params.yaml, dvc.lock and certify's outputs (metrics/, plots/data/) with the
-verdicts in the message (so `git log` shows the path to the verdict), and reads metrics/certify.json: it stops
-when no population verdict is UNSETTLED, or after the last look. Certify splits the error over the looks, so stopping early keeps it. Interrupted, it
-resumes at the look params.yaml is at (its seeds are a look's, or a run between looks that certify reads as one).
+`seeds`, then settle.next_seed, next_seed + 1, ... At each look it writes that look's seeds into params.yaml,
+runs the pipeline (`dvc repro`, which reruns only the new seeds' stages and certify; with several GPUs or
+--per-gpu, rankcert.tools.parallel), commits params.yaml, dvc.lock and certify's outputs (metrics/, plots/data/)
+with the verdicts in the message (so `git log` shows the path to the verdict), and reads metrics/certify.json:
+it stops when no population verdict is UNSETTLED, or after the last look. Certify splits the error over the
+looks, so stopping early keeps it. Interrupted, it resumes at the look params.yaml is at (its seeds are a
+look's, or a run between looks that certify reads as one).
 """
 from __future__ import annotations
 
