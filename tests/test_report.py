@@ -26,17 +26,18 @@ def test_a_lower_bound_from_two_seeds_says_it_is_wide_because_of_them(tmp_path, 
                         "uniform_r16": [-0.04, -0.01]}, seeds=[42, 123])
     run_certify(tmp_path, monkeypatch, strict=False)
     text = read_report(tmp_path)
-    row = next(line for line in text.splitlines() if line.startswith("| uniform_r20 | UNSAFE |"))
+    evidence_section = text.split("## How much evidence", 1)[1]
+    row = next(line for line in evidence_section.splitlines() if line.startswith("| uniform_r20 | UNSAFE |"))
     assert " † |" in row
     assert "† Wide because there are few seeds: the seed-to-seed spread is estimated from 2 seeds" in text
 
 
 def test_the_wide_bound_note_gives_the_degrees_of_freedom_and_the_multiplier():
-    assert report._wide_bounds(3, {}) == []
-    note = report._wide_bounds(2, {"uniform_r20": 1.0, "uniform_r16": 1.26})[0]
+    assert report._wide_bounds(3, {}, 0.95) == []
+    note = report._wide_bounds(2, {"uniform_r20": 1.0, "uniform_r16": 1.26}, 0.95)[0]
     assert "from 2 seeds, leaving 1.0–1.3 degrees of freedom" in note
-    assert f"up to {evidence.t_multiplier(1.0):.1f} standard errors" in note and "6.3 standard errors" in note
-    assert f"about {evidence.t_multiplier(math.inf):.2f} with many seeds" in note
+    assert f"up to {evidence.t_multiplier(1.0, 0.95):.1f} standard errors" in note and "6.3 standard errors" in note
+    assert f"about {evidence.t_multiplier(math.inf, 0.95):.2f} with many seeds" in note
 
 
 def test_a_correlation_that_cannot_be_computed_says_why():
