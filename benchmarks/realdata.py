@@ -2,7 +2,7 @@
 
     python benchmarks/realdata.py --model MINILM_DIR --data ../shared/data/sst2 --out OUT_DIR \\
         --set train.lr=5e-4 --set model.target_modules=query,key,value,attention.output.dense \\
-        --set model.head_modules=classifier [--seeds 42,123,456] [--trainer-seed 42]
+        --set model.head_modules=classifier [--seeds 42,123,456] [--trainer-seed 42] [--per-gpu K]
 
 Builds a fresh git+DVC workspace with the canonical params plus the overrides, runs `dvc repro`, copies the
 report and metrics to OUT_DIR, and (with --trainer-seed) retrains the probe and every variant at that seed
@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--set", action="append", default=[], help="key=value override of params.yaml")
     parser.add_argument("--trainer-seed", type=int)
+    parser.add_argument("--per-gpu", type=int, help="seeds sharing a GPU at once (rankcert.tools.parallel)")
     args = parser.parse_args()
 
     raw = yaml.safe_load((demo.PROJECT / "params.yaml").read_text())
@@ -84,7 +85,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with open(args.out / "repro.log", "w") as log:
-        result = subprocess.run(["dvc", "repro"], cwd=workspace, stdout=log, stderr=subprocess.STDOUT)
+        command = ["dvc", "repro"] if args.per_gpu is None else [
+            sys.executable, "-m", "rankcert.tools.parallel", "--per-gpu", str(args.per_gpu)]
+        result = subprocess.run(command, cwd=workspace, stdout=log, stderr=subprocess.STDOUT)
     wall = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"dvc repro failed; see {args.out / 'repro.log'}")
