@@ -69,3 +69,52 @@ def rendered_dom(browser: str, page: Path) -> str:
     if result.returncode != 0:
         raise AssertionError(f"{browser} failed ({result.returncode}): {result.stderr[-2000:]}")
     return result.stdout
+
+
+def write_tiny_llama_gguf(path: Path, seed: int = 0) -> None:
+    """A 2-layer Llama-shaped GGUF checkpoint as llama.cpp writes them: 2-D weights in Q4_1, norms in float32, and a
+    byte-level BPE tokenizer (two merges) in the file's metadata."""
+    import numpy as np
+    from gguf import GGMLQuantizationType, GGUFWriter
+    from gguf.quants import quantize
+
+    rng = np.random.default_rng(seed)
+    tokens = ["<unk>", "<s>", "</s>", *"abcdefghijklmnopqrstuvwxyz", "Ġ", "ab", "Ġa"]
+    hidden, ffn, layers, heads, kv_heads = 64, 128, 2, 4, 2
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_context_length(64)
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(layers)
+    writer.add_feed_forward_length(ffn)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_layer_norm_rms_eps(1e-6)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(tokens)
+    writer.add_token_types([3, 3, 3] + [1] * (len(tokens) - 3))
+    writer.add_token_merges(["a b", "Ġ a"])
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+
+    def q4_1(name: str, shape: tuple[int, int]) -> None:
+        weights = (rng.standard_normal(shape) * 0.05).astype(np.float32)
+        writer.add_tensor(name, quantize(weights, GGMLQuantizationType.Q4_1), raw_dtype=GGMLQuantizationType.Q4_1)
+
+    def norm(name: str) -> None:
+        writer.add_tensor(name, (1 + 0.1 * rng.standard_normal(hidden)).astype(np.float32))
+
+    kv = kv_heads * hidden // heads
+    q4_1("token_embd.weight", (len(tokens), hidden))
+    norm("output_norm.weight")
+    for i in range(layers):
+        norm(f"blk.{i}.attn_norm.weight")
+        norm(f"blk.{i}.ffn_norm.weight")
+        for name, shape in [("attn_q", (hidden, hidden)), ("attn_k", (kv, hidden)), ("attn_v", (kv, hidden)),
+                            ("attn_output", (hidden, hidden)), ("ffn_gate", (ffn, hidden)), ("ffn_up", (ffn, hidden)),
+                            ("ffn_down", (hidden, ffn))]:
+            q4_1(f"blk.{i}.{name}.weight", shape)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()

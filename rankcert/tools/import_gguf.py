@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from rankcert.errors import RankcertError, run_main
+from rankcert.errors import RankcertError, one_line, run_main
 from rankcert.sources import file_sha256
 
 SOURCE_RECORD = "gguf_source.json"
@@ -40,8 +40,8 @@ def import_gguf(gguf: Path, out: Path) -> dict:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
     except (OSError, ValueError, KeyError) as err:
-        raise RankcertError(f"transformers cannot read {gguf} ({type(err).__name__}: {err}); "
-                            "it reads GGUF files of the architectures its GGUF loader lists") from err
+        raise RankcertError(f"transformers cannot read {gguf} as a model ({type(err).__name__}: {one_line(err)[:200]}); "
+                            "give a GGUF checkpoint of an architecture transformers' GGUF loader lists") from err
     try:
         _plain(model).save_pretrained(partial, safe_serialization=True)
         tokenizer.save_pretrained(partial)
