@@ -14,8 +14,7 @@ import os
 import re
 from pathlib import Path
 
-# the module, not the class: errors imports this module too, and either may be imported first
-from rankcert import errors
+from rankcert.errors import RankcertError
 
 VARIABLES = {
     "RANKCERT_CHECKPOINT_EVERY": "save CPU training state every <steps>, so a killed run resumes (a whole number; "
@@ -48,8 +47,8 @@ def _read(name: str) -> str:
     return os.environ.get(name, "").strip()
 
 
-def _refuse(name: str, value: str, takes: str) -> errors.RankcertError:
-    return errors.RankcertError(f"{name}={value!r} is not valid: it takes {takes} (unset for the default)")
+def _refuse(name: str, value: str, takes: str) -> RankcertError:
+    return RankcertError(f"{name}={value!r} is not valid: it takes {takes} (unset for the default)")
 
 
 def _whole(name: str, default: int, least: int, takes: str) -> int:
@@ -153,7 +152,7 @@ def check() -> None:
     for reader in READERS:
         try:
             reader()
-        except errors.RankcertError as err:
+        except RankcertError as err:
             problems.append(str(err))
     if problems:
-        raise errors.RankcertError("; ".join(problems))
+        raise RankcertError("; ".join(problems))

@@ -1,14 +1,13 @@
 """Stage certify: every seed and variant against the spec's rule and the stored policy; metrics, report, plots."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from rankcert import figures, frontier, identity, plotdata, report, runfacts
-from rankcert.errors import run_main
+from rankcert.harness import command_line, run_main
 from rankcert.layout import Layout
 from rankcert.outputs import csv_text, together
 from rankcert.params import load_params
@@ -18,14 +17,13 @@ from rankcert.verdict import decide, metrics
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = command_line(__doc__, params=True)
     parser.add_argument("--root", type=Path, default=Path("."), help="the workspace whose outputs to certify")
     parser.add_argument("--out", type=Path, help="certify.json (default: the layout's, under --root)")
     parser.add_argument("--report", type=Path, help="report.md (default: the layout's)")
     parser.add_argument("--plots", type=Path, help="plot data for `dvc plots` (default: the layout's)")
     parser.add_argument("--templates", type=Path, help="dvc plots templates (default: the layout's)")
     parser.add_argument("--figures", type=Path, help="PNG pictures for the report (default: the layout's)")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--strict", action="store_true", help="exit 1 unless certified (for CI gates)")
     args = parser.parse_args(argv)
     layout = Layout(args.root)

@@ -9,12 +9,11 @@ paid per stage).
 """
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
 from rankcert.deps import closure
-from rankcert.errors import run_main
+from rankcert.harness import command_line, run_main
 from rankcert.outputs import atomic_dir, write_json
 from rankcert.sources import file_sha256
 
@@ -32,7 +31,7 @@ def fingerprint(root: Path, entry: Path) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = command_line(__doc__)
     parser.add_argument("--out", type=Path, required=True, help="folder for one <entry>.json per entry point")
     args = parser.parse_args(argv)
     root = Path(".").resolve()

@@ -2,27 +2,19 @@
 loaded once: accuracy, size, and per-example predictions."""
 from __future__ import annotations
 
-import argparse
 import hashlib
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from rankcert import data, identity, modeling
-from rankcert.errors import run_main
+from rankcert.harness import per_seed, run_main
 from rankcert.layout import LAYOUT, PROBE
 from rankcert.outputs import csv_text, to_json, together
-from rankcert.params import load_params
 from rankcert.prediction import adapter_parameters, predict
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    seed, label = args.seed, f"evaluate@{args.seed}"
+    seed, params, label = per_seed("evaluate", __doc__, argv)
     names = [PROBE, *params.variant_names]
     print(f"[{label}] {len(names)} adapters: {', '.join(names)}", flush=True)
 

@@ -4,17 +4,16 @@
 """
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert.errors import run_main
+from rankcert.harness import command_line, run_main
 from rankcert.outputs import write_text
 from rankcert.plotpage import page_template
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = command_line(__doc__)
     parser.add_argument("--out", type=Path, required=True, help="the HTML template (.dvc/config's plots.html_template)")
     args = parser.parse_args(argv)
     page = page_template()

@@ -4,26 +4,19 @@ Writes the seed's prepared folder (rankcert.layout): train.safetensors, eval.saf
 """
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
-from pathlib import Path
 
 from rankcert import data, padding
-from rankcert.errors import run_main
+from rankcert.harness import per_seed, run_main
 from rankcert.layout import LAYOUT
 from rankcert.outputs import atomic_dir, write_json
-from rankcert.params import load_params
 from rankcert.sources import check_model_limits
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
+    seed, params, label = per_seed("prepare", __doc__, argv)
     d = params.data
-    print(f"[prepare@{args.seed}] {d.source}: {d.train_size} train (seed {args.seed}), "
+    print(f"[{label}] {d.source}: {d.train_size} train (seed {seed}), "
           f"{d.eval_size} eval", flush=True)
 
     check_model_limits(params.model.name, params.model.max_length)  # validate's check: this stage relies on it
@@ -31,21 +24,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     tokenizer, pad = padding.classification_tokenizer(params.model.name, params.model.revision)
     labels = params.model.num_labels
     train_split, eval_split = data.load_splits(d, labels)
-    train = data.draw_train(train_split, d.train_size, args.seed, origin=f"{d.train_split} split")
+    train = data.draw_train(train_split, d.train_size, seed, origin=f"{d.train_split} split")
     evaluation = data.take_eval(eval_split, d.eval_rows, origin=f"{d.eval_split} split")
     encoded = {name: data.encode(frame, tokenizer, params.model.max_length)
                for name, frame in (("train", train), ("eval", evaluation))}
     for name, split in (("train", d.train_split), ("eval", d.eval_split)):
         padding.check_last_tokens(encoded[name], pad, f"the {name} examples of the {split} split")
     manifest = {
-        "seed": args.seed,
+        "seed": seed,
         "source": d.source,
         "train": {"rows": len(train), "fingerprint": data.fingerprint(train), **data.label_counts(train, labels),
                   "padded_length": int(encoded["train"].input_ids.shape[1])},
         "eval": {"rows": len(evaluation), "split_rows": len(eval_split), "fingerprint": data.fingerprint(evaluation),
                  **data.label_counts(evaluation, labels), "padded_length": int(encoded["eval"].input_ids.shape[1])},
     }
-    with atomic_dir(LAYOUT.prepared(args.seed)) as scratch:
+    with atomic_dir(LAYOUT.prepared(seed)) as scratch:
         for name, tensors in encoded.items():
             data.save_encoded(tensors, scratch / f"{name}.safetensors")
         write_json(scratch / "manifest.json", manifest)

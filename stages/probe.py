@@ -1,31 +1,25 @@
 """Stage probe (per seed): train the high-rank probe adapter and record its per-module spectra."""
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
 from rankcert import data, identity, spectra
 from rankcert.cotrain import Job, SharedBase, fit_all
-from rankcert.errors import run_main
+from rankcert.harness import per_seed, run_main
 from rankcert.layout import LAYOUT, PROBE
 from rankcert.modeling import lease_device, read_lora_factors
 from rankcert.outputs import write_json
-from rankcert.params import load_params
 from rankcert.runs import write_adapter_run, write_timing
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    probe, label = params.probe, f"probe@{args.seed}"
+    seed, params, label = per_seed("probe", __doc__, argv)
+    probe = params.probe
     print(f"[{label}] r={probe.rank} alpha={probe.alpha}, {params.train.steps} steps", flush=True)
     device = lease_device(params.runtime.device, label)
-    train_data = data.load_encoded(LAYOUT.prepared(args.seed) / "train.safetensors", params.model.name)
-    base = SharedBase(params, args.seed)
+    train_data = data.load_encoded(LAYOUT.prepared(seed) / "train.safetensors", params.model.name)
+    base = SharedBase(params, seed)
     job = Job(PROBE, {m: probe.rank for m in base.modules}, {m: probe.alpha for m in base.modules})
 
     def write_spectra(folder: Path) -> None:  # inside the stage's one output folder
@@ -38,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     (trained,) = fit_all(base, [job], train_data, device, label)
     write_timing(label, trained.seconds, params.train.steps, device, trained.together)
-    write_adapter_run(LAYOUT.probe(args.seed), PROBE, trained.model, trained.log, device, args.seed,
+    write_adapter_run(LAYOUT.probe(seed), PROBE, trained.model, trained.log, device, seed,
                       base.model_type, identity.base_model(params.model), base.pad, extra=write_spectra)
 
 

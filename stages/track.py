@@ -6,17 +6,16 @@ sha256 only, not the folder's path, so clones that keep the inputs elsewhere sha
 """
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert.errors import run_main
+from rankcert.harness import command_line, run_main
 from rankcert.outputs import write_json
 from rankcert.sources import folder_fingerprint
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = command_line(__doc__)
     parser.add_argument("--source", type=Path, required=True, help="a local model or data folder")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)

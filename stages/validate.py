@@ -6,18 +6,16 @@ good results are still in place. Every stage depends on this stage's output, whi
 """
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert.errors import run_main
+from rankcert.harness import command_line, run_main
 from rankcert.outputs import write_json
 from rankcert.validation import check_inputs
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser = command_line(__doc__, params=True)
     parser.add_argument("--out", type=Path, required=True, help="a marker the other stages depend on")
     args = parser.parse_args(argv)
     params, _ = check_inputs(args.params)

@@ -8,7 +8,7 @@ import yaml
 from safetensors.numpy import save_file
 
 from rankcert import identity, sources
-from rankcert.errors import run_main
+from rankcert.harness import run_main
 from rankcert.layout import LAYOUT
 from rankcert.params import load_params, parse_variant
 from stages import certify

@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from rankcert import cotrain, data, modeling, prediction
-from rankcert.errors import run_main
+from rankcert.harness import run_main
 from rankcert.layout import LAYOUT
 from rankcert.params import params_from_dict
 from stages import compress, evaluate, prepare, probe

@@ -5,7 +5,7 @@ import shutil
 import pytest
 import yaml
 
-from rankcert.errors import run_main
+from rankcert.harness import run_main
 from rankcert.layout import LAYOUT
 from rankcert.tools import demo
 from stages import certify, compress, evaluate, prepare, probe

@@ -6,7 +6,8 @@ import json
 import pytest
 import yaml
 
-from rankcert.errors import RankcertError, run_main
+from rankcert.errors import RankcertError
+from rankcert.harness import run_main
 from rankcert.policy import Observed, claims_from
 from rankcert.tools import policy_export
 from rankcert.variants import parse_variant

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from rankcert.errors import run_main
+from rankcert.harness import run_main
 from rankcert.layout import LAYOUT
 from stages import certify, compress, evaluate, prepare, probe, validate
 from tests.helpers import PROJECT

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import yaml
 
+from rankcert import harness
 from stages import certify, compress, evaluate, prepare, probe
 from tests.helpers import PROJECT
 
@@ -40,13 +41,15 @@ def covered(read: str, params: list[str]) -> bool:
 
 @pytest.fixture
 def recorded(monkeypatch):
-    """Patch load_params in a stage module; return the set its run fills."""
+    """Patch load_params where a stage reads its params (the harness, for a per-seed stage); return the set its
+    run fills."""
     originals = {}
 
     def patch(module) -> set[str]:
         seen: set[str] = set()
-        real = originals.setdefault(module, module.load_params)  # patched again: wrap the real one, not a recorder
-        monkeypatch.setattr(module, "load_params", lambda path: Recorder(real(path), "", seen))
+        owner = module if hasattr(module, "load_params") else harness
+        real = originals.setdefault(owner, owner.load_params)  # patched again: wrap the real one, not a recorder
+        monkeypatch.setattr(owner, "load_params", lambda path: Recorder(real(path), "", seen))
         return seen
     return patch
 

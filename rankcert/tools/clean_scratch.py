@@ -13,7 +13,7 @@ import argparse
 import shutil
 from collections.abc import Sequence
 
-from rankcert.errors import run_main
+from rankcert.harness import run_main
 from rankcert.outputs import SCRATCH, clear_stale_scratch
 
 

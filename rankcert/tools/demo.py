@@ -20,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from rankcert.errors import RankcertError, run_main
+from rankcert.errors import RankcertError
+from rankcert.harness import run_main
 from rankcert.layout import LAYOUT
 
 PROJECT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rankcert import gpus, settings
-from rankcert.errors import RankcertError, run_main
+from rankcert.errors import RankcertError
+from rankcert.harness import run_main
 from rankcert.params import load_params
 
 STOP_GRACE_S = 10.0

@@ -21,7 +21,8 @@ from pathlib import Path
 import yaml
 
 from rankcert import runfacts
-from rankcert.errors import RankcertError, run_main
+from rankcert.errors import RankcertError
+from rankcert.harness import run_main
 from rankcert.layout import Layout
 from rankcert.outputs import write_text
 from rankcert.params import Params, load_params

@@ -20,7 +20,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from rankcert.errors import RankcertError, one_line, run_main
+from rankcert.errors import RankcertError, one_line
+from rankcert.harness import run_main
 from rankcert.layout import LAYOUT
 from rankcert.params import Params
 from rankcert.policy import CONTRADICTS, Policy, check_claims, criteria_differences

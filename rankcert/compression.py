@@ -1,0 +1,34 @@
+"""What compress makes of each variant of a seed: the job it trains (or is cut) as, its plan.json record, and
+its run folder with that record inside."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rankcert import identity, spectra
+from rankcert.cotrain import Job, SharedBase
+from rankcert.outputs import write_json
+from rankcert.params import Params
+from rankcert.runs import write_adapter_run
+from rankcert.variants import PlanInputs, Variant
+
+
+def job_of(variant: Variant, params: Params, modules: list[str], probe_spectra) -> Job:
+    """The variant's rank plan (every target module named) and its alphas."""
+    c = params.compress
+    plan = variant.plan(PlanInputs(modules, probe_spectra, c.energy_threshold, c.allowed_ranks, params.probe.rank))
+    return Job(variant.name, plan, {m: variant.alpha(r) for m, r in plan.items()})
+
+
+def plan_record(variant: Variant, plan: dict[str, int], params: Params, probe_spectra) -> dict:
+    """plan.json: the ranks, and for a spectrum-read plan each module's energy rank at its threshold."""
+    threshold = variant.energy_threshold(params.compress.energy_threshold)
+    energy = {m: spectra.energy_rank(s, threshold) for m, s in probe_spectra.items()} if threshold else None
+    return {"variant": variant.name, "kind": variant.kind, "ranks": plan, "energy_ranks": energy,
+            "energy_threshold": threshold}
+
+
+def write_variant_run(folder: Path, model, log, device, base: SharedBase, record: dict) -> None:
+    """The variant's run folder (rankcert.runs), its plan.json `record` inside."""
+    write_adapter_run(folder, record["variant"], model, log, device, base.seed, base.model_type,
+                      identity.base_model(base.params.model), base.pad,
+                      extra=lambda run: write_json(run / "plan.json", record))
