@@ -8,7 +8,8 @@ import torch
 from helpers import write_tiny_llama_gguf
 
 from rankcert import modeling
-from rankcert.errors import RankcertError, run_main
+from rankcert.errors import RankcertError
+from rankcert.harness import run_main
 from rankcert.params import ModelParams
 from rankcert.sources import file_sha256
 from rankcert.tools import import_gguf

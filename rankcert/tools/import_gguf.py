@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from rankcert.errors import RankcertError, one_line, run_main
+from rankcert.errors import RankcertError, one_line
+from rankcert.harness import run_main
 from rankcert.sources import file_sha256
 
 SOURCE_RECORD = "gguf_source.json"
