@@ -61,8 +61,9 @@ class Metrics:
         for group in VERDICTS:
             if set(_mapping(data[group], f"{where}: {group}")) != set(names):
                 raise RankcertError(f"{where}: {group} names other variants than variants ({sorted(names)})")
-        variants = {n: _load(VariantMetrics, {**data["variants"][n], **{g: data[g][n] for g in VERDICTS}},
-                             f"{where}: variant {n}") for n in names}
+        figures = {n: _mapping(data["variants"][n], f"{where}: variants: {n}") for n in names}
+        variants = {n: _load(VariantMetrics, {**figures[n], **{g: data[g][n] for g in VERDICTS}}, f"{where}: variant {n}")
+                    for n in names}
         return cls(_load(bool, data["certified"], f"{where}: certified"), _load(str, data["level"], f"{where}: level"),
                    variants)
 
