@@ -26,7 +26,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rankcert import cotrain, data, modeling, training  # noqa: E402
+from rankcert import certificate, cotrain, data, modeling, training  # noqa: E402
+from rankcert.layout import LAYOUT  # noqa: E402
 from rankcert.params import load_params  # noqa: E402
 from rankcert.runfacts import device_name, package_versions  # noqa: E402
 from rankcert.tools import demo
@@ -174,7 +175,8 @@ def time_repro(model_dir: Path, data_dir: Path, steps: int, seeds: list[int], de
         if result.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     out["children_peak_host_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    out["certify"] = json.loads((ws / "metrics" / "certify.json").read_text())["variants"]
+    out["certify"] = {name: dataclasses.asdict(v) for name, v in certificate.read_metrics(ws / LAYOUT.certificate)
+                      .variants.items()}
     out["stage_ms_per_step"] = {p.stem: json.loads(p.read_text())["ms_per_step"]
                                 for p in sorted((ws / ".rankcert-tmp" / "timings").glob("probe@*.json"))}
     return out

@@ -13,6 +13,7 @@ policy to --out-dir, with a JSON of the frontier and the wall time.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -23,6 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.warm_bench import device_name, real_data_params  # noqa: E402
+from rankcert import certificate  # noqa: E402
+from rankcert.layout import LAYOUT  # noqa: E402
 from rankcert.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 
@@ -57,16 +60,19 @@ def main() -> None:
                    check=True)
     out = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("metrics/report.md", "metrics/certify.json", "metrics/figures", "plots/data"):
+    for name in ("metrics/report.md", "metrics/certify.json", "metrics/certify_details.json", "metrics/figures",
+                 "plots/data"):
         source = ws / name
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, out / Path(name).name)
     shutil.copy2(policy, out / policy.name)
-    certify = json.loads((ws / "metrics" / "certify.json").read_text())
+    found = certificate.read(ws / LAYOUT.certificate, ws / LAYOUT.certificate_details)
     summary = {"device": device_name(), "gpus_used": args.jobs, "seeds": params["seeds"], "variants": VARIANTS,
-               "wall_s": round(wall, 2), "frontier": certify["frontier"], "level": certify["level"],
-               "table": {n: {k: v.get(k) for k in ("status", "pass_rate", "worst_delta", "mean_delta", "std_delta",
-                                                   "stability", "mean_trainable_parameters")}
-                         for n, v in certify["variants"].items()},
+               "wall_s": round(wall, 2), "frontier": dataclasses.asdict(found.details.frontier),
+               "level": found.metrics.level,
+               "table": {n: {**dataclasses.asdict(v), "pass_rate": found.details.variants[n].pass_rate,
+                             "std_delta": found.details.variants[n].std_delta,
+                             "mean_trainable_parameters": found.details.variants[n].mean_trainable_parameters}
+                         for n, v in found.metrics.variants.items()},
                "packages": package_versions()}
     (out / "frontier.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     print(json.dumps({k: summary[k] for k in ("device", "wall_s", "frontier", "level")}, indent=1))

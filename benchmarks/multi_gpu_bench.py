@@ -14,6 +14,7 @@ the verdict table of the N-GPU run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -26,6 +27,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.warm_bench import device_name, outputs, real_data_params  # noqa: E402
+from rankcert import certificate  # noqa: E402
+from rankcert.layout import LAYOUT  # noqa: E402
 from rankcert.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 from rankcert.tools.parallel import seed_targets  # noqa: E402
@@ -67,9 +70,12 @@ def record(state: Path, key: str, seconds: float) -> None:
 
 
 def verdicts(ws: Path) -> dict:
-    result = json.loads((ws / "metrics" / "certify.json").read_text())
-    return {name: {k: v[k] for k in ("status", "pass_rate", "worst_delta", "mean_delta", "std_delta", "stability")}
-            for name, v in result["variants"].items()} | {"certified": result["certified"], "level": result["level"]}
+    """Every variant's verdicts and figures, the pass rate and spread beside them; the certified flag and level."""
+    found = certificate.read(ws / LAYOUT.certificate, ws / LAYOUT.certificate_details)
+    return {name: {**dataclasses.asdict(v), "pass_rate": found.details.variants[name].pass_rate,
+                   "std_delta": found.details.variants[name].std_delta}
+            for name, v in found.metrics.variants.items()} | {"certified": found.metrics.certified,
+                                                               "level": found.metrics.level}
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.frontier_sweep import VARIANTS as SWEEP_VARIANTS  # noqa: E402
 from benchmarks.multi_gpu_bench import seeds_for, timed, verdicts  # noqa: E402
 from benchmarks.warm_bench import device_name, real_data_params, stage_times  # noqa: E402
+from rankcert.layout import LAYOUT  # noqa: E402
 from rankcert.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 
@@ -104,11 +105,12 @@ def seeds12(args) -> dict:
 
 
 def keep_predictions(ws: Path, archive: Path) -> None:
-    """The run's params, predictions CSVs and certify.json packed into one .tgz (a device call returns few,
+    """The run's params, predictions CSVs and certificate packed into one .tgz (a device call returns few,
     shallow files), as benchmarks/evidence_check.py reads it."""
     archive.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive, "w:gz") as tar:
-        for path in [ws / "params.yaml", *sorted((ws / "data" / "eval").rglob("*.csv")), ws / "metrics" / "certify.json"]:
+        for path in [ws / "params.yaml", *sorted((ws / "data" / "eval").rglob("*.csv")), ws / LAYOUT.certificate,
+                     ws / LAYOUT.certificate_details]:
             tar.add(path, arcname=path.relative_to(ws).as_posix())
 
 

@@ -92,7 +92,8 @@ def main() -> None:
     if result.returncode != 0:
         raise SystemExit(f"dvc repro failed; see {args.out / 'repro.log'}")
     shutil.copy(workspace / "metrics" / "report.md", args.out / "report.md")
-    shutil.copy(workspace / "metrics" / "certify.json", args.out / "certify.json")
+    for name in ("certify.json", "certify_details.json"):
+        shutil.copy(workspace / "metrics" / name, args.out / name)
     summary = {"repro_wall_s": wall, "params": raw,
                "eval": {f"{p.parent.name}/{p.stem}": json.loads(p.read_text())
                         for p in sorted((workspace / "metrics" / "eval").glob("*/*.json"))},

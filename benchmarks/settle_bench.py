@@ -23,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.multi_gpu_bench import timed  # noqa: E402
 from benchmarks.per_seed_bench import workspace  # noqa: E402
 from benchmarks.warm_bench import device_name  # noqa: E402
+from rankcert import certificate  # noqa: E402
+from rankcert.layout import LAYOUT  # noqa: E402
 from rankcert.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 
@@ -51,15 +53,15 @@ def main() -> None:
     command = [sys.executable, "-m", "rankcert.tools.settle", *(["--per-gpu", str(args.per_gpu)]
                                                                  if args.per_gpu > 1 else [])]
     seconds, output = timed(command, ws, dict(os.environ, PYTHONUNBUFFERED="1"), True)
-    result = json.loads((ws / "metrics" / "certify.json").read_text())
-    verdicts = {name: {"population": v["population"]["verdict"], "spec": v["status"],
-                       "looks_used": v["population"]["looks_used"], "lower": v["population"]["lower"]}
-                for name, v in result["variants"].items()}
-    seeds = next(iter(result["variants"].values()))["population"]["seeds"]
+    result = certificate.read(ws / LAYOUT.certificate, ws / LAYOUT.certificate_details)
+    details = {name: v.population for name, v in result.details.variants.items()}
+    verdicts = {name: {"population": v.population, "spec": v.spec, "looks_used": details[name].looks_used,
+                       "lower": details[name].lower} for name, v in result.metrics.variants.items()}
+    seeds = next(iter(details.values())).seeds
     facts = {"device": device_name(), "packages": package_versions(), "settle_s": round(seconds, 2),
              "seeds_used": seeds, "per_gpu": args.per_gpu,
              "looks": [line for line in output.splitlines() if line.startswith("[settle]")], "verdicts": verdicts,
-             "certified": result["certified"], "stages": output.count("Running stage '")}
+             "certified": result.metrics.certified, "stages": output.count("Running stage '")}
     if args.pool:
         pool = pooled_predictions(args.pool)
         mine = {str(p.relative_to(ws)): p.read_bytes() for p in sorted((ws / "data" / "eval").rglob("*.csv"))}

@@ -6,6 +6,7 @@ import dataclasses
 import statistics
 from dataclasses import dataclass
 
+from rankcert.certificate import FrontierSummary
 from rankcert.verdict import Verdict
 
 Key = tuple[int, str]
@@ -101,17 +102,15 @@ def truncation_agreement(verdict: Verdict) -> tuple[float | None, float | None]:
     return largest, statistics.correlation(truncated, retrained)
 
 
-def scalars(verdict: Verdict, sizes: dict[Key, dict]) -> dict:
-    """Numbers for certify.json, so `dvc metrics diff` follows the frontier between releases."""
+def summary(verdict: Verdict, sizes: dict[Key, dict]) -> FrontierSummary:
+    """The frontier's figures for the certificate's details."""
     found = points(verdict, sizes)
     smallest = smallest_safe(found)
     largest_gap, correlation = truncation_agreement(verdict)
-    return {
-        "smallest_safe_uniform_rank": smallest_safe_uniform_rank(verdict),
-        "smallest_safe_parameters": None if smallest is None else round(smallest.parameters, 1),
-        "smallest_safe_variant": None if smallest is None else smallest.variant,
-        "safe_variants": sum(p.safe for p in found),
-        "pareto_safe_variants": sum(p.pareto for p in found),
-        "truncation_largest_gap": None if largest_gap is None else round(largest_gap, 6),
-        "truncation_correlation": None if correlation is None else round(correlation, 6),
-    }
+    return FrontierSummary(
+        smallest_safe_uniform_rank=smallest_safe_uniform_rank(verdict),
+        smallest_safe_parameters=None if smallest is None else round(smallest.parameters, 1),
+        smallest_safe_variant=None if smallest is None else smallest.variant,
+        safe_variants=sum(p.safe for p in found), pareto_safe_variants=sum(p.pareto for p in found),
+        truncation_largest_gap=None if largest_gap is None else round(largest_gap, 6),
+        truncation_correlation=None if correlation is None else round(correlation, 6))

@@ -64,7 +64,13 @@ class Layout:
 
     @property
     def certificate(self) -> Path:
+        """certify: the DVC metrics file, what a release compares (rankcert/certificate.py)."""
         return self.metrics / "certify.json"
+
+    @property
+    def certificate_details(self) -> Path:
+        """certify: everything else it computes, beside the metrics (an output, not a metrics file)."""
+        return self.metrics / "certify_details.json"
 
     @property
     def report(self) -> Path:

@@ -1,4 +1,4 @@
-"""The certification verdict: gather evaluated predictions, apply the rule, check the policy, and shape metrics."""
+"""The certification verdict: gather evaluated predictions, apply the rule, check the policy."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -91,61 +91,3 @@ def _column(frame: pd.DataFrame | None) -> np.ndarray | None:
 
 def _correct(frame: pd.DataFrame | None) -> np.ndarray | None:
     return None if frame is None else (frame["prediction"] == frame["label"]).to_numpy()
-
-
-def metrics(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> dict:
-    """The certify metrics file: scalars only, stable keys, nothing that varies between identical runs."""
-    variants = {}
-    for name, s in verdict.summaries.items():
-        seeds = {}
-        for r in s.seeds:
-            size = sizes.get((r.seed, name), {})
-            seeds[f"seed_{r.seed}"] = {"adapter_sha256": size.get("adapter_sha256"), "status": r.status,
-                                       "passed": r.passed, "accuracy": _r(r.accuracy),
-                                       "delta": _r(r.delta), "ci_low": _r(r.ci_low), "ci_high": _r(r.ci_high),
-                                       "mcnemar_p": _r(r.mcnemar_p), "se_delta": _r(r.se),
-                                       "trainable_parameters": size.get("trainable_parameters"),
-                                       "reduction_vs_probe": size.get("reduction_vs_probe")}
-        measured = [sizes[(r.seed, name)] for r in s.seeds if (r.seed, name) in sizes]
-        reductions = [m["reduction_vs_probe"] for m in measured]
-        trainable = [m["trainable_parameters"] for m in measured]
-        variants[name] = {"status": s.status, "safe": s.safe, "pass_rate": _r(s.pass_rate),
-                          "worst_delta": _r(s.worst_delta), "mean_delta": _r(s.mean_delta),
-                          "std_delta": _r(s.std_delta), "non_inferior": s.non_inferior,
-                          "stability": _r(verdict.stability.get(name)),
-                          **_evidence_scalars(verdict.evidence.get(name)),
-                          "population": _population_scalars(verdict.population[name]),
-                          "mean_reduction_vs_probe": _r(sum(reductions) / len(reductions)) if reductions else None,
-                          "mean_trainable_parameters": _r(sum(trainable) / len(trainable)) if trainable else None,
-                          "seeds": seeds}
-    counts = {outcome: sum(c.outcome == outcome for c in verdict.claims)
-              for outcome in ("agrees", "contradicts", "unsettled", "not measured")}
-    return {
-        "certified": verdict.certified,
-        "level": verdict.level.name,
-        "probe": {"gate_passed": not verdict.undertrained, "undertrained_seeds": len(verdict.undertrained),
-                  **{f"seed_{s}_accuracy": _r(a) for s, a in verdict.probe_accuracy.items()},
-                  **{f"seed_{s}_adapter_sha256": sizes.get((s, "probe"), {}).get("adapter_sha256")
-                     for s in verdict.probe_accuracy}},
-        "policy": {"in_scope": verdict.in_scope, "criteria_match": not verdict.criteria_differences,
-                   "claims_agree": counts["agrees"], "claims_contradicted": counts["contradicts"],
-                   "claims_unsettled": counts["unsettled"], "claims_not_measured": counts["not measured"]},
-        "variants": variants,
-    }
-
-
-def _evidence_scalars(found: evidence.Evidence | None) -> dict:
-    if found is None:
-        return {}
-    return {"mean_delta_lower_95": _r(found.mean_delta_lower_95), "p_new_seed_passes": _r(found.p_new_seed_passes),
-            "seeds_for_stable_verdict": found.seeds_for_stable_verdict, "stable_verdict": found.stable_verdict}
-
-
-def _population_scalars(p: population.PopulationVerdict) -> dict:
-    return {"verdict": p.verdict, "lower": _r(p.lower), "seeds": p.seeds, "looks_used": p.looks_used,
-            "confidence_spent": _r(p.confidence_spent), "distribution_free": p.distribution_free,
-            "normality_doubtful": None if p.normality is None else p.normality.doubtful}
-
-
-def _r(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 6)

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from safetensors.numpy import save_file
 
-from rankcert import identity, sources
+from rankcert import certificate, identity, sources
 from rankcert.harness import run_main
 from rankcert.layout import LAYOUT
 from rankcert.params import load_params, parse_variant
@@ -86,6 +86,10 @@ def _write_run(root, seed):
     path.write_text(json.dumps({**record, "model_type": "distilbert", "device": "cpu", "python": "3", "packages": {}}))
 
 
+def read_certificate(root) -> certificate.Certificate:
+    return certificate.read(root / LAYOUT.certificate, root / LAYOUT.certificate_details)
+
+
 def run_certify(root, monkeypatch, strict=True):
     monkeypatch.chdir(root)
     try:
@@ -104,10 +108,11 @@ def test_spec_safe_with_an_unsettled_population_verdict_is_not_certified(tmp_pat
     settled, so the certificate says so instead of certifying the claim."""
     make_run(tmp_path, {**ALL_OK, "per_layer": [0.0, -0.004, 0.002]})
     assert run_certify(tmp_path, monkeypatch) == 1
-    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
-    per_layer = result["variants"]["per_layer"]
-    assert per_layer["status"] == "SAFE" and per_layer["population"]["verdict"] == "UNSETTLED"
-    assert per_layer["population"]["looks_used"] == 1 and result["policy"]["claims_unsettled"] == 1
+    result = read_certificate(tmp_path)
+    per_layer = result.metrics.variants["per_layer"]
+    assert per_layer.spec == "SAFE" and per_layer.population == "UNSETTLED"
+    assert result.details.variants["per_layer"].population.looks_used == 1
+    assert result.details.policy.claims_unsettled == 1
     report = (tmp_path / "metrics" / "report.md").read_text()
     assert "policy claim unsettled: per_layer is SAFE" in report
     assert "- per_layer: the spec rule says SAFE about these 3 runs; the next run's is not settled" in report
@@ -116,18 +121,19 @@ def test_spec_safe_with_an_unsettled_population_verdict_is_not_certified(tmp_pat
 def test_policy_agrees_at_small_deltas_and_run_is_certified(tmp_path, monkeypatch):
     make_run(tmp_path, ALL_OK)
     assert run_certify(tmp_path, monkeypatch) == 0
-    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
-    assert result["certified"] is True and result["level"] == "certifiable"
-    assert result["variants"]["uniform_r20"]["status"] == "SAFE"
-    assert result["variants"]["uniform_r20"]["worst_delta"] == pytest.approx(-0.008)
-    assert result["variants"]["uniform_r16"]["status"] == "UNSAFE"
+    result = read_certificate(tmp_path)
+    metrics = result.metrics
+    assert metrics.certified is True and metrics.level == "certifiable"
+    assert metrics.variants["uniform_r20"].spec == "SAFE"
+    assert metrics.variants["uniform_r20"].worst_delta == pytest.approx(-0.008)
+    assert metrics.variants["uniform_r16"].spec == "UNSAFE"
     report = (tmp_path / "metrics" / "report.md").read_text()
     assert report.startswith("# rankcert certification: **CERTIFIED**")
     assert "- model: distilbert-base-uncased (hub, revision main)" in report  # the hub revision is on record
     for plot in ("loss", "delta", "frontier", "rank_plan", "spectra"):
         assert (tmp_path / "plots" / "data" / f"{plot}.csv").is_file()
-    assert result["frontier"]["smallest_safe_uniform_rank"] == 20
-    assert result["variants"]["uniform_r20"]["stability"] > 0.5 > result["variants"]["uniform_r16"]["stability"]
+    assert result.details.frontier.smallest_safe_uniform_rank == 20
+    assert metrics.variants["uniform_r20"].stability > 0.5 > metrics.variants["uniform_r16"].stability
     assert "## Frontier" in report and "(figures/frontier.png)" in report
     assert (tmp_path / "metrics" / "figures" / "frontier.png").read_bytes().startswith(b"\x89PNG")
     # the Δ picture is rendered from the same template as `dvc plots`, and embedded right under the verdict
@@ -151,19 +157,19 @@ def test_r20_at_minus_3_points_on_one_seed_contradicts_the_policy(tmp_path, monk
     deltas = dict(ALL_OK, uniform_r20=[-0.008, -0.030, -0.008])
     make_run(tmp_path, deltas)
     assert run_certify(tmp_path, monkeypatch) == 1
-    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
-    assert result["certified"] is False
-    assert result["variants"]["uniform_r20"]["seeds"]["seed_123"]["status"] == "FAIL"
-    assert result["policy"]["claims_contradicted"] == 2  # "uniform_r20 is SAFE" and "primary uniform rank 20"
+    result = read_certificate(tmp_path)
+    assert result.metrics.certified is False
+    assert result.details.variants["uniform_r20"].seeds[123].status == "FAIL"
+    assert result.details.policy.claims_contradicted == 2  # "uniform_r20 is SAFE" and "primary uniform rank 20"
     assert "policy claim contradicted: uniform_r20 is SAFE" in (tmp_path / "metrics" / "report.md").read_text()
 
 
 def test_r16_claimed_unsafe_is_contradicted_when_it_passes(tmp_path, monkeypatch):
     make_run(tmp_path, dict(ALL_OK, uniform_r16=[-0.01, 0.0, -0.02]))
     assert run_certify(tmp_path, monkeypatch) == 1
-    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
-    assert result["variants"]["uniform_r16"]["status"] == "SAFE"
-    assert result["policy"]["claims_contradicted"] == 2  # "uniform_r16 is UNSAFE" and "rank 16 avoided"
+    result = read_certificate(tmp_path)
+    assert result.metrics.variants["uniform_r16"].spec == "SAFE"
+    assert result.details.policy.claims_contradicted == 2  # "uniform_r16 is UNSAFE" and "rank 16 avoided"
 
 
 def test_exactly_minus_tolerance_passes_end_to_end(tmp_path, monkeypatch):
@@ -174,10 +180,10 @@ def test_exactly_minus_tolerance_passes_end_to_end(tmp_path, monkeypatch):
 def test_missing_variant_for_a_seed_fails_that_seed_and_is_reported(tmp_path, monkeypatch):
     make_run(tmp_path, ALL_OK, skip={(456, "uniform_r24")})
     assert run_certify(tmp_path, monkeypatch) == 1
-    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
-    r24 = result["variants"]["uniform_r24"]
-    assert r24["seeds"]["seed_456"]["status"] == "MISSING" and r24["pass_rate"] == pytest.approx(2 / 3, abs=1e-6)
-    assert r24["status"] == "UNSAFE"
+    result = read_certificate(tmp_path)
+    r24 = result.details.variants["uniform_r24"]
+    assert r24.seeds[456].status == "MISSING" and r24.pass_rate == pytest.approx(2 / 3, abs=1e-6)
+    assert result.metrics.variants["uniform_r24"].spec == "UNSAFE"
     section = (tmp_path / "metrics" / "report.md").read_text().split("## uniform_r24")[1]
     assert "| 456 |" in section and "Seed 456 is MISSING (a failed seed): " in section
     assert "data/eval/456/uniform_r24.csv not found" in section
@@ -226,38 +232,42 @@ def test_hand_edited_eval_metrics_are_refused(tmp_path, monkeypatch, capsys):
 def test_all_seeds_undertrained_is_never_certified(tmp_path, monkeypatch):
     make_run(tmp_path, ALL_OK, probe_correct=300)  # probe accuracy 0.60 < 0.75
     assert run_certify(tmp_path, monkeypatch) == 1
-    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
-    assert result["probe"]["gate_passed"] is False and result["probe"]["undertrained_seeds"] == 3
-    assert all(v["pass_rate"] == 0.0 and v["status"] == "UNSAFE" for v in result["variants"].values())
+    result = read_certificate(tmp_path)
+    assert result.details.probe.gate_passed is False and result.details.probe.undertrained_seeds == 3
+    assert all(v.pass_rate == 0.0 for v in result.details.variants.values())
+    assert all(v.spec == "UNSAFE" for v in result.metrics.variants.values())
 
 
 def test_single_seed_short_run_is_screening_and_not_certified(tmp_path, monkeypatch):
     make_run(tmp_path, {k: v[:1] for k, v in ALL_OK.items()}, seeds=[42], steps=100)
     assert run_certify(tmp_path, monkeypatch) == 1
-    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
-    assert result["level"] == "screening" and result["variants"]["uniform_r20"]["std_delta"] is None
+    result = read_certificate(tmp_path)
+    assert result.metrics.level == "screening" and result.details.variants["uniform_r20"].std_delta is None
 
 
 def test_certify_output_is_byte_identical_across_runs(tmp_path, monkeypatch):
     make_run(tmp_path, ALL_OK)
     run_certify(tmp_path, monkeypatch)
-    first = (tmp_path / "metrics" / "certify.json").read_bytes()
+    files = [tmp_path / LAYOUT.certificate, tmp_path / LAYOUT.certificate_details, tmp_path / LAYOUT.report]
+    first = [path.read_bytes() for path in files]
     run_certify(tmp_path, monkeypatch)
-    assert (tmp_path / "metrics" / "certify.json").read_bytes() == first
+    assert [path.read_bytes() for path in files] == first
 
 
 def test_a_failure_while_certifying_leaves_every_earlier_output_as_it_was(tmp_path, monkeypatch):
     make_run(tmp_path, ALL_OK)
     run_certify(tmp_path, monkeypatch)
-    outputs = ["metrics/certify.json", "metrics/report.md", "plots/data/delta.csv", "metrics/figures/delta.png"]
+    outputs = ["metrics/certify.json", "metrics/certify_details.json", "metrics/report.md", "plots/data/delta.csv",
+               "metrics/figures/delta.png"]
     before = {p: (tmp_path / p).read_bytes() for p in outputs}
     make_run(tmp_path, dict(ALL_OK, uniform_r20=[-0.03] * 3))  # a different result, then a failure mid-way
 
-    def broken(*_):
-        raise RuntimeError("renderer crashed")
+    def broken(out, made, metrics, details):  # the metrics file staged, then the disk fills
+        out.text(metrics, "{}")
+        raise OSError("no space left on device")
 
-    monkeypatch.setattr(certify.figures, "render_all", broken)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(certificate, "write", broken)
+    with pytest.raises(OSError):
         run_certify(tmp_path, monkeypatch)
     assert {p: (tmp_path / p).read_bytes() for p in outputs} == before  # old plots and metrics, not a mix
 
@@ -299,10 +309,10 @@ def test_predictions_rewritten_after_evaluation_are_refused(tmp_path, monkeypatc
 def test_the_certificate_names_each_adapter_it_judged_by_hash(tmp_path, monkeypatch):
     make_run(tmp_path, ALL_OK)
     run_certify(tmp_path, monkeypatch, strict=False)
-    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
+    result = read_certificate(tmp_path).details
     digest = sources.adapter_digest(tmp_path / LAYOUT.adapter(456, "uniform_r24"))
-    assert result["variants"]["uniform_r24"]["seeds"]["seed_456"]["adapter_sha256"] == digest
-    assert result["probe"]["seed_42_adapter_sha256"] == sources.adapter_digest(tmp_path / LAYOUT.adapter(42, "probe"))
+    assert result.variants["uniform_r24"].seeds[456].adapter_sha256 == digest
+    assert result.probe.seeds[42].adapter_sha256 == sources.adapter_digest(tmp_path / LAYOUT.adapter(42, "probe"))
     assert f"| 456 | uniform_r24 | `{digest}` |" in (tmp_path / "metrics" / "report.md").read_text()
 
 

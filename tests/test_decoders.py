@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from rankcert import certificate
 from rankcert.harness import run_main
 from rankcert.layout import LAYOUT
 from rankcert.tools import demo
@@ -44,6 +45,6 @@ def test_a_decoder_runs_through_every_stage(decoder_assets, family, precision, t
     assert len(probe_predictions) == 60
     # nothing is cut at the probe's own rank: the LoRA factors re-split and the head copied predict the same
     assert pd.read_csv(LAYOUT.predictions(5, "truncated_uniform_r4")).equals(probe_predictions)
-    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
-    assert set(result["variants"]) == set(raw["variants"])
-    assert all(v["seeds"]["seed_5"]["accuracy"] is not None for v in result["variants"].values())
+    result = certificate.read(tmp_path / LAYOUT.certificate, tmp_path / LAYOUT.certificate_details).details
+    assert set(result.variants) == set(raw["variants"])
+    assert all(v.seeds[5].accuracy is not None for v in result.variants.values())

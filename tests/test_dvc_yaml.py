@@ -81,7 +81,8 @@ def test_the_per_seed_outputs_are_the_layouts():
                     "evaluate": [LAYOUT.predictions_folder(seed).as_posix(), LAYOUT.eval_metrics_folder(seed).as_posix()]}
     certify = DVC["certify"]
     declared = {next(iter(o)) if isinstance(o, dict) else o for o in certify["outs"] + certify["metrics"]}
-    assert declared == {p.as_posix() for p in (LAYOUT.certificate, LAYOUT.report, LAYOUT.figures, LAYOUT.plot_data)}
+    assert declared == {p.as_posix() for p in (LAYOUT.certificate, LAYOUT.certificate_details, LAYOUT.report,
+                                               LAYOUT.figures, LAYOUT.plot_data)}
 
 
 def test_evaluation_does_not_depend_on_the_training_recipe():
@@ -97,9 +98,11 @@ def test_eval_batch_size_retrains_nothing():
 
 
 def test_certify_json_is_the_only_metrics_file():
-    """dvc metrics diff and dvc exp show lead with the verdicts: per-adapter figures are cached outs."""
+    """dvc metrics diff and dvc exp show lead with the verdicts: per-adapter figures are cached outs, certify's
+    details an output beside the metrics, kept (persist) like them."""
     metrics = [m for name in DVC for m in stage_body(name).get("metrics", [])]
-    assert metrics == [{"metrics/certify.json": {"cache": False, "persist": True}}]
+    assert metrics == [{LAYOUT.certificate.as_posix(): {"cache": False, "persist": True}}]
+    assert {LAYOUT.certificate_details.as_posix(): {"cache": False, "persist": True}} in DVC["certify"]["outs"]
 
 
 def test_the_sharded_workflow_example_is_valid_and_gathers_with_the_run_cache():

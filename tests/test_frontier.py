@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from rankcert import frontier, stats
+from rankcert.certificate import FrontierSummary
 from rankcert.variants import parse_variant
 from rankcert.verdict import Verdict
 from tests.helpers import rule
@@ -68,9 +69,9 @@ def test_two_pairs_give_no_correlation():
     assert frontier.truncation_agreement(v) == (pytest.approx(6 / N), None)
 
 
-def test_scalars_are_numbers_dvc_metrics_diff_can_follow():
+def test_the_summary_names_the_smallest_safe_variant_and_counts_the_safe_ones():
     v = verdict({"uniform_r4": [-40, -40, -40], "uniform_r16": [0, 0, 0]})
-    found = frontier.scalars(v, sizes({"uniform_r4": 200, "uniform_r16": 800}))
-    assert found == {"smallest_safe_uniform_rank": 16, "smallest_safe_parameters": 800.0,
-                     "smallest_safe_variant": "uniform_r16", "safe_variants": 1, "pareto_safe_variants": 1,
-                     "truncation_largest_gap": None, "truncation_correlation": None}
+    found = frontier.summary(v, sizes({"uniform_r4": 200, "uniform_r16": 800}))
+    assert found == FrontierSummary(smallest_safe_uniform_rank=16, smallest_safe_parameters=800.0,
+                                    smallest_safe_variant="uniform_r16", safe_variants=1, pareto_safe_variants=1,
+                                    truncation_largest_gap=None, truncation_correlation=None)

@@ -5,6 +5,7 @@ import shutil
 import pytest
 import yaml
 
+from rankcert import certificate
 from rankcert.harness import run_main
 from rankcert.layout import LAYOUT
 from rankcert.tools import demo
@@ -46,9 +47,9 @@ def test_three_labels_run_through_every_stage(three_classes):
     assert len(manifest["eval"]["label_counts"]) == 3 and sum(manifest["eval"]["label_counts"]) == 60
     predictions = (LAYOUT.predictions(2, "uniform_r4")).read_text().splitlines()[1:]
     assert {int(row.split(",")[2]) for row in predictions} <= {0, 1, 2} and len(predictions) == 60
-    result = json.loads((three_classes / "metrics" / "certify.json").read_text())
-    assert set(result["variants"]) == {"uniform_r4", "truncated_uniform_r2"}
-    assert all(v["seeds"]["seed_1"]["accuracy"] is not None for v in result["variants"].values())
+    result = certificate.read(three_classes / LAYOUT.certificate, three_classes / LAYOUT.certificate_details).details
+    assert set(result.variants) == {"uniform_r4", "truncated_uniform_r2"}
+    assert all(v.seeds[1].accuracy is not None for v in result.variants.values())
 
 
 def test_a_label_beyond_num_labels_is_one_line(three_classes, capsys):

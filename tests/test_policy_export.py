@@ -1,8 +1,6 @@
 """Policy export: the claims a certifiable run supports, which certify then agrees with by construction."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import yaml
 
@@ -11,7 +9,7 @@ from rankcert.harness import run_main
 from rankcert.policy import Observed, claims_from
 from rankcert.tools import policy_export
 from rankcert.variants import parse_variant
-from tests.test_certify import ALL_OK, make_run, run_certify
+from tests.test_certify import ALL_OK, make_run, read_certificate, run_certify
 
 
 def export(root, monkeypatch, *argv):
@@ -34,8 +32,8 @@ def test_certify_agrees_with_an_exported_policy(tmp_path, monkeypatch, capsys):
     params["certify"]["policy"] = "policies/exported.yaml"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert run_certify(tmp_path, monkeypatch) == 0  # --strict: certified
-    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
-    assert result["policy"]["claims_contradicted"] == 0 and result["policy"]["claims_agree"] == 7
+    policy = read_certificate(tmp_path).details.policy
+    assert policy.claims_contradicted == 0 and policy.claims_agree == 7
 
 
 def test_without_write_the_stored_policy_is_only_compared(tmp_path, monkeypatch, capsys):

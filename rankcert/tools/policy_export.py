@@ -2,7 +2,7 @@
 
     python -m rankcert.tools.policy_export [--out PATH] [--name NAME] [--write]      (make policy)
 
-Reads metrics/certify.json (which must be at the certifiable level with the probe gate passed), params.yaml
+Reads the certificate (metrics/certify.json and its details; certifiable, probe gate passed), params.yaml
 and the run's facts, prints the policy's diff against the file at --out (default: params' certify.policy),
 and writes it only with --write. The primary and conservative uniform ranks are chosen among population-SAFE
 verdicts (rankcert.population); claims the population verdict does not settle are listed under `unsettled`,
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from rankcert import runfacts
+from rankcert import certificate, runfacts
+from rankcert.certificate import Certificate
 from rankcert.errors import RankcertError
 from rankcert.harness import run_main
 from rankcert.layout import Layout
@@ -34,36 +35,32 @@ HEADER = ("# rankcert compression policy (schema version 1), exported by `make p
           "# the keys are documented in policies/safe_uniform.yaml.\n")
 
 
-def observed(certify_json: Path) -> dict:
-    """certify.json, refused unless the run can establish claims."""
-    if not certify_json.is_file():
-        raise RankcertError(f"{certify_json} not found; run `dvc repro` first")
-    result = json.loads(certify_json.read_text(encoding="utf-8"))
-    if result.get("level") != "certifiable":
-        raise RankcertError(f"{certify_json} is at the {result.get('level')} level; only a certifiable run (enough "
-                            "seeds, steps and examples, see params certify.certifiable) can set a policy")
-    if not result.get("probe", {}).get("gate_passed"):
-        raise RankcertError(f"{certify_json}: the probe quality gate failed; an undertrained run sets no policy")
-    return result
+def observed(layout: Layout) -> Certificate:
+    """The workspace's certificate, refused unless the run can establish claims."""
+    found = certificate.read(layout.certificate, layout.certificate_details)
+    if found.metrics.level != "certifiable":
+        raise RankcertError(f"{layout.certificate} is at the {found.metrics.level} level; only a certifiable run "
+                            "(enough seeds, steps and examples, see params certify.certifiable) can set a policy")
+    if not found.details.probe.gate_passed:
+        raise RankcertError(f"{layout.certificate}: the probe quality gate failed; an undertrained run sets no policy")
+    return found
 
 
-def observations(result: dict) -> dict:
-    """Variant -> what certify.json says of it (names parsed here, at the file's edge). A verdict is settled when
+def observations(found: Certificate) -> dict:
+    """Variant -> what the certificate says of it (names parsed here, at the file's edge). A verdict is settled when
     the population verdict (about the next training run) says what the spec rule says about these runs."""
     out = {}
-    for name, v in result["variants"].items():
-        found = v.get("population") or {}
-        verdict, seeds = found.get("verdict"), found.get("seeds")
-        if verdict is None:
-            seen = Observed(v["status"], False, "not settled (certify.json has no population verdict)")
-        elif verdict == v["status"]:
-            seen = Observed(v["status"], True, f"settled (population verdict {verdict} at {seeds} seeds)")
+    for name, v in found.metrics.variants.items():
+        spec, verdict, seeds = v.spec, v.population, found.details.variants[name].population.seeds
+        if verdict == spec:
+            seen = Observed(spec, True, f"settled (population verdict {verdict} at {seeds} seeds)")
         elif verdict == "UNSETTLED":
-            seen = Observed(v["status"], False, f"not settled (population verdict UNSETTLED at {seeds} seeds, lower "
-                                                f"limit {_points(found.get('lower'))} points; `make settle` adds seeds)")
+            lower = found.details.variants[name].population.lower
+            seen = Observed(spec, False, f"not settled (population verdict UNSETTLED at {seeds} seeds, lower "
+                                         f"limit {_points(lower)} points; `make settle` adds seeds)")
         else:
-            seen = Observed(v["status"], False, f"not settled (the spec rule says {v['status']} about these {seeds} "
-                                                f"runs, the population verdict {verdict} about the next one)")
+            seen = Observed(spec, False, f"not settled (the spec rule says {spec} about these {seeds} "
+                                         f"runs, the population verdict {verdict} about the next one)")
         out[parse_variant(name)] = seen
     return out
 
@@ -72,8 +69,8 @@ def _points(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:+.1f}"
 
 
-def policy_document(params: Params, result: dict, layout: Layout, name: str) -> dict:
-    claims = claims_from(observations(result))
+def policy_document(params: Params, found: Certificate, layout: Layout, name: str) -> dict:
+    claims = claims_from(observations(found))
     run = json.loads((layout.probe(params.seeds[0]) / "run.json").read_text(encoding="utf-8"))
     local_data = Path(params.data.source).is_dir()
     return {
@@ -84,7 +81,7 @@ def policy_document(params: Params, result: dict, layout: Layout, name: str) -> 
         "claims": {"expected": claims.expected, "primary_uniform_rank": claims.primary_uniform_rank,
                    "conservative_uniform_rank": claims.conservative_uniform_rank, "avoid_ranks": claims.avoid_ranks,
                    **({"unsettled": claims.unsettled} if claims.unsettled else {})},
-        "provenance": provenance(params, layout, result["level"]),
+        "provenance": provenance(params, layout, found.metrics.level),
     }
 
 
@@ -143,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     out = args.out or Path(params.certify.policy)
     layout = Layout(args.root)
-    document = policy_document(params, observed(layout.certificate), layout, args.name or out.stem)
+    document = policy_document(params, observed(layout), layout, args.name or out.stem)
     text = HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
     old = out.read_text(encoding="utf-8") if out.is_file() else ""
     diff = "".join(difflib.unified_diff(old.splitlines(True), text.splitlines(True), str(out), "exported"))

@@ -4,12 +4,13 @@
 
 Fails (exit 1) with one `FAIL` line per cause: params or policy that validate refuses (that line alone); each
 stage whose own code, params or inputs changed (stages out of date only through it are counted, not listed);
-each reason metrics/certify.json is not certified: the validation level, the probe gate, the policy's scope,
-criteria that differ between the policy and params, and each contradicted claim with both sides ("policy claims
-uniform_r24 SAFE; observed UNSAFE: seed 123 Δ -3.6 points"); and, against REV (default: the newest tag matching
-the pattern, not on HEAD), a status flip or a worst-Δ drop beyond release.max_worst_delta_drop. An UNSAFE the
-policy expects is no failure. Prints the `dvc metrics diff` as markdown; --summary appends the result, the diff
-and the report's verdict to FILE (CI: $GITHUB_STEP_SUMMARY).
+each reason the certificate (metrics/certify.json and its details) is not certified: the validation level, the
+probe gate, the policy's scope, criteria that differ between the policy and params, and each contradicted claim
+with both sides ("policy claims uniform_r24 SAFE; observed UNSAFE: seed 123 Δ -3.6 points"); and, against REV
+(default: the newest tag matching the pattern, not on HEAD; its committed metrics file), a status flip or a
+worst-Δ drop beyond release.max_worst_delta_drop. An UNSAFE the policy expects is no failure. Prints the
+`dvc metrics diff` as markdown (verdict changes first: the metrics file's keys sort them there); --summary
+appends the result, the diff and the report's verdict to FILE (CI: $GITHUB_STEP_SUMMARY).
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
+from rankcert import certificate
+from rankcert.certificate import Certificate, Metrics, VariantDetails
 from rankcert.errors import RankcertError, one_line
 from rankcert.harness import run_main
 from rankcert.layout import LAYOUT
@@ -35,9 +38,11 @@ MISSING_DATA = {"deleted", "not in cache"}
 VERDICT_SECTIONS = ("Frontier",)  # the report's table of every variant's verdict, for the CI summary
 
 
-def _run(*command: str) -> str:
+def _run(*command: str, check: bool = True) -> str | None:
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
+        if not check:
+            return None
         raise RankcertError(f"`{' '.join(command)}` failed: {one_line(result.stderr)[:300]}")
     return result.stdout
 
@@ -106,112 +111,100 @@ def last_release(pattern: str) -> str | None:
     return None
 
 
-def _worst_seed(variant: dict) -> str:
-    seeds = {name: s for name, s in variant.get("seeds", {}).items() if s.get("delta") is not None}
-    if not seeds:
-        return "no measured seed"
-    name, s = min(seeds.items(), key=lambda item: item[1]["delta"])
-    return f"{name.replace('_', ' ')} Δ {pts(s['delta'])} points"
+def _worst_seed(variant: VariantDetails) -> str:
+    worst = variant.worst_seed()
+    return "no measured seed" if worst is None else f"seed {worst[0]} Δ {pts(worst[1].delta)} points"
 
 
-def _failed_seeds(variant: dict) -> str:
+def _failed_seeds(variant: VariantDetails) -> str:
     """'seed 123 Δ -3.6 points, seed 456 MISSING': the seeds that did not pass."""
-    failed = [f"{name.replace('_', ' ')} " + (f"Δ {pts(s['delta'])} points" if s.get("delta") is not None
-                                                else s.get("status", "not measured"))
-              for name, s in variant.get("seeds", {}).items() if not s.get("passed")]
-    return ", ".join(failed) or f"every seed passes, yet the pass rate is {variant.get('pass_rate')}"
+    failed = [f"seed {seed} " + (f"Δ {pts(s.delta)} points" if s.delta is not None else s.status)
+              for seed, s in variant.seeds.items() if not s.passed]
+    return ", ".join(failed) or f"every seed passes, yet the pass rate is {variant.pass_rate}"
 
 
-def status_flips(old: dict, new: dict) -> dict[str, str]:
-    """Variant -> its status in `old`, for each variant whose SAFE/UNSAFE differs between two certify.json."""
-    flips = {}
-    for name, now in new.get("variants", {}).items():
-        before = old.get("variants", {}).get(name)
-        if before is not None and before.get("status") != now.get("status"):
-            flips[name] = before.get("status")
-    return flips
+def status_flips(old: Metrics | None, new: Metrics) -> dict[str, str]:
+    """Variant -> its spec verdict in `old`, for each variant whose SAFE/UNSAFE differs between two certificates."""
+    if old is None:
+        return {}
+    return {name: old.variants[name].spec for name, now in new.variants.items()
+            if name in old.variants and old.variants[name].spec != now.spec}
 
 
-def regressions(old: dict, new: dict, max_drop: float, rev: str, named: set[str]) -> list[str]:
+def regressions(old: Metrics, new: Certificate, max_drop: float, rev: str, named: set[str]) -> list[str]:
     """Status flips and worst-Δ drops, but of the variants in `named`, whose line already says what changed."""
     found = []
-    for name, was in status_flips(old, new).items():
+    for name, was in status_flips(old, new.metrics).items():
         if name not in named:
-            now = new["variants"][name]
-            found.append(f"{name}: status flipped {was} → {now.get('status')} against {rev} (worst Δ "
-                         f"{pts(old['variants'][name].get('worst_delta'))} → {pts(now.get('worst_delta'))}; "
-                         f"{_worst_seed(now)})")
-    for name, now in new.get("variants", {}).items():
-        old_w, new_w = old.get("variants", {}).get(name, {}).get("worst_delta"), now.get("worst_delta")
+            now = new.metrics.variants[name]
+            found.append(f"{name}: status flipped {was} → {now.spec} against {rev} (worst Δ "
+                         f"{pts(old.variants[name].worst_delta)} → {pts(now.worst_delta)}; "
+                         f"{_worst_seed(new.details.variants[name])})")
+    for name, now in new.metrics.variants.items():
+        old_w, new_w = old.variants[name].worst_delta if name in old.variants else None, now.worst_delta
         if name not in named and old_w is not None and new_w is not None and old_w - new_w > max_drop + 1e-9:
             found.append(f"{name}: worst Δ dropped {100 * (old_w - new_w):.1f} points ({pts(old_w)} → {pts(new_w)}), "
-                         f"more than the allowed {100 * max_drop:.1f}; {_worst_seed(now)}")
+                         f"more than the allowed {100 * max_drop:.1f}; {_worst_seed(new.details.variants[name])}")
     return found
 
 
-def side_of(flat_diff: dict, side: str) -> dict:
-    """The nested `old` or `new` metrics rebuilt from dvc's flattened diff keys ("variants.x.status")."""
-    nested: dict = {}
-    for key, change in flat_diff.items():
-        *parents, last = key.split(".")
-        node = nested
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = change.get(side)
-    return nested
+def released_metrics(rev: str) -> Metrics | None:
+    """The metrics file as committed at `rev` (it is `cache: false`: git holds it), or None where it has none."""
+    text = _run("git", "show", f"{rev}:./{CERTIFY}", check=False)
+    return None if text is None else certificate.parse_metrics(text, f"{CERTIFY} at {rev}")
 
 
-def contradicted_claims(policy: Policy, result: dict, old: dict, rev: str | None) -> dict[str, str]:
+def contradicted_claims(policy: Policy, current: Certificate, old: Metrics | None, rev: str | None) -> dict[str, str]:
     """Variant -> one line naming what the policy claims and what the run observed, and why, per contradicted
     variant (a variant claimed twice, e.g. expected SAFE and the primary rank, is one line), with its status at
     `rev` when that differs (the release comparison's flip, said here once)."""
-    variants, flips = result.get("variants", {}), status_flips(old, result)
-    observed = {name: v.get("status") if v.get("worst_delta") is not None else None for name, v in variants.items()}
-    population = {name: (v.get("population") or {}).get("verdict") for name, v in variants.items()}
+    variants, flips = current.metrics.variants, status_flips(old, current.metrics)
     claims: dict[str, list] = {}
-    for check in check_claims(policy, observed, population):
+    for check in check_claims(policy, {n: v.observed for n, v in variants.items()},
+                              {n: v.population for n, v in variants.items()}):
         if check.outcome == CONTRADICTS:
             claims.setdefault(check.variant, []).append(check)
     lines = {}
     for name, checks in claims.items():
         v, expected = variants[name], checks[0].expected  # the policy's claims on one variant agree (load_policy)
+        details = current.details.variants[name]
         ranks = [c.claim for c in checks if c.claim != f"{name} is {expected}"]  # primary, conservative, avoid
-        why = _failed_seeds(v) if v["status"] == "UNSAFE" else f"every seed passes, worst {_worst_seed(v)}"
+        why = _failed_seeds(details) if v.spec == "UNSAFE" else f"every seed passes, worst {_worst_seed(details)}"
         lines[name] = (f"policy {policy.name} claims {name} {expected}" + (f" ({'; '.join(ranks)})" if ranks else "")
-                       + f"; observed {v['status']}: {why}"
-                       + (f" (population verdict {population[name]})" if v["status"] == expected else "")
-                       + (f" ({flips[name]} at {rev}, worst Δ {pts(old['variants'][name].get('worst_delta'))})"
+                       + f"; observed {v.spec}: {why}"
+                       + (f" (population verdict {v.population})" if v.spec == expected else "")
+                       + (f" ({flips[name]} at {rev}, worst Δ {pts(old.variants[name].worst_delta)})"
                           if name in flips else ""))
     return lines
 
 
-def not_certified(params: Params, policy: Policy, result: dict) -> list[str]:
-    """Why certify.json is not certified, a line per reason but the policy's claims and criteria (their own lines)."""
-    if result.get("certified") is True:
+def not_certified(params: Params, policy: Policy, current: Certificate) -> list[str]:
+    """Why the certificate is not certified, a line per reason but the policy's claims and criteria (their own lines)."""
+    result, details = current.metrics, current.details
+    if result.certified:
         return []
     lines = []
-    if result.get("level") != "certifiable":
+    if result.level != "certifiable":
         need, rows = params.certify.certifiable, params.data.eval_rows
         level = validation_level(len(params.seeds), params.train.steps, params.data.train_size,
                                  need.min_eval_size if rows is None else rows, need)
         why = "; ".join(level.reasons) if level.name != "certifiable" else \
             f"the whole {params.data.eval_split} split has fewer than {need.min_eval_size} examples"
-        lines.append(f"not certified: validation level {result.get('level')} ({why})")
-    probe = result.get("probe", {})
-    if not probe.get("gate_passed", True):
-        low = [f"seed {s} accuracy {pct(probe.get(f'seed_{s}_accuracy'))}" for s in params.seeds
-               if (probe.get(f"seed_{s}_accuracy") or 0.0) < params.certify.probe_min_accuracy]
+        lines.append(f"not certified: validation level {result.level} ({why})")
+    if not details.probe.gate_passed:
+        low = [f"seed {s} accuracy {pct(p.accuracy)}" for s, p in details.probe.seeds.items()
+               if (p.accuracy or 0.0) < params.certify.probe_min_accuracy]
         lines.append(f"not certified: probe quality gate failed (needs {pct(params.certify.probe_min_accuracy)}): "
                      + ", ".join(low))
-    if not result.get("policy", {}).get("in_scope", True):
+    if not details.policy.in_scope:
         lines.append(f"not certified: the run is outside policy {policy.name}'s scope "
                      f"({policy.scope.model_family}/{policy.scope.task})")
     for claim, variant, expected in policy.expectations():
-        found = result.get("variants", {}).get(variant, {})
-        seen = found.get("population") or {}
-        if found.get("status") == expected and seen.get("verdict") == "UNSETTLED":
+        found = result.variants.get(variant)
+        if found is not None and found.spec == expected and found.population == "UNSETTLED":
+            seen = details.variants[variant].population
             lines.append(f"not certified: policy {policy.name} claims {claim}; the spec rule agrees, the population "
-                         f"verdict is UNSETTLED at {seen.get('seeds')} seeds (lower limit {pts(seen.get('lower'))} "
+                         f"verdict is UNSETTLED at {seen.seeds} seeds (lower limit {pts(seen.lower)} "
                          "points): `make settle` adds seeds until it settles")
     return lines
 
@@ -253,28 +246,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     failures = [f"pipeline not up to date: {line}" for line in stale]
     if stale and downstream:
         failures[-1] += f"; {downstream} more stage(s) are out of date only through {'it' if len(stale) == 1 else 'these'}"
-    if not Path(CERTIFY).is_file():
-        raise RankcertError(f"{CERTIFY} not found; run `dvc repro` first")
-    current = json.loads(Path(CERTIFY).read_text())
+    current = certificate.read(LAYOUT.certificate, LAYOUT.certificate_details)
     rev = args.rev or last_release(args.tag_pattern)
-    old = {}
+    old = None
     if rev is None:
         print(f"no earlier release tag matching {args.tag_pattern!r}: nothing to compare with")
     else:
         table = _run("dvc", "metrics", "diff", rev, "--md", "--targets", CERTIFY) or "(no change)\n"
         out += [f"## dvc metrics diff {rev} → workspace", "", table]
         print("\n".join(out))
-        # `dvc metrics diff` exits 0 whatever it finds: the verdict comes from its JSON.
-        diff = json.loads(_run("dvc", "metrics", "diff", rev, "--json", "--all", "--targets", CERTIFY) or "{}")
-        old = side_of(diff.get(CERTIFY, {}), "old")
+        # `dvc metrics diff` exits 0 whatever it finds: the verdict comes from the release's own file.
+        old = released_metrics(rev)
+        if old is None:
+            print(f"{CERTIFY} is not committed at {rev}: no release figures to compare with")
     failures += not_certified(params, policy, current)
     failures += [f"policy {policy.name} criteria differ from params: {d}" for d in
                  criteria_differences(policy, params.certify.tolerance, params.certify.min_pass_rate)]
     claims = contradicted_claims(policy, current, old, rev)
     failures += list(claims.values())
-    if rev is not None:
+    if old is not None:
         failures += regressions(old, current, params.release.max_worst_delta_drop, rev, set(claims))
-    if current.get("certified") is not True and not any(line.startswith(("not certified", "policy")) for line in failures):
+    if not current.metrics.certified and not any(line.startswith(("not certified", "policy")) for line in failures):
         failures.append(f"not certified ({LAYOUT.report.as_posix()} says why)")
     finish(failures, rev, out + [verdict_markdown(LAYOUT.report)], args.summary)
 

@@ -14,13 +14,12 @@ look's, or a run between looks that certify reads as one).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert import gpus, population
+from rankcert import certificate, gpus, population
 from rankcert.errors import RankcertError
 from rankcert.harness import run_main
 from rankcert.layout import Layout
@@ -63,13 +62,13 @@ def run_pipeline(jobs: int | None, per_gpu: int | None) -> None:
                             "fix what it names and run `make settle` again: it resumes at this look")
 
 
-def verdicts(certificate: Path) -> dict[str, dict]:
-    result = json.loads(certificate.read_text(encoding="utf-8"))
-    return {name: v.get("population") or {} for name, v in result["variants"].items()}
+def verdicts(metrics: Path) -> dict[str, str]:
+    """Variant -> its population verdict, from the metrics file."""
+    return {name: v.population for name, v in certificate.read_metrics(metrics).variants.items()}
 
 
-def summary(found: dict[str, dict]) -> str:
-    return ", ".join(f"{name} {v.get('verdict')}" for name, v in found.items())
+def summary(found: dict[str, str]) -> str:
+    return ", ".join(f"{name} {verdict}" for name, verdict in found.items())
 
 
 def commit(paths: list[str], message: str) -> None:
@@ -106,10 +105,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not args.no_commit:
             tracked = [str(args.params), "dvc.lock", str(layout.certificate.parent), str(layout.plot_data)]
             commit(tracked, f"settle look {look} of {total}, {k} seeds: {summary(found)}")
-        if all(v.get("verdict") != population.UNSETTLED for v in found.values()):
+        if all(verdict != population.UNSETTLED for verdict in found.values()):
             print(f"[settle] every population verdict settled at {k} seeds", flush=True)
             return
-    unsettled = [name for name, v in found.items() if v.get("verdict") == population.UNSETTLED]
+    unsettled = [name for name, verdict in found.items() if verdict == population.UNSETTLED]
     print(f"[settle] the last look ({len(params.seeds)} seeds) leaves {', '.join(unsettled)} UNSETTLED: its true "
           "share of passing runs is too close to certify.population.share to tell apart", flush=True)
 

@@ -1,11 +1,12 @@
 """A demo workspace (git + DVC, generated model and data) reproduced once and shared by the e2e tests."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from rankcert import certificate
+from rankcert.layout import LAYOUT
 from rankcert.tools import demo
 from tests.helpers import commit, sh
 
@@ -26,5 +27,5 @@ def reproduced(tmp_path_factory):
     return ws, result.stdout + result.stderr
 
 
-def certify_json(ws: Path) -> dict:
-    return json.loads((ws / "metrics" / "certify.json").read_text())
+def read_certificate(ws: Path) -> certificate.Certificate:
+    return certificate.read(ws / LAYOUT.certificate, ws / LAYOUT.certificate_details)

@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from tests.e2e.conftest import certify_json
+from tests.e2e.conftest import read_certificate
 from tests.helpers import commit, headless_browser, ran_stages, rendered_dom, sh, touched_stages
 from tests.test_plotpage import REMOTE_SRC
 
@@ -26,14 +26,14 @@ def test_first_repro_runs_every_stage_and_writes_every_output(reproduced):
             plan = json.loads((ws / f"data/variants/{s}/{v}/plan.json").read_text())
             assert len(plan["ranks"]) == 8  # every target module of the 2-layer demo model named
             assert (ws / f"data/eval/{s}/{v}.csv").is_file() and (ws / f"metrics/eval/{s}/{v}.json").is_file()
-    result = certify_json(ws)
-    assert result["level"] == "screening+" and result["certified"] is False
-    assert set(result["variants"]) == set(variants)
+    result = read_certificate(ws)
+    assert result.metrics.level == "screening+" and result.metrics.certified is False
+    assert set(result.metrics.variants) == set(variants)
     report = (ws / "metrics/report.md").read_text()
     assert report.startswith("# rankcert certification")
     assert "## Frontier" in report and "## Truncation vs retraining" in report and "joint resamples" in report
-    assert result["frontier"]["safe_variants"] == sum(v["safe"] for v in result["variants"].values())
-    assert 0.0 <= result["variants"]["truncated_per_layer"]["stability"] <= 1.0
+    assert result.details.frontier.safe_variants == sum(v.spec == "SAFE" for v in result.metrics.variants.values())
+    assert 0.0 <= result.metrics.variants["truncated_per_layer"].stability <= 1.0
     assert "Running stage" in output and "[certify]" in output
 
 
@@ -55,20 +55,30 @@ def test_second_repro_runs_nothing(reproduced):
     assert "dvc.yaml" not in sh(ws, "dvc", "status").stdout or "up to date" in sh(ws, "dvc", "status").stdout
 
 
-def test_changing_a_certify_threshold_reruns_only_validate_and_certify_and_metrics_diff_shows_it(reproduced):
+def test_changing_certify_thresholds_reruns_only_validate_and_certify_and_metrics_diff_lists_verdicts_first(reproduced):
     ws, _ = reproduced
-    params = yaml.safe_load((ws / "params.yaml").read_text())
-    params["certify"]["min_pass_rate"] = 0.5
+    before, original = read_certificate(ws).metrics, (ws / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    # every seed passes and every probe clears the gate, in every resample: every variant SAFE, stability 1
+    params["certify"].update(tolerance=0.99, probe_min_accuracy=0.0)
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = sh(ws, "dvc", "repro")
     assert ran_stages(result.stdout) == ["validate", "certify"]
-    commit(ws, "lower pass rate")
-    diff = json.loads(sh(ws, "dvc", "metrics", "diff", "HEAD~1", "HEAD", "--json").stdout)
-    changed = diff["metrics/certify.json"]
-    assert (changed["policy.criteria_match"]["old"], changed["policy.criteria_match"]["new"]) == (True, False)
+    commit(ws, "wide thresholds")
+    after = read_certificate(ws)
+    assert after.details.policy.criteria_match is False  # the policy says 0.025
+    assert all(v.spec == "SAFE" and v.stability == 1.0 for v in after.metrics.variants.values())
+    changed = json.loads(sh(ws, "dvc", "metrics", "diff", "HEAD~1", "HEAD", "--json").stdout)
+    changed = changed.get("metrics/certify.json", {})
+    flipped = {f"spec.{name}" for name, v in before.variants.items() if v.spec != "SAFE"}
+    assert {key for key in changed if key.startswith("spec.")} == flipped
+    # the table a user reads: DVC sorts the keys, and the verdicts' sort before every figure's
+    table = sh(ws, "dvc", "metrics", "diff", "HEAD~1", "HEAD", "--md").stdout.splitlines()[2:]
+    keys = [row.split("|")[2].strip() for row in table if row.startswith("|")]
+    figures = [key.startswith("variants.") for key in keys]
+    assert figures == sorted(figures) and len(keys) == len(changed)  # the flag, level and verdicts, then figures
     # restore, so later tests see the committed first run's params
-    params["certify"]["min_pass_rate"] = 0.67
-    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (ws / "params.yaml").write_text(original)
     assert touched_stages(sh(ws, "dvc", "repro").stdout) == ["validate", "certify"]  # validate: from the run-cache
     commit(ws, "restore")
 

@@ -90,7 +90,8 @@ def test_a_malformed_policy_stops_at_validate_and_the_last_results_stay(reproduc
     ws, _ = reproduced
     policy = ws / "policies" / "safe_uniform.yaml"
     good = policy.read_text()
-    kept = {p: p.read_bytes() for p in [ws / "metrics/certify.json", ws / "metrics/report.md",
+    kept = {p: p.read_bytes() for p in [ws / "metrics/certify.json", ws / "metrics/certify_details.json",
+                                        ws / "metrics/report.md",
                                         *sorted((ws / "metrics/figures").glob("*.png"))]}
     policy.write_text(good + "claims: [oops\n")
     try:
@@ -124,7 +125,8 @@ def test_certify_alone_with_bad_input_keeps_the_last_certification(reproduced):
     ws, _ = reproduced
     params, policy = ws / "params.yaml", ws / "policies" / "safe_uniform.yaml"
     good_params, good_policy = params.read_text(), policy.read_text()
-    kept = {p: p.read_bytes() for p in [ws / "metrics/certify.json", ws / "metrics/report.md",
+    kept = {p: p.read_bytes() for p in [ws / "metrics/certify.json", ws / "metrics/certify_details.json",
+                                        ws / "metrics/report.md",
                                         *sorted((ws / "metrics/figures").glob("*.png")),
                                         *sorted((ws / "plots/data").glob("*.csv"))]}
     try:

@@ -5,7 +5,7 @@ import sys
 import pytest
 import yaml
 
-from tests.e2e.conftest import certify_json
+from tests.e2e.conftest import read_certificate
 from tests.helpers import commit, sh
 
 pytestmark = pytest.mark.e2e
@@ -21,8 +21,8 @@ def test_settle_adds_the_next_look_seeds_commits_each_look_and_resumes(reproduce
     result = sh(ws, sys.executable, "-m", "rankcert.tools.settle")
     assert "[settle] look 1 of 2: 2 seeds" in result.stdout
     log = sh(ws, "git", "log", "--format=%s").stdout.splitlines()
-    verdicts = certify_json(ws)["variants"]
-    assert all(v["population"]["verdict"] in ("SAFE", "UNSAFE", "UNSETTLED") for v in verdicts.values())
+    found = read_certificate(ws)
+    assert all(v.population in ("SAFE", "UNSAFE", "UNSETTLED") for v in found.metrics.variants.values())
     if "every population verdict settled at 2 seeds" in result.stdout:
         assert log[0].startswith("settle look 1 of 2, 2 seeds: ")
         return
@@ -31,7 +31,7 @@ def test_settle_adds_the_next_look_seeds_commits_each_look_and_resumes(reproduce
     assert yaml.safe_load((ws / "params.yaml").read_text())["seeds"] == [42, 123, 1000]
     assert log[0].startswith("settle look 2 of 2, 3 seeds: ") and "per_layer " in log[0]
     assert "Running stage 'probe@42'" not in result.stdout and "Running stage 'probe@1000'" in result.stdout
-    assert {v["population"]["seeds"] for v in verdicts.values()} == {3}
+    assert {v.population.seeds for v in found.details.variants.values()} == {3}
     assert sh(ws, "git", "status", "--porcelain", "--untracked-files=no").stdout == ""
     # run again: it resumes at the look params.yaml is at, and nothing reruns
     again = sh(ws, sys.executable, "-m", "rankcert.tools.settle")

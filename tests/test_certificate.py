@@ -1,0 +1,119 @@
+"""The certificate's two files: what DVC shows of the metrics, and every reader's typed view of both."""
+import dataclasses
+import json
+
+import pytest
+from dvc.utils.flatten import flatten
+
+from rankcert import certificate
+from rankcert.certificate import Certificate, Metrics, SeedDetails, VariantDetails, VariantMetrics
+from rankcert.errors import RankcertError
+from rankcert.outputs import together
+
+CANONICAL = ("per_layer", "uniform_r20", "uniform_r24", "uniform_r16")
+
+
+def seed(delta: float | None, status: str = "PASS") -> SeedDetails:
+    return SeedDetails(status=status, passed=status == "PASS", accuracy=None if delta is None else 0.8 + delta,
+                       delta=delta, ci_low=None if delta is None else delta - 0.02,
+                       ci_high=None if delta is None else delta + 0.02, mcnemar_p=0.5, se_delta=0.01,
+                       adapter_sha256="ab" * 32, trainable_parameters=1000, reduction_vs_probe=0.5)
+
+
+def sample(names=CANONICAL) -> Certificate:
+    metrics = {n: VariantMetrics("SAFE", "UNSETTLED", -0.004, -0.01, 0.93) for n in names}
+    details = {n: VariantDetails(pass_rate=1.0, std_delta=0.005, non_inferior=True,
+                                 evidence=certificate.EvidenceDetails(-0.012, 0.97, 6, "SAFE"),
+                                 population=certificate.PopulationDetails(-0.03, 3, 1, 0.0148, "UNSETTLED", False),
+                                 mean_reduction_vs_probe=0.5, mean_trainable_parameters=1000.0,
+                                 seeds={42: seed(0.0), 123: seed(-0.01), 456: seed(None, "MISSING")})
+               for n in names}
+    probe = certificate.ProbeDetails(True, 0, {42: certificate.ProbeSeed(0.82, "cd" * 32),
+                                               123: certificate.ProbeSeed(0.8, "ef" * 32)})
+    return Certificate(Metrics(certified=False, level="screening+", variants=metrics),
+                       certificate.Details(probe, certificate.PolicyDetails(True, True, 5, 0, 2, 0), details,
+                                           certificate.FrontierSummary(20, 1000.0, "uniform_r20", 4, 1, None, None)))
+
+
+def written(tmp_path, found: Certificate) -> tuple:
+    paths = tmp_path / "certify.json", tmp_path / "certify_details.json"
+    with together() as out:
+        certificate.write(out, found, *paths)
+    return paths
+
+
+def test_a_certificate_reads_back_as_written_and_is_the_same_bytes_every_time(tmp_path):
+    paths = written(tmp_path, sample())
+    assert certificate.read(*paths) == sample()
+    first = [p.read_bytes() for p in paths]
+    written(tmp_path, certificate.read(*paths))
+    assert [p.read_bytes() for p in paths] == first
+
+
+def test_the_metrics_file_holds_the_flag_the_level_and_five_values_a_variant():
+    keys = flatten(sample().metrics.to_json())
+    assert len(keys) == 2 + 5 * len(CANONICAL)
+    assert {k for k in keys if "uniform_r20" in k} == {
+        "spec.uniform_r20", "population.uniform_r20", "variants.uniform_r20.mean_delta",
+        "variants.uniform_r20.worst_delta", "variants.uniform_r20.stability"}
+    assert not any("sha256" in k or "seed" in k for k in keys)  # hashes and per-seed figures are details
+
+
+def test_dvc_sorts_the_flag_level_and_verdicts_before_any_figure():
+    """`dvc metrics diff` and `dvc metrics show` sort the flattened keys (DVC's own flatten): a verdict change
+    is listed before every figure that changed with it."""
+    keys = sorted(flatten(sample(CANONICAL + ("truncated_per_layer", "uniform_r4")).metrics.to_json()))
+    verdicts = [k for k in keys if k.split(".")[0] in ("certified", "level", *certificate.VERDICTS)]
+    assert keys[:2] == ["certified", "level"] and keys[:len(verdicts)] == verdicts
+    assert all(k.startswith("variants.") for k in keys[len(verdicts):])
+
+
+def test_a_hand_edited_file_is_one_line_naming_the_key(tmp_path):
+    metrics, details = written(tmp_path, sample())
+    data = json.loads(metrics.read_text())
+    data["spec"]["uniform_r20"] = True
+    metrics.write_text(json.dumps(data))
+    with pytest.raises(RankcertError, match=r"certify.json: variant uniform_r20: spec is True, expected str"):
+        certificate.read(metrics, details)
+    written(tmp_path, sample())
+    data = json.loads(details.read_text())
+    del data["variants"]["per_layer"]["seeds"]["42"]["delta"]
+    details.write_text(json.dumps(data))
+    with pytest.raises(RankcertError, match=r"certify_details.json: variants: per_layer: seeds: 42: missing \['delta'\]"):
+        certificate.read(metrics, details)
+
+
+def test_files_of_different_runs_are_refused_together(tmp_path):
+    metrics, details = written(tmp_path, sample())
+    metrics.write_text(json.dumps(sample(("per_layer",)).metrics.to_json()))
+    with pytest.raises(RankcertError, match="name other variants"):
+        certificate.read(metrics, details)
+
+
+def test_a_missing_file_says_what_makes_it(tmp_path):
+    with pytest.raises(RankcertError, match=r"certify.json not found; run `dvc repro` first"):
+        certificate.read_metrics(tmp_path / "certify.json")
+
+
+def test_seeds_read_back_in_numeric_order(tmp_path):
+    found = certificate.read(*written(tmp_path, sample())).details
+    assert list(found.variants["per_layer"].seeds) == [42, 123, 456] and list(found.probe.seeds) == [42, 123]
+    worst = found.variants["per_layer"].worst_seed()
+    assert worst[0] == 123 and worst[1].delta == -0.01
+
+
+def test_a_release_certified_before_the_split_is_still_read():
+    """A release tagged with the earlier one-file certify.json: the gate compares its verdicts and figures."""
+    earlier = {"certified": True, "level": "certifiable", "probe": {"gate_passed": True},
+               "variants": {"uniform_r20": {"status": "SAFE", "safe": True, "mean_delta": -0.004, "worst_delta": -0.01,
+                                            "stability": 0.93, "population": {"verdict": "UNSETTLED", "seeds": 3},
+                                            "seeds": {"seed_42": {"delta": -0.01}}}},
+               "frontier": {"safe_variants": 1}}
+    found = certificate.parse_metrics(json.dumps(earlier), "certify.json at v1")
+    assert found == Metrics(True, "certifiable", {"uniform_r20": VariantMetrics("SAFE", "UNSETTLED", -0.004, -0.01,
+                                                                                0.93)})
+
+
+def test_no_measured_seed_is_not_observed():
+    v = VariantMetrics("UNSAFE", "UNSETTLED", None, None, 0.0)
+    assert v.observed is None and dataclasses.replace(v, worst_delta=-0.1).observed == "UNSAFE"
