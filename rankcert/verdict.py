@@ -9,6 +9,8 @@ import pandas as pd
 from rankcert import evidence, population, stats
 from rankcert.params import Params, Variant
 from rankcert.policy import CONTRADICTS, UNSETTLED, ClaimCheck, Policy, check_claims, criteria_differences
+from rankcert.recorded import Recorded
+from rankcert.records import Evaluation
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,10 @@ class Verdict:
 
 
 def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd.DataFrame | None],
-           scope_ok: bool, split_rows: int | None = None) -> Verdict:
-    """Everything certify concludes, from predictions keyed by (seed, adapter name); `split_rows`: the whole
-    eval split's size, for the evidence prediction there."""
+           scope_ok: bool, ran: Recorded, split_rows: int | None = None) -> Verdict:
+    """Everything certify concludes, from predictions keyed by (seed, adapter name) and what the stages' records
+    say `ran` (the validation level is theirs, not params'); `split_rows`: the whole eval split's size, for the
+    evidence prediction there."""
     rule = params.certify
     probes = {seed: predictions.get((seed, "probe")) for seed in params.seeds}
     summaries, correct = {}, {}
@@ -45,12 +48,11 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
         summaries[variant] = stats.summarize(variant, results, rule)
     probe_correct = {seed: _correct(probe) for seed, probe in probes.items()}
     found = evidence.assess(probe_correct, correct, rule, split_rows)
-    n = next((len(c) for c in probe_correct.values() if c is not None), 0)
     shares = {name: e.share_now for name, e in found.items()}
     probe_accuracy = {s: None if c is None else float(c.mean()) for s, c in probe_correct.items()}
     undertrained = [s for s, a in probe_accuracy.items() if stats.undertrained(a, rule)]
-    level = stats.validation_level(len(params.seeds), params.train.steps, params.data.train_size,
-                                   params.data.eval_rows or n, params.certify.certifiable)
+    level = stats.validation_level(len(ran.seeds), ran.steps, ran.train_examples, ran.eval_examples,
+                                   params.certify.certifiable)
     judged = {name: population.judge([None if r.status == stats.UNDERTRAINED else r.delta for r in s.seeds],
                                      rule.population, rule.tolerance, rule.confidence,
                                      _eval_sd(probe_correct, correct[name]))
@@ -61,6 +63,8 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     reasons = []
     if level.name != "certifiable":
         reasons.append(f"validation level is {level.name} ({'; '.join(level.reasons)})")
+    reasons += [f"the run's records disagree with params: {line} (`dvc repro` reruns what is stale)"
+                for line in ran.disagreements]
     if undertrained:
         reasons.append(f"probe quality gate failed for seed(s) {undertrained}")
     reasons += [f"policy claim contradicted: {c.claim} (observed {c.observed}, population verdict {c.population})"
@@ -93,22 +97,22 @@ def _correct(frame: pd.DataFrame | None) -> np.ndarray | None:
     return None if frame is None else (frame["prediction"] == frame["label"]).to_numpy()
 
 
-def metrics(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> dict:
+def metrics(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation]) -> dict:
     """The certify metrics file: scalars only, stable keys, nothing that varies between identical runs."""
     variants = {}
     for name, s in verdict.summaries.items():
         seeds = {}
         for r in s.seeds:
-            size = sizes.get((r.seed, name), {})
-            seeds[f"seed_{r.seed}"] = {"adapter_sha256": size.get("adapter_sha256"), "status": r.status,
+            size = sizes.get((r.seed, name))
+            seeds[f"seed_{r.seed}"] = {"adapter_sha256": size and size.adapter_sha256, "status": r.status,
                                        "passed": r.passed, "accuracy": _r(r.accuracy),
                                        "delta": _r(r.delta), "ci_low": _r(r.ci_low), "ci_high": _r(r.ci_high),
                                        "mcnemar_p": _r(r.mcnemar_p), "se_delta": _r(r.se),
-                                       "trainable_parameters": size.get("trainable_parameters"),
-                                       "reduction_vs_probe": size.get("reduction_vs_probe")}
+                                       "trainable_parameters": size and size.trainable_parameters,
+                                       "reduction_vs_probe": size and size.reduction_vs_probe}
         measured = [sizes[(r.seed, name)] for r in s.seeds if (r.seed, name) in sizes]
-        reductions = [m["reduction_vs_probe"] for m in measured]
-        trainable = [m["trainable_parameters"] for m in measured]
+        reductions = [m.reduction_vs_probe for m in measured]
+        trainable = [m.trainable_parameters for m in measured]
         variants[name] = {"status": s.status, "safe": s.safe, "pass_rate": _r(s.pass_rate),
                           "worst_delta": _r(s.worst_delta), "mean_delta": _r(s.mean_delta),
                           "std_delta": _r(s.std_delta), "non_inferior": s.non_inferior,
@@ -125,7 +129,7 @@ def metrics(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> dict:
         "level": verdict.level.name,
         "probe": {"gate_passed": not verdict.undertrained, "undertrained_seeds": len(verdict.undertrained),
                   **{f"seed_{s}_accuracy": _r(a) for s, a in verdict.probe_accuracy.items()},
-                  **{f"seed_{s}_adapter_sha256": sizes.get((s, "probe"), {}).get("adapter_sha256")
+                  **{f"seed_{s}_adapter_sha256": (e := sizes.get((s, "probe"))) and e.adapter_sha256
                      for s in verdict.probe_accuracy}},
         "policy": {"in_scope": verdict.in_scope, "criteria_match": not verdict.criteria_differences,
                    "claims_agree": counts["agrees"], "claims_contradicted": counts["contradicts"],

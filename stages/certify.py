@@ -13,6 +13,8 @@ from rankcert.layout import Layout
 from rankcert.outputs import csv_text, together
 from rankcert.params import load_params
 from rankcert.policy import load_policy
+from rankcert.recorded import recorded
+from rankcert.records import AdapterRun
 from rankcert.results import read_results
 from rankcert.verdict import decide, metrics
 
@@ -36,18 +38,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     policy = load_policy(params.certify.policy, params.variant_names)
     found = read_results(layout, params.seeds, params.variant_names, params.model.num_labels,
                          identity.base_model(params.model))
-    run = found.run
-    verdict = decide(params, policy, found.predictions, scope_ok=_in_scope(params, policy, run),
+    run, ran = found.environment, recorded(params, found)
+    verdict = decide(params, policy, found.predictions, scope_ok=_in_scope(params, policy, run), ran=ran,
                      split_rows=found.eval_split_rows)
 
-    # Facts from tracked inputs only (no git state): the same inputs always give the same report.
-    facts = {"model": _source(params.model.name, params.model.revision), "model type": run.get("model_type", "unknown"),
-             "model fingerprint": runfacts.model_fingerprint(params.model.name),
-             "data": f"{_source(params.data.source, params.data.revision)} ({params.data.train_size} train drawn per seed, "
-                     f"{_eval_rows(params.data.eval_size)} of {params.data.eval_split})",
+    # Facts from the stages' records (tracked inputs only, no git state): what ran, whatever params say now.
+    recipe = ran.recipe
+    facts = {"model": _source(params.model.name, params.model.revision),
+             "model type": run.model_type if run else "unknown",
+             "model fingerprint": run.base_model if run else "unknown",
+             "data": f"{_source(params.data.source, params.data.revision)} ({ran.train_examples} train drawn per seed, "
+                     f"{_eval_rows(ran.eval_examples, found.eval_split_rows)} of {params.data.eval_split})",
              "data fingerprints": found.data_fingerprints,
-             "training device": run.get("device", "unknown"), "python": run.get("python", "unknown"),
-             "packages": run.get("packages", runfacts.package_versions())}
+             "training": "unknown" if recipe is None else (
+                 f"{ran.steps} steps, batch {recipe.batch_size}, lr {recipe.lr:g}, {recipe.precision}"),
+             "training device": run.device if run else "unknown", "python": run.python if run else "unknown",
+             "packages": run.packages if run else runfacts.package_versions()}
     rows = plotdata.plot_rows(found, verdict, params.certify.tolerance)
     pictures = {}
     with together() as out:  # every output is made before any replaces its predecessor
@@ -57,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, png in figures.render_all(args.templates, rows).items():
             (shown / f"{name}.png").write_bytes(png)
             pictures[name] = os.path.relpath(args.figures / f"{name}.png", args.report.parent)
-        out.json(args.out, {**metrics(verdict, found.sizes), "frontier": frontier.scalars(verdict, found.sizes)})
+        out.json(args.out, {**metrics(verdict, found.evaluations),
+                            "frontier": frontier.scalars(verdict, found.evaluations)})
         out.text(args.report, report.render(params, policy, verdict, found, facts, pictures))
     print(f"[certify] {'CERTIFIED' if verdict.certified else 'NOT CERTIFIED'} ({verdict.level.name}); "
           + ", ".join(f"{n} {s.status}" for n, s in verdict.summaries.items()), flush=True)
@@ -73,16 +80,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
 
 
-def _eval_rows(size: int | str) -> str:
-    return "all rows" if size == "all" else f"first {size}"
+def _eval_rows(evaluated: int, split_rows: int | None) -> str:
+    return f"all {evaluated} rows" if evaluated == split_rows else f"first {evaluated}"
 
 
 def _source(name: str, revision: str) -> str:
     return name if Path(name).is_dir() else f"{name} (hub, revision {revision})"
 
 
-def _in_scope(params, policy, run: dict) -> bool:
-    family = run.get("model_type")
+def _in_scope(params, policy, run: AdapterRun | None) -> bool:
+    family = run and run.model_type
     task_names = {Path(params.data.source).name.lower(), params.data.config.lower()}
     return family == policy.scope.model_family and policy.scope.task.lower() in task_names
 

@@ -7,20 +7,22 @@ fails fails the stage, and DVC keeps the previous outputs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from rankcert import data, identity, spectra
+from rankcert import data, identity, records, spectra
 from rankcert.cotrain import Job, SharedBase, fit_all
 from rankcert.errors import run_main
 from rankcert.layout import LAYOUT, PROBE
 from rankcert.modeling import lease_device
 from rankcert.outputs import atomic_dir, write_json
 from rankcert.params import Params, load_params
+from rankcert.records import TRUNCATED, Manifest, Training
 from rankcert.results import read_spectra
-from rankcert.runs import write_adapter_run, write_timing
+from rankcert.runs import trained, write_adapter_run, write_timing
 from rankcert.text import rank_summary
 from rankcert.truncation import load_truncated
 from rankcert.variants import PlanInputs, Variant
@@ -54,33 +56,37 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"[{label}] {len(retrained)} retrained from scratch (alpha = r), {len(variants) - len(retrained)} truncated: "
           + ", ".join(v.name for v in variants), flush=True)
     device = lease_device(params.runtime.device, label)
-    train_data = data.load_encoded(LAYOUT.prepared(seed) / "train.safetensors", params.model.name) if retrained else None
+    prepared = LAYOUT.prepared(seed)
+    train_data = data.load_encoded(prepared / "train.safetensors", params.model.name) if retrained else None
+    manifest = records.read(prepared / "manifest.json", Manifest) if retrained else None
     base = SharedBase(params, seed)
     jobs = {v.name: job_of(v, params, base.modules, probe_spectra) for v in variants}
-    records = {v.name: plan_record(v, jobs[v.name].plan, params, probe_spectra) for v in variants}
+    plans = {v.name: plan_record(v, jobs[v.name].plan, params, probe_spectra) for v in variants}
     truncated = [v for v in variants if not v.retrained]
     if truncated:  # they cut the probe's own weights, no others: checked before any training
-        identity.verified_run(LAYOUT.run(seed, PROBE), seed, PROBE, identity.base_model(params.model))
+        probe = identity.verified_run(LAYOUT.run(seed, PROBE), seed, PROBE, identity.base_model(params.model))
+        cut = dataclasses.replace(probe.training, source=TRUNCATED)  # the training its weights come from
     with atomic_dir(LAYOUT.variants(seed)) as scratch:
-        for trained in fit_all(base, [jobs[v.name] for v in retrained], train_data, device, label):
-            name = trained.job.name
-            write_timing(f"{label}-{name}", trained.seconds, params.train.steps, device, trained.together)
-            _write(scratch / name, trained.model, trained.log, device, base, records[name])
+        for done in fit_all(base, [jobs[v.name] for v in retrained], train_data, device, label):
+            name = done.job.name
+            write_timing(f"{label}-{name}", done.seconds, params.train.steps, device, done.together)
+            _write(scratch / name, done.model, done.log, device, base, plans[name],
+                   trained(done.log, len(train_data), manifest, params.train))
         for variant in truncated:
             job = jobs[variant.name]
             model = base.lora_model(job)
             load_truncated(model, job.plan, LAYOUT.adapter(seed, PROBE), params.probe.alpha / params.probe.rank)
             print(f"[{label}-{variant.name}] truncated the probe's update by SVD, no training", flush=True)
-            _write(scratch / variant.name, model, [], torch.device("cpu"), base, records[variant.name])  # a CPU SVD
+            _write(scratch / variant.name, model, [], torch.device("cpu"), base, plans[variant.name], cut)  # a CPU SVD
     for variant in variants:
         print(f"[{label}-{variant.name}] plan: {rank_summary(jobs[variant.name].plan)}", flush=True)
 
 
-def _write(folder: Path, model, log, device, base: SharedBase, record: dict) -> None:
+def _write(folder: Path, model, log, device, base: SharedBase, plan: dict, training: Training) -> None:
     """The variant's run folder, its plan.json inside."""
-    write_adapter_run(folder, record["variant"], model, log, device, base.seed, base.model_type,
-                      identity.base_model(base.params.model), base.pad,
-                      extra=lambda run: write_json(run / "plan.json", record))
+    write_adapter_run(folder, plan["variant"], model, log, device, base.seed, base.model_type,
+                      identity.base_model(base.params.model), base.pad, training,
+                      extra=lambda run: write_json(run / "plan.json", plan))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from rankcert.errors import run_main
 from rankcert.layout import LAYOUT
 from rankcert.params import load_params, parse_variant
 from stages import certify
-from tests.helpers import PROJECT
+from tests.helpers import PROJECT, stand_in_training, write_stand_in_manifest, write_stand_in_run
 
 SEEDS = [42, 123, 456]
 N = 500
@@ -33,7 +33,6 @@ def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500,
     for seed in seeds:
         _write_prepared(root, seed, labels)
         _write_pred(root, seed, "probe", labels, probe_correct)
-        _write_run(root, seed)
         for name, per_seed in deltas.items():
             if (seed, name) in skip:
                 continue
@@ -42,12 +41,11 @@ def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500,
 
 
 def _write_prepared(root, seed, labels):
-    """What prepare writes about the eval set: its labels and its fingerprint (the same for every seed)."""
+    """What prepare writes about the eval set: its labels and its manifest (the same eval sample for every seed)."""
     folder = root / "data" / "prepared" / str(seed)
     folder.mkdir(parents=True, exist_ok=True)
     save_file({"labels": labels.astype(np.int64)}, str(folder / "eval.safetensors"))
-    (folder / "manifest.json").write_text(json.dumps({"eval": {"fingerprint": "f" * 64, "rows": N},
-                                                      "train": {"fingerprint": f"{seed:064d}"}}))
+    write_stand_in_manifest(folder, load_params(root / "params.yaml"), seed, N)
 
 
 def _write_pred(root, seed, name, labels, n_correct):
@@ -65,25 +63,18 @@ def _write_pred(root, seed, name, labels, n_correct):
                                    "trainable_parameters": 1000, "reduction_vs_probe": 0.0}))
 
 
-def write_adapter(root, seed, name, weights: bytes | None = None) -> str:
-    """A stand-in adapter folder (certify reads its bytes and its config's ranks) and its run record: its digest."""
+def write_adapter(root, seed, name, weights: bytes | None = None, steps: int | None = None) -> str:
+    """A stand-in adapter folder (certify reads its bytes and its config's ranks) and its run record, trained
+    as params say unless `steps` says otherwise: its digest."""
     folder = root / LAYOUT.adapter(seed, name)
     folder.mkdir(parents=True, exist_ok=True)
     rank = 32 if name == "probe" else _named_rank(name) or 8
     (folder / "adapter_config.json").write_text(json.dumps({"r": rank, "target_modules": ["l0.q", "l0.v"]}))
     (folder / "adapter_model.safetensors").write_bytes(weights or f"{seed}:{name}".encode())
-    run = folder.parent / "run.json"
-    facts = json.loads(run.read_text()) if run.is_file() else {}
-    base = identity.base_model(load_params(root / "params.yaml").model)
-    run.write_text(json.dumps({**facts, **identity.record(name, seed, folder, base)}))
+    params = load_params(root / "params.yaml")
+    write_stand_in_run(folder.parent, name, seed, identity.base_model(params.model),
+                       stand_in_training(params, seed, steps))
     return sources.adapter_digest(folder)
-
-
-def _write_run(root, seed):
-    path = root / "data" / "probe" / str(seed) / "run.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    record = json.loads(path.read_text()) if path.is_file() else {}
-    path.write_text(json.dumps({**record, "model_type": "distilbert", "device": "cpu", "python": "3", "packages": {}}))
 
 
 def run_certify(root, monkeypatch, strict=True):
