@@ -61,7 +61,7 @@ def disagreements(params: Params, found: RunResults) -> list[str]:
         for field in dataclasses.fields(TrainParams):
             ran, wanted = getattr(t.recipe, field.name), getattr(train, field.name)
             if field.name != "steps" and ran != wanted:
-                differs(where, f"trained with train.{field.name} {ran}", f"params say {wanted}")
+                differs(where, f"trained with train.{field.name} {ran}", f"params say train.{field.name} {wanted}")
         manifest = found.manifests.get(seed)
         if manifest and (t.data_fingerprint, t.examples) != (manifest.train.fingerprint, manifest.train.rows):
             differs(where, f"trained on train sample {t.data_fingerprint[:12]} ({t.examples} examples)",

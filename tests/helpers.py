@@ -91,13 +91,13 @@ def write_stand_in_run(run: Path, name: str, seed: int, base: str, training, mod
     return found
 
 
-def write_stand_in_manifest(folder: Path, params, seed: int, eval_rows: int, split_rows: int | None = None) -> None:
+def write_stand_in_manifest(folder: Path, params, seed: int, eval_rows: int, split_rows: int = 872) -> None:
     """prepare's manifest.json for a stand-in prepared folder: params' train sample drawn, `eval_rows` taken."""
     from rankcert import records
 
     manifest = records.Manifest(seed, params.data.source,
                                 train=records.Sample(params.data.train_size, f"{seed:064d}", 64, positive=1),
                                 eval=records.Sample(eval_rows, "f" * 64, 64, positive=eval_rows,
-                                                    split_rows=split_rows or eval_rows))
+                                                    split_rows=split_rows))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "manifest.json").write_text(records.text(manifest))

@@ -301,3 +301,42 @@ def _named_rank(name: str) -> int | None:
     """The rank a uniform variant's name says (also through truncated_), else None."""
     variant = parse_variant(name)
     return (variant.truncates or variant).uniform_rank
+
+
+def test_params_changed_after_the_stages_ran_are_not_the_recipe_the_certificate_states(tmp_path, monkeypatch, capsys):
+    """The issue's stale recipe: the stages ran 200 steps; params now say 500 and certify runs alone (as `dvc
+    repro -s certify` does). The level is what ran, each disagreement is a line, and nothing is certified."""
+    make_run(tmp_path, ALL_OK, steps=200)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["train"].update(steps=500, lr=1e-4)
+    params["data"]["eval_size"] = 600
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert run_certify(tmp_path, monkeypatch) == 1
+    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
+    assert result["certified"] is False and result["level"] == "screening+"  # by params it would be certifiable
+    report = (tmp_path / "metrics" / "report.md").read_text()
+    assert "- validation level is screening+ (200 steps < 500)" in report
+    stale, printed = "(`dvc repro` reruns what is stale)", capsys.readouterr().out
+    for line in ["probe@42, compress@42, probe@123, compress@123, probe@456 and 1 more trained 200 steps; params say "
+                 "train.steps 500",
+                 "probe@42, compress@42, probe@123, compress@123, probe@456 and 1 more trained with train.lr 5e-05; "
+                 "params say train.lr 0.0001",
+                 "evaluate@42, evaluate@123, evaluate@456 evaluated 500 examples; params say data.eval_size 600"]:
+        assert f"- the run's records disagree with params: {line} {stale}" in report
+        assert f"[certify]   the run's records disagree with params: {line}" in printed
+    assert "- training: 200 steps, batch 8, lr 5e-05, fp32" in report  # the recipe that ran, not params'
+    assert "(2000 train drawn per seed, first 500 of validation)" in report
+
+
+def test_a_run_record_edited_by_hand_is_refused(tmp_path, monkeypatch, capsys):
+    make_run(tmp_path, ALL_OK, steps=200)
+    path = tmp_path / LAYOUT.run(123, "uniform_r20") / "run.json"
+    path.write_text(path.read_text().replace('"steps": 200', '"steps": 500'))  # as if trained as the spec says
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        run_main(certify.main, [])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "\n" not in err
+    assert ("data/variants/123/uniform_r20/run.json was edited after its stage wrote it (it claims to be "
+            "'uniform_r20' of seed 123, but its record_sha256 doesn't cover that)") in err
+    assert not (tmp_path / "metrics" / "certify.json").exists()
