@@ -127,7 +127,7 @@ def read(path: Path, kind: type[Record]) -> Record:
     try:
         return build_config(kind, raw, "")
     except RankcertError as err:
-        raise RankcertError(f"{path} is not the {_NAMES[kind]} this rankcert writes ({err}: written by an older "
+        raise RankcertError(f"{path} is not the {_NAMES.get(kind, 'record')} this rankcert writes ({err}: written by an older "
                             "rankcert, or edited); rerun its stage (dvc repro)") from err
 
 

@@ -8,8 +8,8 @@ import pytest
 from rankcert import identity, records
 from rankcert.errors import RankcertError
 from rankcert.layout import LAYOUT, PROBE
-from rankcert.records import AdapterRun, Manifest
 from rankcert.params import load_params
+from rankcert.records import AdapterRun, Manifest
 from stages import compress, evaluate, prepare, probe
 from tests.helpers import PROJECT, stand_in_training, write_stand_in_run
 from tests.test_stage_errors import run_stage, write_params
