@@ -1,6 +1,7 @@
 """An adapter's run folder: adapter/ (PEFT format), train_log.csv, run.json and what the stage adds."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from rankcert.training import LogRow
 
 def trained(log: list[LogRow], examples: int, manifest: Manifest, recipe: TrainParams) -> Training:
     """The training record of weights this stage just trained: the steps its loss log shows were run, on the
-    prepared train sample of `manifest` (`examples` rows)."""
-    return Training(TRAINED, log[-1].step if log else 0, examples, manifest.train.fingerprint, recipe)
+    prepared train sample of `manifest` (`examples` rows), with a copy of the recipe's every field."""
+    ran = TrainParams(**{field.name: getattr(recipe, field.name) for field in dataclasses.fields(TrainParams)})
+    return Training(TRAINED, log[-1].step if log else 0, examples, manifest.train.fingerprint, ran)
 
 
 def write_adapter_run(out: Path, name: str, model, log: list[LogRow], device: torch.device, seed: int,
