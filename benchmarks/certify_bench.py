@@ -25,10 +25,12 @@ from safetensors.numpy import save_file
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from rankcert import identity  # noqa: E402
+from rankcert import identity, records  # noqa: E402
 from rankcert.layout import PROBE, Layout  # noqa: E402
 from rankcert.params import load_params, parse_variant  # noqa: E402
+from rankcert.records import Evaluation  # noqa: E402
 from rankcert.sources import adapter_digest, file_sha256  # noqa: E402
+from tests.helpers import stand_in_training, write_stand_in_manifest, write_stand_in_run  # noqa: E402
 
 
 def fixture(root: Path, seeds=(42, 123, 456), n=500, project: Path = PROJECT) -> None:
@@ -37,16 +39,15 @@ def fixture(root: Path, seeds=(42, 123, 456), n=500, project: Path = PROJECT) ->
     params["certify"]["policy"] = str(PROJECT / "policies" / "safe_uniform.yaml")
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     shutil.copytree(PROJECT / "plots" / "templates", root / "plots" / "templates")
-    base = identity.base_model(load_params(root / "params.yaml").model)
+    loaded = load_params(root / "params.yaml")
+    base = identity.base_model(loaded.model)
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, n)  # one eval set for every seed, as prepare makes it
     for seed in seeds:
         prepared = root / "data" / "prepared" / str(seed)
         prepared.mkdir(parents=True)
         save_file({"labels": labels.astype(np.int64)}, str(prepared / "eval.safetensors"))
-        (prepared / "manifest.json").write_text(json.dumps({"eval": {"rows": n, "split_rows": 872,
-                                                                     "fingerprint": "f" * 64},
-                                                            "train": {"fingerprint": f"{seed:064d}"}}))
+        write_stand_in_manifest(prepared, loaded, seed, n)
         probe = np.where(rng.random(n) < 0.82, labels, 1 - labels)
         for name in ["probe", *params["variants"]]:
             pred = probe if name == "probe" else np.where(rng.random(n) < 0.92, probe, 1 - probe)
@@ -57,13 +58,11 @@ def fixture(root: Path, seeds=(42, 123, 456), n=500, project: Path = PROJECT) ->
             correct = int((pred == labels).sum())
             metrics = root / "metrics" / "eval" / str(seed) / f"{name}.json"
             metrics.parent.mkdir(parents=True, exist_ok=True)
-            metrics.write_text(json.dumps({"adapter_sha256": stand_in_adapter(root, seed, name, rng, base),
-                                           "predictions_sha256": file_sha256(path), "accuracy": correct / n,
-                                           "correct": correct, "examples": n, "trainable_parameters": 600_000,
-                                           "reduction_vs_probe": 0.0}))
+            metrics.write_text(records.text(Evaluation(stand_in_adapter(root, seed, name, rng, base, loaded),
+                                                       file_sha256(path), correct / n, correct, n, 600_000, 0.0)))
 
 
-def stand_in_adapter(root: Path, seed: int, name: str, rng, base: str) -> str:
+def stand_in_adapter(root: Path, seed: int, name: str, rng, base: str, params) -> str:
     """Random bytes the size of a canonical adapter (DistilBERT, r=32 on q/v: about 2.4 MB), a config with the
     ranks its name says and its run record: certify hashes the files and checks the record."""
     folder = root / Layout().adapter(seed, name)
@@ -71,7 +70,7 @@ def stand_in_adapter(root: Path, seed: int, name: str, rng, base: str) -> str:
     rank = 32 if name == PROBE else _named_rank(name) or 16
     (folder / "adapter_config.json").write_text(json.dumps({"r": rank, "target_modules": ["q_lin", "v_lin"]}))
     (folder / "adapter_model.safetensors").write_bytes(rng.bytes(2_400_000))
-    (folder.parent / "run.json").write_text(json.dumps(identity.record(name, seed, folder, base)))
+    write_stand_in_run(folder.parent, name, seed, base, stand_in_training(params, seed))
     return adapter_digest(folder)
 
 

@@ -16,6 +16,8 @@ from rankcert.layout import Layout
 from rankcert.outputs import csv_text
 from rankcert.params import Params
 from rankcert.policy import AGREES, CONTRADICTS, NOT_MEASURED, UNSETTLED, Policy, load_policy
+from rankcert.recorded import Recorded, recorded
+from rankcert.records import AdapterRun, Evaluation
 from rankcert.results import RunResults, read_results
 from rankcert.stats import SeedResult
 from rankcert.verdict import Verdict, decide
@@ -35,18 +37,19 @@ def certify(params: Params, layout: Layout, templates: Path, report_path: Path, 
     policy = load_policy(params.certify.policy, params.variant_names)
     found = read_results(layout, params.seeds, params.variant_names, params.model.num_labels,
                          identity.base_model(params.model))
-    verdict = decide(params, policy, found.predictions, scope_ok=in_scope(params, policy, found.run),
-                     split_rows=found.eval_split_rows)
+    ran = recorded(params, found)
+    verdict = decide(params, policy, found.predictions, scope_ok=in_scope(params, policy, found.environment),
+                     ran=ran, split_rows=found.eval_split_rows)
     rows = plotdata.plot_rows(found, verdict, params.certify.tolerance)
     pngs = figures.render_all(templates, rows)
     pictures = {name: os.path.relpath(figures_path / f"{name}.png", report_path.parent) for name in pngs}
     return Certification(
-        verdict, certificate(verdict, found.sizes),
+        verdict, certificate(verdict, found.evaluations),
         {name: csv_text(plot, plotdata.COLUMNS[name]) for name, plot in rows.items()}, pngs,
-        report.render(params, policy, verdict, found, facts(params, found), pictures))
+        report.render(params, policy, verdict, found, facts(params, found, ran), pictures))
 
 
-def certificate(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> record.Certificate:
+def certificate(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation]) -> record.Certificate:
     """The verdict as the typed certificate: figures rounded to 6 places, nothing that varies between identical runs."""
     metrics, details = {}, {}
     for name, s in verdict.summaries.items():
@@ -63,14 +66,14 @@ def certificate(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> record.
                 lower=_r(p.lower), seeds=p.seeds, looks_used=p.looks_used, confidence_spent=_r(p.confidence_spent),
                 distribution_free=p.distribution_free,
                 normality_doubtful=None if p.normality is None else p.normality.doubtful),
-            mean_reduction_vs_probe=_mean([m["reduction_vs_probe"] for m in measured]),
-            mean_trainable_parameters=_mean([m["trainable_parameters"] for m in measured]),
-            seeds={r.seed: _seed(r, sizes.get((r.seed, name), {})) for r in s.seeds})
+            mean_reduction_vs_probe=_mean([m.reduction_vs_probe for m in measured]),
+            mean_trainable_parameters=_mean([m.trainable_parameters for m in measured]),
+            seeds={r.seed: _seed(r, sizes.get((r.seed, name))) for r in s.seeds})
     counts = {outcome: sum(c.outcome == outcome for c in verdict.claims)
               for outcome in (AGREES, CONTRADICTS, UNSETTLED, NOT_MEASURED)}
     probe = record.ProbeDetails(
         gate_passed=not verdict.undertrained, undertrained_seeds=len(verdict.undertrained),
-        seeds={s: record.ProbeSeed(_r(a), sizes.get((s, "probe"), {}).get("adapter_sha256"))
+        seeds={s: record.ProbeSeed(_r(a), (e := sizes.get((s, "probe"))) and e.adapter_sha256)
                for s, a in verdict.probe_accuracy.items()})
     policy = record.PolicyDetails(
         in_scope=verdict.in_scope, criteria_match=not verdict.criteria_differences, claims_agree=counts[AGREES],
@@ -80,11 +83,11 @@ def certificate(verdict: Verdict, sizes: dict[tuple[int, str], dict]) -> record.
                               record.Details(probe, policy, details, frontier.summary(verdict, sizes)))
 
 
-def _seed(r: SeedResult, size: dict) -> record.SeedDetails:
+def _seed(r: SeedResult, size: Evaluation | None) -> record.SeedDetails:
     return record.SeedDetails(
         status=r.status, passed=r.passed, accuracy=_r(r.accuracy), delta=_r(r.delta), ci_low=_r(r.ci_low),
-        ci_high=_r(r.ci_high), mcnemar_p=_r(r.mcnemar_p), se_delta=_r(r.se), adapter_sha256=size.get("adapter_sha256"),
-        trainable_parameters=size.get("trainable_parameters"), reduction_vs_probe=size.get("reduction_vs_probe"))
+        ci_high=_r(r.ci_high), mcnemar_p=_r(r.mcnemar_p), se_delta=_r(r.se), adapter_sha256=size and size.adapter_sha256,
+        trainable_parameters=size and size.trainable_parameters, reduction_vs_probe=size and size.reduction_vs_probe)
 
 
 def console_lines(params: Params, verdict: Verdict) -> list[str]:
@@ -100,23 +103,27 @@ def console_lines(params: Params, verdict: Verdict) -> list[str]:
     return lines
 
 
-def facts(params: Params, found: RunResults) -> dict:
-    """The report's run facts, from tracked inputs and the run records."""
-    run, data = found.run, params.data
-    eval_rows = "all rows" if data.eval_size == "all" else f"first {data.eval_size}"
-    return {"model": _source(params.model.name, params.model.revision), "model type": run.get("model_type", "unknown"),
-            "model fingerprint": runfacts.model_fingerprint(params.model.name),
-            "data": f"{_source(data.source, data.revision)} ({data.train_size} train drawn per seed, "
-                    f"{eval_rows} of {data.eval_split})",
+def facts(params: Params, found: RunResults, ran: Recorded) -> dict:
+    """The report's run facts, from the stages' records (tracked inputs only): what ran, whatever params say now."""
+    run, recipe = found.environment, ran.recipe
+    evaluated = ran.eval_examples
+    eval_rows = f"all {evaluated} rows" if evaluated == found.eval_split_rows else f"first {evaluated}"
+    return {"model": _source(params.model.name, params.model.revision),
+            "model type": run.model_type if run else "unknown",
+            "model fingerprint": run.base_model if run else "unknown",
+            "data": f"{_source(params.data.source, params.data.revision)} ({ran.train_examples} train drawn per seed, "
+                    f"{eval_rows} of {params.data.eval_split})",
             "data fingerprints": found.data_fingerprints,
-            "training device": run.get("device", "unknown"), "python": run.get("python", "unknown"),
-            "packages": run.get("packages", runfacts.package_versions())}
+            "training": "unknown" if recipe is None else (
+                f"{ran.steps} steps, batch {recipe.batch_size}, lr {recipe.lr:g}, {recipe.precision}"),
+            "training device": run.device if run else "unknown", "python": run.python if run else "unknown",
+            "packages": run.packages if run else runfacts.package_versions()}
 
 
-def in_scope(params: Params, policy: Policy, run: dict) -> bool:
+def in_scope(params: Params, policy: Policy, run: AdapterRun | None) -> bool:
     """The run's model family and task are the policy's scope."""
     task_names = {Path(params.data.source).name.lower(), params.data.config.lower()}
-    return run.get("model_type") == policy.scope.model_family and policy.scope.task.lower() in task_names
+    return (run and run.model_type) == policy.scope.model_family and policy.scope.task.lower() in task_names
 
 
 def _source(name: str, revision: str) -> str:

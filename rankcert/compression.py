@@ -2,12 +2,15 @@
 its run folder with that record inside."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from rankcert import identity, spectra
 from rankcert.cotrain import Job, SharedBase
+from rankcert.layout import LAYOUT, PROBE
 from rankcert.outputs import write_json
 from rankcert.params import Params
+from rankcert.records import TRUNCATED, Training
 from rankcert.runs import write_adapter_run
 from rankcert.variants import PlanInputs, Variant
 
@@ -27,8 +30,15 @@ def plan_record(variant: Variant, plan: dict[str, int], params: Params, probe_sp
             "energy_threshold": threshold}
 
 
-def write_variant_run(folder: Path, model, log, device, base: SharedBase, record: dict) -> None:
-    """The variant's run folder (rankcert.runs), its plan.json `record` inside."""
+def write_variant_run(folder: Path, model, log, device, base: SharedBase, record: dict, training: Training) -> None:
+    """The variant's run folder (rankcert.runs) with the `training` its weights had, its plan.json `record` inside."""
     write_adapter_run(folder, record["variant"], model, log, device, base.seed, base.model_type,
-                      identity.base_model(base.params.model), base.pad,
+                      identity.base_model(base.params.model), base.pad, training,
                       extra=lambda run: write_json(run / "plan.json", record))
+
+
+def cut_from_probe(seed: int, params: Params) -> Training:
+    """The training a truncated variant's weights come from: the seed's probe, whose run folder is verified first
+    (a cut is made from the probe's own weights, no others)."""
+    probe = identity.verified_run(LAYOUT.run(seed, PROBE), seed, PROBE, identity.base_model(params.model))
+    return dataclasses.replace(probe.training, source=TRUNCATED)

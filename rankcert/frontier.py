@@ -7,6 +7,7 @@ import statistics
 from dataclasses import dataclass
 
 from rankcert.certificate import FrontierSummary
+from rankcert.records import Evaluation
 from rankcert.verdict import Verdict
 
 Key = tuple[int, str]
@@ -42,7 +43,7 @@ class TruncationGap:
         return statistics.fmean(self.gaps.values())
 
 
-def points(verdict: Verdict, sizes: dict[Key, dict]) -> list[Point]:
+def points(verdict: Verdict, sizes: dict[Key, Evaluation]) -> list[Point]:
     """One point per variant measured on at least one seed, smallest first; SAFE Pareto points marked."""
     found = []
     for name, s in verdict.summaries.items():
@@ -51,7 +52,7 @@ def points(verdict: Verdict, sizes: dict[Key, dict]) -> list[Point]:
             continue
         found.append(Point(
             variant=name, kind=verdict.variants[name].kind,
-            parameters=statistics.fmean(sizes[(r.seed, name)]["trainable_parameters"] for r in measured),
+            parameters=statistics.fmean(sizes[(r.seed, name)].trainable_parameters for r in measured),
             mean_delta=s.mean_delta, worst_delta=s.worst_delta, ci_low=min(r.ci_low for r in measured),
             ci_high=max(r.ci_high for r in measured), safe=s.safe, stability=verdict.stability.get(name)))
     found.sort(key=lambda p: (p.parameters, p.variant))
@@ -102,7 +103,7 @@ def truncation_agreement(verdict: Verdict) -> tuple[float | None, float | None]:
     return largest, statistics.correlation(truncated, retrained)
 
 
-def summary(verdict: Verdict, sizes: dict[Key, dict]) -> FrontierSummary:
+def summary(verdict: Verdict, sizes: dict[Key, Evaluation]) -> FrontierSummary:
     """The frontier's figures for the certificate's details."""
     found = points(verdict, sizes)
     smallest = smallest_safe(found)

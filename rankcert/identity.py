@@ -1,5 +1,6 @@
-"""Who an adapter is: its run record (run.json) names the adapter, seed, ranks per module and base model, and
-a hash covers them with the adapter's files, so a folder is checked against the place it is read from.
+"""Who an adapter is: its run record (run.json) names the adapter, seed, ranks per module, base model and the
+training its weights had, and a hash covers them with the adapter's files, so a folder is checked against the
+place it is read from and its training facts can't be edited unseen.
 
 The adapter's content hash alone (sources.adapter_digest) says a folder holds the files its stage wrote; it
 cannot tell that uniform_r16's folder now sits where uniform_r20's should, that an adapter_config.json came
@@ -14,15 +15,18 @@ import hashlib
 import json
 from pathlib import Path
 
+from rankcert import records
 from rankcert.errors import RankcertError, one_line
 from rankcert.layout import PROBE
 from rankcert.outputs import to_json
 from rankcert.params import ModelParams, parse_variant
+from rankcert.records import AdapterRun, Training
 from rankcert.runfacts import model_fingerprint
 from rankcert.sources import adapter_digest
 from rankcert.text import rank_summary
 
-IDENTITY = ("adapter", "seed", "ranks", "base_model", "adapter_sha256")  # what record_sha256 covers
+# what record_sha256 covers: who the adapter is, and the training the certificate states it had
+IDENTITY = ("adapter", "seed", "ranks", "base_model", "adapter_sha256", "training")
 
 
 def base_model(model: ModelParams) -> str:
@@ -36,48 +40,34 @@ def _base_model(name: str, revision: str) -> str:
     return f"{found}@{revision}" if found.startswith("hub:") else found
 
 
-def record(name: str, seed: int, adapter_folder: Path, base: str) -> dict:
-    """run.json's identity fields for the adapter just saved in `adapter_folder`, with the hash that covers them."""
+def record(name: str, seed: int, adapter_folder: Path, base: str, training: Training) -> dict:
+    """The AdapterRun fields naming the adapter just saved in `adapter_folder` and its training, with the hash
+    that covers them."""
     identity = {"adapter": name, "seed": seed, "ranks": config_ranks(adapter_folder), "base_model": base,
-                "adapter_sha256": adapter_digest(adapter_folder)}
+                "adapter_sha256": adapter_digest(adapter_folder), "training": training}
     return {**identity, "record_sha256": _digest(identity)}
 
 
-def verified_run(run: Path, seed: int, name: str, base: str) -> str:
-    """The adapter digest of run folder `run`, which must hold `name`'s run of `seed` on base model `base`: its
+def verified_run(run: Path, seed: int, name: str, base: str) -> AdapterRun:
+    """The run record of run folder `run`, which must hold `name`'s run of `seed` on base model `base`: its
     record intact, in the right place, of these files, with the ranks its name says, on this base."""
-    found = _read_record(run)
-    if not all(key in found for key in (*IDENTITY, "record_sha256")):
-        raise RankcertError(f"{run}/run.json doesn't say which adapter it is (written by an older rankcert); rerun "
-                            "its stage (dvc repro)")
-    identity = {key: found[key] for key in IDENTITY}
-    claims = f"it claims to be {found['adapter']!r} of seed {found['seed']}"
-    if found["record_sha256"] != _digest(identity):
+    found = records.read(run / "run.json", AdapterRun)
+    claims = f"it claims to be {found.adapter!r} of seed {found.seed}"
+    if found.record_sha256 != _digest({key: getattr(found, key) for key in IDENTITY}):
         raise RankcertError(f"{run}/run.json was edited after its stage wrote it ({claims}, but its record_sha256 "
                             "doesn't cover that); `dvc checkout` or `dvc repro` restores it")
-    if (found["adapter"], found["seed"]) != (name, seed):
+    if (found.adapter, found.seed) != (name, seed):
         raise RankcertError(f"{run} should hold {name!r} of seed {seed} but {claims}: folders were swapped, moved "
                             "or copied; `dvc checkout` or `dvc repro` puts each back")
     digest = adapter_digest(run / "adapter")
-    if digest != found["adapter_sha256"]:
+    if digest != found.adapter_sha256:
         raise RankcertError(f"{run / 'adapter'} is not the adapter its stage wrote ({claims}; run.json records "
-                            f"sha256 {found['adapter_sha256']}, the files hash to {digest}): a file was changed or "
+                            f"sha256 {found.adapter_sha256}, the files hash to {digest}): a file was changed or "
                             "copied from another adapter afterwards; `dvc checkout` or `dvc repro` restores it")
-    _check_named_rank(run, name, found["ranks"], claims)
-    if found["base_model"] != base:
-        raise RankcertError(f"{run}: {claims}, trained on base model {found['base_model']}, but model.name is "
+    _check_named_rank(run, name, found.ranks, claims)
+    if found.base_model != base:
+        raise RankcertError(f"{run}: {claims}, trained on base model {found.base_model}, but model.name is "
                             f"{base}: an adapter for another base; rerun its stage (dvc repro)")
-    return digest
-
-
-def _read_record(run: Path) -> dict:
-    path = run / "run.json"
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise RankcertError(f"{path} is missing or damaged ({one_line(err)[:80]}); rerun its stage (dvc repro)") from err
-    if not isinstance(found, dict):
-        raise RankcertError(f"{path} is not a run record; rerun its stage (dvc repro)")
     return found
 
 
@@ -105,4 +95,5 @@ def _check_named_rank(run: Path, name: str, ranks: dict[str, int], claims: str) 
 
 
 def _digest(identity: dict) -> str:
-    return hashlib.sha256(to_json(identity).encode("utf-8")).hexdigest()
+    plain = {key: records.as_json(value) if key == "training" else value for key, value in identity.items()}
+    return hashlib.sha256(to_json(plain).encode("utf-8")).hexdigest()

@@ -10,28 +10,13 @@ positions 0..n-1 (models with absolute position embeddings, such as GPT-2, read 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from rankcert.data import Encoded, load_tokenizer
 from rankcert.errors import RankcertError
+from rankcert.records import PadToken  # as run.json states it
 
-FROM_TOKENIZER, FROM_EOS = "tokenizer", "eos"
-
-
-@dataclass(frozen=True)
-class PadToken:
-    """The token examples are padded with; `source` says where it came from (the tokenizer's own pad token, or
-    its EOS token because it had none)."""
-
-    token: str
-    id: int
-    source: str
-
-    def record(self) -> dict:
-        """As run.json states it."""
-        return {"token": self.token, "id": self.id, "source": self.source}
+FROM_TOKENIZER, FROM_EOS = "tokenizer", "eos"  # PadToken.source
 
 
 def classification_tokenizer(name: str, revision: str = "main"):

@@ -287,6 +287,10 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
             except RankcertError as err:
                 wanted.append(str(err).split(" must be ", 1)[-1].rsplit(", not ", 1)[0])
         raise RankcertError(f"{where} must be {' or '.join(wanted)}, not {quoted(value)}")
+    if hint is type(None):  # an optional field of a record (rankcert.records) written as null
+        if value is not None:
+            raise RankcertError(f"{where} must be null, not {quoted(value)}")
+        return None
     if hint is Variant:
         return parse_variant(value)
     if typing.get_origin(hint) is Literal:

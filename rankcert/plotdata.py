@@ -20,7 +20,7 @@ def plot_rows(found: RunResults, verdict: Verdict, tolerance: float) -> dict[str
     """Every plot's rows, by plot name (the names of COLUMNS)."""
     drawn = {k: v for k, v in found.plans.items() if verdict.variants[k[1]].in_heatmap}
     return {"loss": loss_rows(found.logs), "delta": delta_rows(verdict, tolerance),
-            "frontier": frontier_rows(frontier.points(verdict, found.sizes), tolerance),
+            "frontier": frontier_rows(frontier.points(verdict, found.evaluations), tolerance),
             "rank_plan": plan_rows(drawn), "spectra": spectrum_rows(found.probe_spectra),
             "evidence": evidence_rows(verdict)}
 

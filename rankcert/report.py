@@ -16,7 +16,7 @@ FEW_DF = 5  # a lower bound on fewer degrees of freedom is wide because the seed
 def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, facts: dict,
            pictures: dict[str, str] | None = None) -> str:
     """The report; `pictures` maps a figure name (figures.FIGURES) to its path relative to the report."""
-    pictures, plans, sizes = pictures or {}, found.plans, found.sizes
+    pictures, plans, sizes = pictures or {}, found.plans, found.evaluations
     tol = params.certify.tolerance
     head = "CERTIFIED" if verdict.certified else "NOT CERTIFIED"
     lines = [f"# rankcert certification: **{head}**", ""]
@@ -107,7 +107,7 @@ def _probe_table(params: Params, verdict: Verdict, sizes) -> list[str]:
     out = ["## Probe", "", f"LoRA r={params.probe.rank}, alpha={params.probe.alpha}.", "",
            "| seed | accuracy | trainable params | gate |", "|---|---|---|---|"]
     for seed, acc in verdict.probe_accuracy.items():
-        size = sizes.get((seed, "probe"), {}).get("trainable_parameters")
+        size = (e := sizes.get((seed, "probe"))) and e.trainable_parameters
         gate = "missing" if acc is None else ("UNDERTRAINED" if seed in verdict.undertrained else "ok")
         out.append(f"| {seed} | {pct(acc)} | {'—' if size is None else f'{size:,}'} | {gate} |")
     return out + [""]
@@ -213,12 +213,12 @@ def _variant_section(params, name, summary, plans, sizes, missing, share) -> lis
     out += ["| seed | ranks | trainable params | reduction | accuracy | Δ (points) | SE | "
             f"{confidence}% CI | McNemar p | verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary.seeds:
-        size = sizes.get((r.seed, name), {})
+        size = sizes.get((r.seed, name))
         ci = "—" if r.ci_low is None else f"[{pts(r.ci_low)}, {pts(r.ci_high)}]"
         p = "—" if r.mcnemar_p is None else f"{r.mcnemar_p:.3f}"
-        params_n = size.get("trainable_parameters")
+        params_n = size and size.trainable_parameters
         out.append(f"| {r.seed} | {rank_summary(plans[(r.seed, name)]) if plans.get((r.seed, name)) else name} | "
-                   f"{'—' if params_n is None else f'{params_n:,}'} | {pct(size.get('reduction_vs_probe'))} | "
+                   f"{'—' if params_n is None else f'{params_n:,}'} | {pct(size and size.reduction_vs_probe)} | "
                    f"{pct(r.accuracy)} | {pts(r.delta)} | {'—' if r.se is None else f'{100 * r.se:.1f}'} | {ci} | {p} | "
                    f"{r.status} |")
     for r in summary.seeds:

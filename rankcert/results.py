@@ -8,7 +8,6 @@ seed and the row.
 from __future__ import annotations
 
 import csv
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +16,11 @@ import pandas as pd
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
-from rankcert import identity
+from rankcert import identity, records
 from rankcert.errors import RankcertError, one_line
 from rankcert.layout import PROBE, Layout
 from rankcert.outputs import read_json
+from rankcert.records import AdapterRun, Evaluation, Manifest
 from rankcert.sources import file_sha256
 from rankcert.text import label_names
 
@@ -32,15 +32,29 @@ Key = tuple[int, str]  # (seed, adapter name: "probe" or a variant)
 @dataclass(frozen=True)
 class RunResults:
     predictions: dict[Key, pd.DataFrame | None]
-    sizes: dict[Key, dict]  # evaluate metrics: trainable_parameters, reduction_vs_probe, ...
+    evaluations: dict[Key, Evaluation]  # evaluate's record of each adapter with predictions
+    runs: dict[Key, AdapterRun]  # the run record of each adapter with predictions (identity-verified)
+    manifests: dict[int, Manifest]  # prepare's record of each seed prepared
     plans: dict[Key, dict[str, int]]  # variant rank plans
     logs: dict[Key, list[dict]]  # training loss rows
     probe_spectra: dict[int, dict[str, list[float]]]
-    run: dict  # the first probe's run.json: device, versions, model type
     data_fingerprints: str
     missing: dict[Key, str]  # why a result is absent, for the report
-    adapters: dict[Key, str] = dataclasses.field(default_factory=dict)  # sha256 of each adapter judged (verified)
-    eval_split_rows: int | None = None  # the whole eval split's size (prepare's manifest), when known
+
+    @property
+    def adapters(self) -> dict[Key, str]:
+        """sha256 of each adapter judged (verified against its evaluation and the files on disk)."""
+        return {key: run.adapter_sha256 for key, run in self.runs.items()}
+
+    @property
+    def environment(self) -> AdapterRun | None:
+        """The first probe's run record: the model type, device and versions the run states."""
+        return next((run for (_, name), run in self.runs.items() if name == PROBE), None)
+
+    @property
+    def eval_split_rows(self) -> int | None:
+        """The whole eval split's size (prepare's manifest), when known."""
+        return next((m.eval.split_rows for m in self.manifests.values()), None)
 
 
 def read_predictions(path: Path, labels: np.ndarray | None, seed: int, num_labels: int = 2) -> pd.DataFrame | None:
@@ -75,34 +89,27 @@ def _check_rows(frame: pd.DataFrame, labels: np.ndarray, path: Path, seed: int, 
                             f"is not a label ({label_names(num_labels)})")
 
 
-def check_metrics(frame: pd.DataFrame, metrics: dict, path: Path, seed: int) -> None:
+def check_metrics(frame: pd.DataFrame, metrics: Evaluation, path: Path, seed: int) -> None:
     """The evaluate stage's accuracy must be the one its predictions give."""
     correct = int((frame["prediction"] == frame["label"]).sum())
-    try:
-        claimed = (int(metrics["correct"]), int(metrics["examples"]), float(metrics["accuracy"]))
-    except (KeyError, TypeError, ValueError) as err:
-        raise RankcertError(f"{path} (seed {seed}) lacks correct/examples/accuracy: {one_line(err)[:80]}") from err
+    claimed = (metrics.correct, metrics.examples, metrics.accuracy)
     if claimed[:2] != (correct, len(frame)) or abs(claimed[2] - correct / len(frame)) > 1e-9:
         raise RankcertError(f"{path} (seed {seed}) says {claimed[0]}/{claimed[1]} correct (accuracy {claimed[2]}), "
                             f"its predictions give {correct}/{len(frame)}")
 
 
-def check_identity(predictions: Path, metrics: dict, metrics_path: Path, run: Path, seed: int, name: str,
-                   base: str) -> str:
+def check_identity(predictions: Path, metrics: Evaluation, metrics_path: Path, run: Path, seed: int, name: str,
+                   base: str) -> AdapterRun:
     """The adapter on disk must be `name`'s of `seed` on base `base` (identity.verified_run) and the one evaluated,
-    and the predictions the ones evaluate wrote: its digest."""
-    evaluated, written = metrics.get("adapter_sha256"), metrics.get("predictions_sha256")
-    if not evaluated or not written:
-        raise RankcertError(f"{metrics_path} (seed {seed}) names no adapter_sha256/predictions_sha256 (written by an "
-                            f"older rankcert?); rerun evaluate@{seed} (dvc repro)")
-    if file_sha256(predictions) != written:
+    and the predictions the ones evaluate wrote: its run record."""
+    if file_sha256(predictions) != metrics.predictions_sha256:
         raise RankcertError(f"{predictions} (seed {seed}) is not the file evaluate@{seed} wrote (its sha256 differs "
                             f"from {metrics_path}); `dvc checkout` or `dvc repro` restores it")
     on_disk = identity.verified_run(run, seed, name, base)
-    if on_disk != evaluated:
+    if on_disk.adapter_sha256 != metrics.adapter_sha256:
         raise RankcertError(f"{run / 'adapter'} (seed {seed}) is not the adapter these predictions are of: "
-                            f"{metrics_path} judged sha256 {evaluated}, the adapter on disk hashes to {on_disk}; rerun "
-                            "`dvc repro`")
+                            f"{metrics_path} judged sha256 {metrics.adapter_sha256}, the adapter on disk hashes to "
+                            f"{on_disk.adapter_sha256}; rerun `dvc repro`")
     return on_disk
 
 
@@ -113,10 +120,9 @@ def eval_labels(layout: Layout, seed: int) -> tuple[np.ndarray, str] | None:
         return None
     try:
         labels = load_file(str(folder / "eval.safetensors"))["labels"]
-        fingerprint = read_json(folder / "manifest.json")["eval"]["fingerprint"]
     except (SafetensorError, KeyError, ValueError, OSError) as err:
         raise RankcertError(f"{folder} (seed {seed}) is not a prepared eval set: {one_line(err)[:120]}") from err
-    return labels, fingerprint
+    return labels, records.read(folder / "manifest.json", Manifest).eval.fingerprint
 
 
 def read_spectra(path: Path) -> dict[str, list[float]]:
@@ -146,14 +152,13 @@ def read_results(layout: Layout, seeds: list[int], variants: list[str], num_labe
     """Every seed's and adapter's outputs, checked; `base` is the base model's identity (identity.base_model)."""
     keys = [(seed, name) for seed in seeds for name in [PROBE, *variants]]
     spectra_files = {s: layout.probe(s) / "spectra.json" for s in seeds}
-    runs = [r for s in seeds if (r := _optional_json(layout.probe(s) / "run.json"))]
     prepared = {s: eval_labels(layout, s) for s in seeds}
     fingerprints = {p[1] for p in prepared.values() if p}
     if len(fingerprints) > 1:
         raise RankcertError(f"the seeds' prepared eval sets differ ({len(fingerprints)} fingerprints in "
                             f"{layout.data / 'prepared'}); every seed must be evaluated on the same examples")
     manifests = _manifests(layout, seeds)
-    predictions, sizes, missing, adapters = {}, {}, {}, {}
+    predictions, evaluations, runs, missing = {}, {}, {}, {}
     for seed, name in keys:
         path = layout.predictions(seed, name)
         labels = prepared[seed][0] if prepared[seed] else None
@@ -162,38 +167,38 @@ def read_results(layout: Layout, seeds: list[int], variants: list[str], num_labe
         if frame is None:
             missing[(seed, name)] = f"{path} not found"
             continue
-        if (metrics := _optional_json(metrics_path)) is None:
+        if not metrics_path.is_file():
             raise RankcertError(f"{path} (seed {seed}) has no {metrics_path} to say which adapter it is of; rerun "
                                 f"evaluate@{seed} (dvc repro)")
+        metrics = records.read(metrics_path, Evaluation)
         check_metrics(frame, metrics, metrics_path, seed)
-        adapters[(seed, name)] = check_identity(path, metrics, metrics_path, layout.run(seed, name), seed, name, base)
-        sizes[(seed, name)] = metrics
+        runs[(seed, name)] = check_identity(path, metrics, metrics_path, layout.run(seed, name), seed, name, base)
+        evaluations[(seed, name)] = metrics
     return RunResults(
         predictions=predictions,
-        sizes=sizes,
+        evaluations=evaluations,
+        runs=runs,
+        manifests=manifests,
         plans={(s, n): p["ranks"] for s, n in keys
                if n != PROBE and (p := _optional_json(layout.run(s, n) / "plan.json"))},
         logs={(s, n): _read_log(layout.run(s, n) / "train_log.csv") for s, n in keys},
         probe_spectra={s: read_spectra(path) for s, path in spectra_files.items() if path.is_file()},
-        run=runs[0] if runs else {},
         data_fingerprints=_fingerprint_text(manifests),
         missing=missing,
-        adapters=adapters,
-        eval_split_rows=next((m["eval"].get("split_rows") for m in manifests.values()), None),
     )
 
 
-def _manifests(layout: Layout, seeds: list[int]) -> dict[int, dict]:
-    return {s: m for s in seeds if (m := _optional_json(layout.prepared(s) / "manifest.json"))}
+def _manifests(layout: Layout, seeds: list[int]) -> dict[int, Manifest]:
+    return {s: records.read(path, Manifest) for s in seeds if (path := layout.prepared(s) / "manifest.json").is_file()}
 
 
 def data_fingerprints(layout: Layout, seeds: list[int]) -> str:
     return _fingerprint_text(_manifests(layout, seeds))
 
 
-def _fingerprint_text(manifests: dict[int, dict]) -> str:
+def _fingerprint_text(manifests: dict[int, Manifest]) -> str:
     if not manifests:
         return "unknown"
-    parts = [f"seed {s} train {m['train']['fingerprint'][:12]}" for s, m in manifests.items()]
-    evals = sorted({m["eval"]["fingerprint"][:12] for m in manifests.values()})
+    parts = [f"seed {s} train {m.train.fingerprint[:12]}" for s, m in manifests.items()]
+    evals = sorted({m.eval.fingerprint[:12] for m in manifests.values()})
     return "; ".join(parts) + f"; eval {', '.join(evals)}"

@@ -9,6 +9,7 @@ import pandas as pd
 from rankcert import evidence, population, stats
 from rankcert.params import Params, Variant
 from rankcert.policy import CONTRADICTS, UNSETTLED, ClaimCheck, Policy, check_claims, criteria_differences
+from rankcert.recorded import Recorded
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,10 @@ class Verdict:
 
 
 def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd.DataFrame | None],
-           scope_ok: bool, split_rows: int | None = None) -> Verdict:
-    """Everything certify concludes, from predictions keyed by (seed, adapter name); `split_rows`: the whole
-    eval split's size, for the evidence prediction there."""
+           scope_ok: bool, ran: Recorded, split_rows: int | None = None) -> Verdict:
+    """Everything certify concludes, from predictions keyed by (seed, adapter name) and what the stages' records
+    say `ran` (the validation level is theirs, not params'); `split_rows`: the whole eval split's size, for the
+    evidence prediction there."""
     rule = params.certify
     probes = {seed: predictions.get((seed, "probe")) for seed in params.seeds}
     summaries, correct = {}, {}
@@ -45,12 +47,11 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
         summaries[variant] = stats.summarize(variant, results, rule)
     probe_correct = {seed: _correct(probe) for seed, probe in probes.items()}
     found = evidence.assess(probe_correct, correct, rule, split_rows)
-    n = next((len(c) for c in probe_correct.values() if c is not None), 0)
     shares = {name: e.share_now for name, e in found.items()}
     probe_accuracy = {s: None if c is None else float(c.mean()) for s, c in probe_correct.items()}
     undertrained = [s for s, a in probe_accuracy.items() if stats.undertrained(a, rule)]
-    level = stats.validation_level(len(params.seeds), params.train.steps, params.data.train_size,
-                                   params.data.eval_rows or n, params.certify.certifiable)
+    level = stats.validation_level(len(ran.seeds), ran.steps, ran.train_examples, ran.eval_examples,
+                                   params.certify.certifiable)
     judged = {name: population.judge([None if r.status == stats.UNDERTRAINED else r.delta for r in s.seeds],
                                      rule.population, rule.tolerance, rule.confidence,
                                      _eval_sd(probe_correct, correct[name]))
@@ -61,6 +62,8 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     reasons = []
     if level.name != "certifiable":
         reasons.append(f"validation level is {level.name} ({'; '.join(level.reasons)})")
+    reasons += [f"the run's records disagree with params: {line} (`dvc repro` reruns what is stale)"
+                for line in ran.disagreements]
     if undertrained:
         reasons.append(f"probe quality gate failed for seed(s) {undertrained}")
     reasons += [f"policy claim contradicted: {c.claim} (observed {c.observed}, population verdict {c.population})"

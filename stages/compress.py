@@ -10,15 +10,16 @@ from collections.abc import Sequence
 
 import torch
 
-from rankcert import data, identity
-from rankcert.compression import job_of, plan_record, write_variant_run
+from rankcert import data, records
+from rankcert.compression import cut_from_probe, job_of, plan_record, write_variant_run
 from rankcert.cotrain import SharedBase, fit_all
 from rankcert.harness import per_seed, run_main
 from rankcert.layout import LAYOUT, PROBE
 from rankcert.modeling import lease_device
 from rankcert.outputs import atomic_dir
+from rankcert.records import Manifest
 from rankcert.results import read_spectra
-from rankcert.runs import write_timing
+from rankcert.runs import trained, write_timing
 from rankcert.text import rank_summary
 from rankcert.truncation import load_truncated
 
@@ -31,24 +32,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"[{label}] {len(retrained)} retrained from scratch (alpha = r), {len(variants) - len(retrained)} truncated: "
           + ", ".join(v.name for v in variants), flush=True)
     device = lease_device(params.runtime.device, label)
-    train_data = data.load_encoded(LAYOUT.prepared(seed) / "train.safetensors", params.model.name) if retrained else None
+    prepared = LAYOUT.prepared(seed)
+    train_data = data.load_encoded(prepared / "train.safetensors", params.model.name) if retrained else None
+    manifest = records.read(prepared / "manifest.json", Manifest) if retrained else None
     base = SharedBase(params, seed)
     jobs = {v.name: job_of(v, params, base.modules, probe_spectra) for v in variants}
-    records = {v.name: plan_record(v, jobs[v.name].plan, params, probe_spectra) for v in variants}
+    plans = {v.name: plan_record(v, jobs[v.name].plan, params, probe_spectra) for v in variants}
     truncated = [v for v in variants if not v.retrained]
-    if truncated:  # they cut the probe's own weights, no others: checked before any training
-        identity.verified_run(LAYOUT.run(seed, PROBE), seed, PROBE, identity.base_model(params.model))
+    cut = cut_from_probe(seed, params) if truncated else None  # checked before any training
     with atomic_dir(LAYOUT.variants(seed)) as scratch:
-        for trained in fit_all(base, [jobs[v.name] for v in retrained], train_data, device, label):
-            name = trained.job.name
-            write_timing(f"{label}-{name}", trained.seconds, params.train.steps, device, trained.together)
-            write_variant_run(scratch / name, trained.model, trained.log, device, base, records[name])
+        for done in fit_all(base, [jobs[v.name] for v in retrained], train_data, device, label):
+            name = done.job.name
+            write_timing(f"{label}-{name}", done.seconds, params.train.steps, device, done.together)
+            write_variant_run(scratch / name, done.model, done.log, device, base, plans[name],
+                              trained(done.log, len(train_data), manifest, params.train))
         for variant in truncated:
             job = jobs[variant.name]
             model = base.lora_model(job)
             load_truncated(model, job.plan, LAYOUT.adapter(seed, PROBE), params.probe.alpha / params.probe.rank)
             print(f"[{label}-{variant.name}] truncated the probe's update by SVD, no training", flush=True)
-            write_variant_run(scratch / variant.name, model, [], torch.device("cpu"), base, records[variant.name])  # a CPU SVD
+            write_variant_run(scratch / variant.name, model, [], torch.device("cpu"), base, plans[variant.name], cut)
     for variant in variants:
         print(f"[{label}-{variant.name}] plan: {rank_summary(jobs[variant.name].plan)}", flush=True)
 

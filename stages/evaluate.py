@@ -6,11 +6,12 @@ import hashlib
 import time
 from collections.abc import Sequence
 
-from rankcert import data, identity, modeling
+from rankcert import data, identity, modeling, records
 from rankcert.harness import per_seed, run_main
 from rankcert.layout import LAYOUT, PROBE
-from rankcert.outputs import csv_text, to_json, together
+from rankcert.outputs import csv_text, together
 from rankcert.prediction import adapter_parameters, predict
+from rankcert.records import Evaluation
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -21,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     eval_data = data.load_encoded(LAYOUT.prepared(seed) / "eval.safetensors", params.model.name)
     # every adapter readable, and the one its stage wrote, before anything is evaluated
     base_identity = identity.base_model(params.model)
-    digests = {name: identity.verified_run(LAYOUT.run(seed, name), seed, name, base_identity) for name in names}
+    runs = {name: identity.verified_run(LAYOUT.run(seed, name), seed, name, base_identity) for name in names}
     sizes = {name: adapter_parameters(LAYOUT.adapter(seed, name)) for name in names}
     labels = eval_data.labels.tolist()
     device = modeling.lease_device(params.runtime.device, label)
@@ -39,15 +40,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             rows = [{"index": i, "label": y, "prediction": p} for i, (y, p) in enumerate(zip(labels, predictions))]
             table = csv_text(rows, ["index", "label", "prediction"])
             (predictions_folder / f"{name}.csv").write_text(table, encoding="utf-8")
-            (metrics_folder / f"{name}.json").write_text(to_json({
-                "adapter_sha256": digests[name],  # which adapter these predictions are of
-                "predictions_sha256": hashlib.sha256(table.encode("utf-8")).hexdigest(),
-                "accuracy": correct / len(labels),
-                "correct": correct,
-                "examples": len(labels),
-                "trainable_parameters": sizes[name],
-                "reduction_vs_probe": round(1 - sizes[name] / sizes[PROBE], 6),
-            }), encoding="utf-8")
+            (metrics_folder / f"{name}.json").write_text(records.text(Evaluation(
+                adapter_sha256=runs[name].adapter_sha256,  # which adapter these predictions are of
+                predictions_sha256=hashlib.sha256(table.encode("utf-8")).hexdigest(),
+                accuracy=correct / len(labels), correct=correct, examples=len(labels),
+                trainable_parameters=sizes[name], reduction_vs_probe=round(1 - sizes[name] / sizes[PROBE], 6))),
+                encoding="utf-8")
             print(f"[{label}-{name}] accuracy {correct / len(labels):.4f}, {sizes[name]:,} params; "
                   f"evaluated in {time.perf_counter() - started:.2f} s ({device.type})", flush=True)
 

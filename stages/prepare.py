@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rankcert import data, padding
+from rankcert import data, padding, records
 from rankcert.harness import per_seed, run_main
 from rankcert.layout import LAYOUT
-from rankcert.outputs import atomic_dir, write_json
+from rankcert.outputs import atomic_dir, write_text
+from rankcert.records import Manifest, Sample
 from rankcert.sources import check_model_limits
 
 
@@ -30,18 +31,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                for name, frame in (("train", train), ("eval", evaluation))}
     for name, split in (("train", d.train_split), ("eval", d.eval_split)):
         padding.check_last_tokens(encoded[name], pad, f"the {name} examples of the {split} split")
-    manifest = {
-        "seed": seed,
-        "source": d.source,
-        "train": {"rows": len(train), "fingerprint": data.fingerprint(train), **data.label_counts(train, labels),
-                  "padded_length": int(encoded["train"].input_ids.shape[1])},
-        "eval": {"rows": len(evaluation), "split_rows": len(eval_split), "fingerprint": data.fingerprint(evaluation),
-                 **data.label_counts(evaluation, labels), "padded_length": int(encoded["eval"].input_ids.shape[1])},
-    }
+    manifest = Manifest(seed, d.source, train=Sample(
+        len(train), data.fingerprint(train), int(encoded["train"].input_ids.shape[1]), **data.label_counts(train, labels)),
+        eval=Sample(len(evaluation), data.fingerprint(evaluation), int(encoded["eval"].input_ids.shape[1]),
+                    **data.label_counts(evaluation, labels), split_rows=len(eval_split)))
     with atomic_dir(LAYOUT.prepared(seed)) as scratch:
         for name, tensors in encoded.items():
             data.save_encoded(tensors, scratch / f"{name}.safetensors")
-        write_json(scratch / "manifest.json", manifest)
+        write_text(scratch / "manifest.json", records.text(manifest))
 
 
 if __name__ == "__main__":

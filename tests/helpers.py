@@ -118,3 +118,35 @@ def write_tiny_llama_gguf(path: Path, seed: int = 0) -> None:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+
+
+def stand_in_training(params, seed: int, steps: int | None = None):
+    """A records.Training as if the stage had trained `seed`'s adapter with `params` (fixtures write records
+    without training); its sample fingerprint is the one stand_in_manifest gives the seed."""
+    from rankcert.records import TRAINED, Training
+
+    return Training(TRAINED, params.train.steps if steps is None else steps, params.data.train_size,
+                    f"{seed:064d}", params.train)
+
+
+def write_stand_in_run(run: Path, name: str, seed: int, base: str, training, model_type: str = "distilbert"):
+    """run.json for the stand-in adapter in `run`/adapter, as write_adapter_run writes it: the AdapterRun."""
+    from rankcert import identity, records
+
+    found = records.AdapterRun(**identity.record(name, seed, run / "adapter", base, training), model_type=model_type,
+                               pad_token=records.PadToken("[PAD]", 0, "tokenizer"), trainable_parameters=1000,
+                               python="3", packages={}, device="cpu")
+    (run / "run.json").write_text(records.text(found))
+    return found
+
+
+def write_stand_in_manifest(folder: Path, params, seed: int, eval_rows: int, split_rows: int = 872) -> None:
+    """prepare's manifest.json for a stand-in prepared folder: params' train sample drawn, `eval_rows` taken."""
+    from rankcert import records
+
+    manifest = records.Manifest(seed, params.data.source,
+                                train=records.Sample(params.data.train_size, f"{seed:064d}", 64, positive=1),
+                                eval=records.Sample(eval_rows, "f" * 64, 64, positive=eval_rows,
+                                                    split_rows=split_rows))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.json").write_text(records.text(manifest))

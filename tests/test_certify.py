@@ -12,7 +12,7 @@ from rankcert.harness import run_main
 from rankcert.layout import LAYOUT
 from rankcert.params import load_params, parse_variant
 from stages import certify
-from tests.helpers import PROJECT
+from tests.helpers import PROJECT, stand_in_training, write_stand_in_manifest, write_stand_in_run
 
 SEEDS = [42, 123, 456]
 N = 500
@@ -33,7 +33,6 @@ def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500,
     for seed in seeds:
         _write_prepared(root, seed, labels)
         _write_pred(root, seed, "probe", labels, probe_correct)
-        _write_run(root, seed)
         for name, per_seed in deltas.items():
             if (seed, name) in skip:
                 continue
@@ -42,12 +41,11 @@ def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500,
 
 
 def _write_prepared(root, seed, labels):
-    """What prepare writes about the eval set: its labels and its fingerprint (the same for every seed)."""
+    """What prepare writes about the eval set: its labels and its manifest (the same eval sample for every seed)."""
     folder = root / "data" / "prepared" / str(seed)
     folder.mkdir(parents=True, exist_ok=True)
     save_file({"labels": labels.astype(np.int64)}, str(folder / "eval.safetensors"))
-    (folder / "manifest.json").write_text(json.dumps({"eval": {"fingerprint": "f" * 64, "rows": N},
-                                                      "train": {"fingerprint": f"{seed:064d}"}}))
+    write_stand_in_manifest(folder, load_params(root / "params.yaml"), seed, N)
 
 
 def _write_pred(root, seed, name, labels, n_correct):
@@ -65,25 +63,18 @@ def _write_pred(root, seed, name, labels, n_correct):
                                    "trainable_parameters": 1000, "reduction_vs_probe": 0.0}))
 
 
-def write_adapter(root, seed, name, weights: bytes | None = None) -> str:
-    """A stand-in adapter folder (certify reads its bytes and its config's ranks) and its run record: its digest."""
+def write_adapter(root, seed, name, weights: bytes | None = None, steps: int | None = None) -> str:
+    """A stand-in adapter folder (certify reads its bytes and its config's ranks) and its run record, trained
+    as params say unless `steps` says otherwise: its digest."""
     folder = root / LAYOUT.adapter(seed, name)
     folder.mkdir(parents=True, exist_ok=True)
     rank = 32 if name == "probe" else _named_rank(name) or 8
     (folder / "adapter_config.json").write_text(json.dumps({"r": rank, "target_modules": ["l0.q", "l0.v"]}))
     (folder / "adapter_model.safetensors").write_bytes(weights or f"{seed}:{name}".encode())
-    run = folder.parent / "run.json"
-    facts = json.loads(run.read_text()) if run.is_file() else {}
-    base = identity.base_model(load_params(root / "params.yaml").model)
-    run.write_text(json.dumps({**facts, **identity.record(name, seed, folder, base)}))
+    params = load_params(root / "params.yaml")
+    write_stand_in_run(folder.parent, name, seed, identity.base_model(params.model),
+                       stand_in_training(params, seed, steps))
     return sources.adapter_digest(folder)
-
-
-def _write_run(root, seed):
-    path = root / "data" / "probe" / str(seed) / "run.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    record = json.loads(path.read_text()) if path.is_file() else {}
-    path.write_text(json.dumps({**record, "model_type": "distilbert", "device": "cpu", "python": "3", "packages": {}}))
 
 
 def read_certificate(root) -> certificate.Certificate:
@@ -320,3 +311,42 @@ def _named_rank(name: str) -> int | None:
     """The rank a uniform variant's name says (also through truncated_), else None."""
     variant = parse_variant(name)
     return (variant.truncates or variant).uniform_rank
+
+
+def test_params_changed_after_the_stages_ran_are_not_the_recipe_the_certificate_states(tmp_path, monkeypatch, capsys):
+    """The issue's stale recipe: the stages ran 200 steps; params now say 500 and certify runs alone (as `dvc
+    repro -s certify` does). The level is what ran, each disagreement is a line, and nothing is certified."""
+    make_run(tmp_path, ALL_OK, steps=200)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["train"].update(steps=500, lr=1e-4)
+    params["data"]["eval_size"] = 600
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert run_certify(tmp_path, monkeypatch) == 1
+    result = json.loads((tmp_path / "metrics" / "certify.json").read_text())
+    assert result["certified"] is False and result["level"] == "screening+"  # by params it would be certifiable
+    report = (tmp_path / "metrics" / "report.md").read_text()
+    assert "- validation level is screening+ (200 steps < 500)" in report
+    stale, printed = "(`dvc repro` reruns what is stale)", capsys.readouterr().out
+    for line in ["probe@42, compress@42, probe@123, compress@123, probe@456 and 1 more trained 200 steps; params say "
+                 "train.steps 500",
+                 "probe@42, compress@42, probe@123, compress@123, probe@456 and 1 more trained with train.lr 5e-05; "
+                 "params say train.lr 0.0001",
+                 "evaluate@42, evaluate@123, evaluate@456 evaluated 500 examples; params say data.eval_size 600"]:
+        assert f"- the run's records disagree with params: {line} {stale}" in report
+        assert f"[certify]   the run's records disagree with params: {line}" in printed
+    assert "- training: 200 steps, batch 8, lr 5e-05, fp32" in report  # the recipe that ran, not params'
+    assert "(2000 train drawn per seed, first 500 of validation)" in report
+
+
+def test_a_run_record_edited_by_hand_is_refused(tmp_path, monkeypatch, capsys):
+    make_run(tmp_path, ALL_OK, steps=200)
+    path = tmp_path / LAYOUT.run(123, "uniform_r20") / "run.json"
+    path.write_text(path.read_text().replace('"steps": 200', '"steps": 500'))  # as if trained as the spec says
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        run_main(certify.main, [])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "\n" not in err
+    assert ("data/variants/123/uniform_r20/run.json was edited after its stage wrote it (it claims to be "
+            "'uniform_r20' of seed 123, but its record_sha256 doesn't cover that)") in err
+    assert not (tmp_path / "metrics" / "certify.json").exists()

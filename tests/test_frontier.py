@@ -4,6 +4,7 @@ import pytest
 
 from rankcert import frontier, stats
 from rankcert.certificate import FrontierSummary
+from rankcert.records import Evaluation
 from rankcert.variants import parse_variant
 from rankcert.verdict import Verdict
 from tests.helpers import rule
@@ -33,7 +34,8 @@ def verdict(deltas: dict[str, list[int]]) -> Verdict:
 
 
 def sizes(params: dict[str, int], seeds: int = 3) -> dict:
-    return {(s, name): {"trainable_parameters": n} for name, n in params.items() for s in range(seeds)}
+    """Evaluation records of each variant and seed with these sizes."""
+    return {(s, name): Evaluation("a", "p", 0.8, 320, 400, n, 0.0) for name, n in params.items() for s in range(seeds)}
 
 
 def test_points_are_sorted_by_size_and_only_undominated_safe_ones_are_pareto():

@@ -1,13 +1,17 @@
 """Who an adapter is: its run record against the folder it is read from (location, files, ranks, base model)."""
+import dataclasses
 import json
 import shutil
 
 import pytest
 
-from rankcert import identity
+from rankcert import identity, records
 from rankcert.errors import RankcertError
-from rankcert.layout import LAYOUT
+from rankcert.layout import LAYOUT, PROBE
+from rankcert.params import load_params
+from rankcert.records import AdapterRun, Manifest
 from stages import compress, evaluate, prepare, probe
+from tests.helpers import PROJECT, stand_in_training, write_stand_in_run
 from tests.test_stage_errors import run_stage, write_params
 
 BASE = "0" * 64
@@ -21,7 +25,7 @@ def write_run(root, seed, name, ranks, base=BASE):
     (adapter / "adapter_config.json").write_text(json.dumps(
         {"r": max(ranks.values()), "rank_pattern": ranks, "target_modules": sorted(ranks)}))
     (adapter / "adapter_model.safetensors").write_bytes(f"{seed}:{name}".encode())
-    (adapter.parent / "run.json").write_text(json.dumps({"device": "cpu", **identity.record(name, seed, adapter, base)}))
+    write_stand_in_run(adapter.parent, name, seed, base, stand_in_training(load_params(PROJECT / "params.yaml"), seed))
     return adapter.parent
 
 
@@ -42,7 +46,7 @@ def two_variants(tmp_path):
 def test_a_run_in_its_place_is_verified_and_its_record_names_who_it_is(two_variants):
     root, runs = two_variants
     for name, run in runs.items():
-        assert identity.verified_run(run, 42, name, BASE) == identity.adapter_digest(run / "adapter")
+        assert identity.verified_run(run, 42, name, BASE).adapter_sha256 == identity.adapter_digest(run / "adapter")
     record = json.loads((runs["uniform_r16"] / "run.json").read_text())
     assert (record["adapter"], record["seed"], record["base_model"]) == ("uniform_r16", 42, BASE)
     assert record["ranks"] == dict.fromkeys(MODULES, 16)
@@ -91,8 +95,8 @@ def test_an_adapter_for_another_base_and_an_old_record_are_refused(two_variants)
     assert f"trained on base model {BASE}, but model.name is {'1' * 64}: an adapter for another base" in refusal(
         runs["per_layer"], 42, "per_layer", "1" * 64)
     (runs["per_layer"] / "run.json").write_text(json.dumps({"seed": 42, "adapter_sha256": "x"}))
-    assert "doesn't say which adapter it is (written by an older rankcert)" in refusal(runs["per_layer"], 42,
-                                                                                       "per_layer")
+    assert ("run.json is not the adapter run record this rankcert writes (missing key 'adapter': written by an older "
+            "rankcert, or edited)") in refusal(runs["per_layer"], 42, "per_layer")
     (runs["per_layer"] / "run.json").write_text("[1, 2")
     assert "run.json is missing or damaged" in refusal(runs["per_layer"], 42, "per_layer")
 
@@ -148,3 +152,18 @@ def test_evaluate_and_compress_refuse_adapters_of_another_base(truncated_pair, c
     assert "an adapter for another base" in err and not LAYOUT.predictions_folder(1).exists()
     code, err = run_stage(compress, ["--seed", "1"], capsys)  # it truncates the probe's update: the same check
     assert code == 2 and "an adapter for another base" in err
+
+
+def test_a_run_record_states_the_training_its_weights_had_and_its_hash_covers_it(truncated_pair, capsys):
+    probe = records.read(LAYOUT.run(1, PROBE) / "run.json", AdapterRun)
+    manifest = records.read(LAYOUT.prepared(1) / "manifest.json", Manifest)
+    assert (probe.training.source, probe.training.steps, probe.training.recipe.steps) == ("trained", 2, 2)
+    assert (probe.training.examples, probe.training.data_fingerprint) == (manifest.train.rows,
+                                                                          manifest.train.fingerprint)
+    cut = records.read(LAYOUT.run(1, "truncated_uniform_r4") / "run.json", AdapterRun)
+    assert cut.training == dataclasses.replace(probe.training, source="truncated")  # the probe's training, cut
+    path = LAYOUT.run(1, PROBE) / "run.json"
+    path.write_text(path.read_text().replace('"steps": 2', '"steps": 500'))  # a hand edit of what ran
+    code, err = run_stage(evaluate, ["--seed", "1"], capsys)
+    assert code == 2 and "data/probe/1/run.json was edited after its stage wrote it (it claims to be 'probe' of " \
+        "seed 1, but its record_sha256 doesn't cover that)" in err

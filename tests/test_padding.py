@@ -5,7 +5,7 @@ import torch
 import yaml
 from safetensors.numpy import load_file
 
-from rankcert import data, modeling, padding
+from rankcert import data, modeling, padding, records
 from rankcert.data import Encoded
 from rankcert.errors import RankcertError
 from rankcert.layout import LAYOUT
@@ -27,7 +27,7 @@ def test_a_tokenizer_without_a_pad_token_pads_with_its_eos_token_on_the_right(de
     assert data.load_tokenizer(str(folder)).pad_token is None  # as decoder checkpoints usually ship
     tokenizer, pad = padding.classification_tokenizer(str(folder))
     assert (pad.token, pad.source) == (eos, "eos") and pad.id == tokenizer.convert_tokens_to_ids(eos)
-    assert pad.record() == {"token": eos, "id": pad.id, "source": "eos"}
+    assert records.as_json(pad) == {"token": eos, "id": pad.id, "source": "eos"}  # as run.json states it
     ids = tokenizer(SENTENCES[:2], padding="longest")["input_ids"]
     assert ids[1][-1] == pad.id and ids[0][-1] != pad.id  # the short one is padded on the right
 

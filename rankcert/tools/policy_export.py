@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import difflib
 import hashlib
-import json
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
-from rankcert import certificate, runfacts
+from rankcert import certificate, records, runfacts
 from rankcert.certificate import Certificate
 from rankcert.errors import RankcertError
 from rankcert.harness import run_main
@@ -28,6 +27,7 @@ from rankcert.layout import Layout
 from rankcert.outputs import write_text
 from rankcert.params import Params, load_params
 from rankcert.policy import SCHEMA_VERSION, Observed, claims_from
+from rankcert.records import AdapterRun
 from rankcert.results import data_fingerprints
 from rankcert.variants import parse_variant
 
@@ -71,11 +71,11 @@ def _points(value: float | None) -> str:
 
 def policy_document(params: Params, found: Certificate, layout: Layout, name: str) -> dict:
     claims = claims_from(observations(found))
-    run = json.loads((layout.probe(params.seeds[0]) / "run.json").read_text(encoding="utf-8"))
+    run = records.read(layout.probe(params.seeds[0]) / "run.json", AdapterRun)
     local_data = Path(params.data.source).is_dir()
     return {
         "version": SCHEMA_VERSION, "name": name,
-        "scope": {"model_family": run["model_type"],
+        "scope": {"model_family": run.model_type,
                   "task": Path(params.data.source).name if local_data else params.data.config},
         "criteria": {"tolerance": params.certify.tolerance, "min_pass_rate": params.certify.min_pass_rate},
         "claims": {"expected": claims.expected, "primary_uniform_rank": claims.primary_uniform_rank,

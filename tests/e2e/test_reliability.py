@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from rankcert.tools import demo
 from tests.helpers import adapter_digests, commit, ran_stages, read_metrics, sh, touched_stages
@@ -140,6 +141,33 @@ def test_certify_alone_with_bad_input_keeps_the_last_certification(reproduced):
     finally:
         params.write_text(good_params)
         policy.write_text(good_policy)
+
+
+def test_certify_alone_after_params_changed_states_what_ran_and_does_not_certify(reproduced):
+    """The stale recipe: params raised to the spec's after the stages ran, then `dvc repro -s certify`."""
+    ws, _ = reproduced
+    params = ws / "params.yaml"
+    good, kept = params.read_text(), (ws / "metrics/certify.json").read_bytes()
+    raised = yaml.safe_load(good)
+    raised["train"]["steps"], raised["data"]["train_size"], raised["data"]["eval_size"] = 500, 2000, 500
+    params.write_text(yaml.safe_dump(raised, sort_keys=False))
+    try:
+        result = sh(ws, "dvc", "repro", "-s", "certify")
+        assert ran_stages(result.stdout) == ["certify"]
+        report = (ws / "metrics/report.md").read_text()
+        assert report.startswith("# rankcert certification: **NOT CERTIFIED**")
+        assert ("- validation level is screening+ (2 seed(s) < 3; 40 steps < 500; 800 train examples < 2000; 300 "
+                "eval examples < 500)") in report  # what ran, not the raised params
+        for line in ["probe@42, compress@42, probe@123, compress@123 trained 40 steps; params say train.steps 500",
+                     "prepare@42, prepare@123 drew 800 train examples; params say data.train_size 2000",
+                     "evaluate@42, evaluate@123 evaluated 300 examples; params say data.eval_size 500"]:
+            assert f"- the run's records disagree with params: {line}" in report
+            assert line in result.stdout
+        assert "- training: 40 steps, batch 16, lr 0.003, fp32" in report
+    finally:
+        params.write_text(good)
+    sh(ws, "dvc", "repro", "-s", "certify")  # its params as they were: the certification as it was
+    assert (ws / "metrics/certify.json").read_bytes() == kept
 
 
 def test_a_stage_refused_under_dvc_says_how_to_restore_what_dvc_removed(reproduced):

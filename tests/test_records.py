@@ -1,0 +1,83 @@
+"""The records stages hand to each other: written and read back as typed fields, the files' bytes as before, and
+a file of another shape refused in one line naming it."""
+import json
+
+import pytest
+
+from rankcert import records
+from rankcert.errors import RankcertError
+from rankcert.outputs import to_json
+from rankcert.records import AdapterRun, Evaluation, Manifest, PadToken, Sample, Training
+from tests.helpers import PROJECT, stand_in_training
+
+
+def manifest(labels: dict) -> Manifest:
+    return Manifest(42, "glue", train=Sample(800, "a" * 64, 31, **labels),
+                    eval=Sample(300, "b" * 64, 29, **labels, split_rows=872))
+
+
+@pytest.mark.parametrize("labels", [{"positive": 410}, {"label_counts": [100, 120, 80]}])
+def test_a_manifest_is_the_json_prepare_wrote_before_it_was_typed(tmp_path, labels):
+    legacy = {"seed": 42, "source": "glue",  # the manifest as prepare wrote it by hand, before records.py
+              "train": {"rows": 800, "fingerprint": "a" * 64, **labels, "padded_length": 31},
+              "eval": {"rows": 300, "split_rows": 872, "fingerprint": "b" * 64, **labels, "padded_length": 29}}
+    assert records.text(manifest(labels)) == to_json(legacy)
+    (tmp_path / "manifest.json").write_text(to_json(legacy))
+    assert records.read(tmp_path / "manifest.json", Manifest) == manifest(labels)
+
+
+def test_an_evaluation_record_is_the_json_evaluate_wrote_before_it_was_typed(tmp_path):
+    legacy = {"adapter_sha256": "c" * 64, "predictions_sha256": "d" * 64, "accuracy": 0.82, "correct": 246,
+              "examples": 300, "trainable_parameters": 20674, "reduction_vs_probe": 0.0}
+    found = Evaluation(**legacy)
+    assert records.text(found) == to_json(legacy)
+    (tmp_path / "e.json").write_text(json.dumps(legacy))  # any spelling of the same JSON reads the same
+    assert records.read(tmp_path / "e.json", Evaluation) == found
+
+
+def test_an_adapter_run_record_round_trips_with_its_training_and_pad_token(tmp_path):
+    from rankcert.params import load_params
+
+    training = stand_in_training(load_params(PROJECT / "params.yaml"), 7, steps=300)
+    run = AdapterRun("uniform_r20", 7, {"l0.q": 20}, "e" * 64, "f" * 64, training, "0" * 64, "distilbert",
+                     PadToken("[PAD]", 0, "tokenizer"), 20674, "3.11.9", {"torch": "2.13.0"}, "cpu (x86_64)")
+    (tmp_path / "run.json").write_text(records.text(run))
+    back = records.read(tmp_path / "run.json", AdapterRun)
+    assert back == run and back.training.recipe.lr == 5e-5 and back.training.steps == 300
+    raw = json.loads(records.text(run))
+    assert raw["pad_token"] == {"token": "[PAD]", "id": 0, "source": "tokenizer"}  # run.json's keys, as before
+    assert raw["training"]["source"] == "trained" and raw["training"]["recipe"]["precision"] == "fp32"
+
+
+def test_optional_fields_left_at_none_are_not_written_and_null_reads_as_none(tmp_path):
+    sample = Sample(10, "a" * 64, 8)
+    assert json.loads(records.text(sample)) == {"rows": 10, "fingerprint": "a" * 64, "padded_length": 8}
+    (tmp_path / "s.json").write_text(json.dumps({**records.as_json(sample), "split_rows": None}))
+    assert records.read(tmp_path / "s.json", Sample) == sample
+
+
+@pytest.mark.parametrize("content,message", [
+    ("{", "e.json is missing or damaged"),
+    ("[1, 2]", "is not the evaluation record this rankcert writes (the file must be a mapping"),
+    ('{"accuracy": 0.5}', "(missing key 'adapter_sha256': written by an older rankcert, or edited)"),
+    (json.dumps({"adapter_sha256": "c", "predictions_sha256": "d", "accuracy": 0.5, "correct": "all",
+                 "examples": 2, "trainable_parameters": 1, "reduction_vs_probe": 0.0}),
+     "(correct must be an integer, not 'all'"),
+    (json.dumps({"adapter_sha256": "c", "predictions_sha256": "d", "accuracy": 0.5, "correct": 1, "examples": 2,
+                 "trainable_parameters": 1, "reduction_vs_probe": 0.0, "note": "x"}), "unknown key 'note'"),
+])
+def test_a_file_of_another_shape_is_one_line_naming_it(tmp_path, content, message):
+    (tmp_path / "e.json").write_text(content)
+    with pytest.raises(RankcertError) as err:
+        records.read(tmp_path / "e.json", Evaluation)
+    assert message in str(err.value) and str(tmp_path / "e.json") in str(err.value) and "\n" not in str(err.value)
+    assert "rerun its stage (dvc repro)" in str(err.value)
+
+
+def test_a_training_source_is_one_of_those_known(tmp_path):
+    from rankcert.params import load_params
+
+    raw = records.as_json(stand_in_training(load_params(PROJECT / "params.yaml"), 1))
+    (tmp_path / "t.json").write_text(json.dumps({**raw, "source": "downloaded"}))
+    with pytest.raises(RankcertError, match="source must be trained or truncated, not 'downloaded'"):
+        records.read(tmp_path / "t.json", Training)
