@@ -22,7 +22,8 @@ from rankcert.runfacts import model_fingerprint
 from rankcert.sources import adapter_digest
 from rankcert.text import rank_summary
 
-IDENTITY = ("adapter", "seed", "ranks", "base_model", "adapter_sha256")  # what record_sha256 covers
+IDENTITY = ("adapter", "seed", "ranks", "base_model", "adapter_sha256")  # what record_sha256 covers, with source
+TRAINED, IMPORTED = "trained", "imported"  # `source`: trained here, or a user's adapter (params probe.adapter)
 
 
 def base_model(model: ModelParams) -> str:
@@ -36,10 +37,11 @@ def _base_model(name: str, revision: str) -> str:
     return f"{found}@{revision}" if found.startswith("hub:") else found
 
 
-def record(name: str, seed: int, adapter_folder: Path, base: str) -> dict:
-    """run.json's identity fields for the adapter just saved in `adapter_folder`, with the hash that covers them."""
+def record(name: str, seed: int, adapter_folder: Path, base: str, source: str = TRAINED) -> dict:
+    """run.json's identity fields for the adapter just saved in `adapter_folder`, with the hash that covers them;
+    `source`: trained here, or imported (params probe.adapter)."""
     identity = {"adapter": name, "seed": seed, "ranks": config_ranks(adapter_folder), "base_model": base,
-                "adapter_sha256": adapter_digest(adapter_folder)}
+                "adapter_sha256": adapter_digest(adapter_folder), "source": source}
     return {**identity, "record_sha256": _digest(identity)}
 
 
@@ -50,7 +52,7 @@ def verified_run(run: Path, seed: int, name: str, base: str) -> str:
     if not all(key in found for key in (*IDENTITY, "record_sha256")):
         raise RankcertError(f"{run}/run.json doesn't say which adapter it is (written by an older rankcert); rerun "
                             "its stage (dvc repro)")
-    identity = {key: found[key] for key in IDENTITY}
+    identity = {key: found[key] for key in (*IDENTITY, "source") if key in found}  # source: not in older records
     claims = f"it claims to be {found['adapter']!r} of seed {found['seed']}"
     if found["record_sha256"] != _digest(identity):
         raise RankcertError(f"{run}/run.json was edited after its stage wrote it ({claims}, but its record_sha256 "

@@ -50,7 +50,8 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     probe_accuracy = {s: None if c is None else float(c.mean()) for s, c in probe_correct.items()}
     undertrained = [s for s, a in probe_accuracy.items() if stats.undertrained(a, rule)]
     level = stats.validation_level(len(params.seeds), params.train.steps, params.data.train_size,
-                                   params.data.eval_rows or n, params.certify.certifiable)
+                                   params.data.eval_rows or n, params.certify.certifiable,
+                                   imported=params.probe.adapter is not None)
     judged = {name: population.judge([None if r.status == stats.UNDERTRAINED else r.delta for r in s.seeds],
                                      rule.population, rule.tolerance, rule.confidence,
                                      _eval_sd(probe_correct, correct[name]))

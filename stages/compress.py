@@ -16,7 +16,7 @@ from rankcert import data, identity, spectra
 from rankcert.cotrain import Job, SharedBase, fit_all
 from rankcert.errors import run_main
 from rankcert.layout import LAYOUT, PROBE
-from rankcert.modeling import lease_device
+from rankcert.modeling import frozen_copy, lease_device, load_adapter, lora_scales
 from rankcert.outputs import atomic_dir, write_json
 from rankcert.params import Params, load_params
 from rankcert.results import read_spectra
@@ -61,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     truncated = [v for v in variants if not v.retrained]
     if truncated:  # they cut the probe's own weights, no others: checked before any training
         identity.verified_run(LAYOUT.run(seed, PROBE), seed, PROBE, identity.base_model(params.model))
+        # ΔW = scale·B·A at the scale PEFT applies to each module (an imported adapter's alpha/r, rsLoRA, patterns)
+        scales = lora_scales(load_adapter(frozen_copy(base.model), LAYOUT.adapter(seed, PROBE)))
     with atomic_dir(LAYOUT.variants(seed)) as scratch:
         for trained in fit_all(base, [jobs[v.name] for v in retrained], train_data, device, label):
             name = trained.job.name
@@ -69,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for variant in truncated:
             job = jobs[variant.name]
             model = base.lora_model(job)
-            load_truncated(model, job.plan, LAYOUT.adapter(seed, PROBE), params.probe.alpha / params.probe.rank)
+            load_truncated(model, job.plan, LAYOUT.adapter(seed, PROBE), scales)
             print(f"[{label}-{variant.name}] truncated the probe's update by SVD, no training", flush=True)
             _write(scratch / variant.name, model, [], torch.device("cpu"), base, records[variant.name])  # a CPU SVD
     for variant in variants:
