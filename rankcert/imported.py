@@ -151,9 +151,9 @@ def _check_head(where: str, shapes: dict, base_model, model_params) -> None:
             if ".lora_A." not in key and ".lora_B." not in key}
     heads = {key.rsplit(".", 1)[0].split(".")[-1] for key in head}
     if heads != set(model_params.head_modules):
-        raise RankcertError(f"{where} carries a trained head {sorted(heads)}, but model.head_modules is "
-                            f"{model_params.head_modules}: a head it lacks would be evaluated untrained; name the "
-                            "modules it saves (its modules_to_save)")
+        raise RankcertError(f"{where} holds a trained head {sorted(heads)} (what its modules_to_save saved), but "
+                            f"model.head_modules is {model_params.head_modules}: set model.head_modules to the "
+                            "adapter's (its cuts keep the head it trained; a head it lacks would be untrained)")
     own = {name: tuple(p.shape) for name, p in base_model.named_parameters()}
     for key, shape in sorted(head.items()):
         if own.get(key) != tuple(shape):
