@@ -16,6 +16,7 @@ import random
 import shutil
 import subprocess
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -156,7 +157,9 @@ def write_user_adapter(workspace: Path, params: dict) -> None:
         optimizer.step()
         optimizer.zero_grad()
     adapter.peft_config["default"].base_model_name_or_path = model["name"]
-    save_adapter(adapter, workspace / probe["adapter"])
+    with warnings.catch_warnings():  # PEFT looks for the base's config at that name, relative to here: not needed
+        warnings.filterwarnings("ignore", message="Could not find a config file", category=UserWarning)
+        save_adapter(adapter, workspace / probe["adapter"])
 
 
 def demo_params(assets: str = "assets", profile: str = "demo") -> dict:
