@@ -14,7 +14,8 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
 .PHONY: demo test test-fast lint pre-release policy settle repro-parallel worker-status worker-stop clean-scratch clean-venv
 
-# PROFILE=llama or PROFILE=gpt2: a tiny decoder (its tokenizer has no pad token) instead of the tiny DistilBERT.
+# PROFILE=llama or PROFILE=gpt2: a tiny decoder (its tokenizer has no pad token) instead of the tiny DistilBERT;
+# PROFILE=adapter: a LoRA adapter trained first on the tiny DistilBERT, then cuts of it certified (probe.adapter).
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR) && $(OFFLINE) $(PYTHON) -m rankcert.tools.demo $(DEMO_DIR) $(if $(PROFILE),--profile $(PROFILE))
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import NamedTuple
 
 from rankcert import identity, spectra
 from rankcert.cotrain import Job, SharedBase
 from rankcert.layout import LAYOUT, PROBE
+from rankcert.modeling import frozen_copy, load_adapter, lora_scales
 from rankcert.outputs import write_json
 from rankcert.params import Params
 from rankcert.records import TRUNCATED, Training
@@ -37,8 +39,15 @@ def write_variant_run(folder: Path, model, log, device, base: SharedBase, record
                       extra=lambda run: write_json(run / "plan.json", record))
 
 
-def cut_from_probe(seed: int, params: Params) -> Training:
-    """The training a truncated variant's weights come from: the seed's probe, whose run folder is verified first
-    (a cut is made from the probe's own weights, no others)."""
+class ProbeCut(NamedTuple):
+    """The seed's probe as its truncated variants are cut from it."""
+
+    training: Training  # the training the cuts' weights come from (source truncated)
+    scales: dict[str, float]  # module -> the scale PEFT applies to its B·A (the adapter's alpha/r, rsLoRA, patterns)
+
+
+def probe_to_cut(seed: int, params: Params, base: SharedBase) -> ProbeCut:
+    """The seed's probe, its run folder verified first: a cut is made from the probe's own weights, no others."""
     probe = identity.verified_run(LAYOUT.run(seed, PROBE), seed, PROBE, identity.base_model(params.model))
-    return dataclasses.replace(probe.training, source=TRUNCATED)
+    scales = lora_scales(load_adapter(frozen_copy(base.model), LAYOUT.adapter(seed, PROBE)))
+    return ProbeCut(dataclasses.replace(probe.training, source=TRUNCATED), scales)

@@ -166,6 +166,15 @@ def lora_shapes(model: torch.nn.Module) -> dict[str, tuple[int, int]]:
     return factor_shapes({name: tuple(p.shape) for name, p in model.named_parameters()})
 
 
+def lora_scales(model: torch.nn.Module) -> dict[str, float]:
+    """Module name (as in the base model) -> the factor PEFT multiplies its B·A by (alpha/r; alpha/√r with rsLoRA;
+    per module with rank and alpha patterns), read from the built layers: ΔW = scale·B·A."""
+    from peft.tuners.lora import LoraLayer
+
+    return {name.removeprefix("base_model.model."): float(next(iter(layer.scaling.values())))
+            for name, layer in model.named_modules() if isinstance(layer, LoraLayer)}
+
+
 def verify_lora_shapes(model: torch.nn.Module, plan: dict[str, int]) -> None:
     """Stop when the built adapter differs from the plan (PEFT ignores pattern keys that match nothing)."""
     built = lora_shapes(model)

@@ -106,9 +106,13 @@ class RuntimeParams:
 
 @dataclass(frozen=True)
 class ProbeParams:
+    """The probe: trained here at `rank`/`alpha`, or, with `adapter`, a user's PEFT LoRA adapter folder imported in
+    its place (rankcert.imported); `rank` and `alpha` then state the adapter's, and `dropout` is the recipe's."""
+
     rank: int
     alpha: float
     dropout: float
+    adapter: str | None = None  # a local PEFT LoRA adapter folder to certify cuts of (listed in `inputs`)
 
     def __post_init__(self):
         _require(self.rank > 0, "probe.rank must be > 0")
@@ -217,6 +221,10 @@ class Params:
                  f"inputs keys name stages and files: use letters, digits, _ and -, not {sorted(self.inputs)}")
         _require(self.seeds, "seeds must list at least one seed")
         _require(len(set(self.seeds)) == len(self.seeds), f"seeds has duplicates: {self.seeds}")
+        _require(self.probe.adapter is None or len(self.seeds) == 1,
+                 f"seeds lists {len(self.seeds)} seeds but probe.adapter imports one adapter: list one seed (it seeds "
+                 "the retrained variants and draws their training data); more would judge the same adapter again "
+                 "and count it as independent training runs")
         _require(all(0 <= s < 2**32 for s in self.seeds), f"seeds must be in 0..{2**32 - 1} (numpy and torch seeds)")
         looks = self.certify.population.looks
         _require(len(self.seeds) <= looks[-1], f"{len(self.seeds)} seeds go beyond certify.population.looks' last "
@@ -293,6 +301,10 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return None
     if hint is Variant:
         return parse_variant(value)
+    if hint is type(None):
+        if value is not None:
+            raise RankcertError(f"{where} must be null, not {quoted(value)}")
+        return None
     if typing.get_origin(hint) is Literal:
         choices = typing.get_args(hint)
         if value not in choices:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from rankcert.layout import PROBE
 from rankcert.params import Params, TrainParams
+from rankcert.records import IMPORTED
 from rankcert.results import RunResults
 
 SHOWN = 5  # stage runs named in one line before "and N more"
@@ -25,7 +26,8 @@ class Recorded:
     steps: int  # the fewest optimizer steps any adapter judged was trained for (0: none recorded)
     train_examples: int  # the fewest train examples a present seed drew (prepare's manifests)
     eval_examples: int  # the fewest examples an adapter was evaluated on
-    recipe: TrainParams | None  # the train section the first probe ran with
+    recipe: TrainParams | None  # the train section the first probe ran with (None: it was imported)
+    imported: bool  # a probe is a user's adapter (params probe.adapter), not trained here
     disagreements: list[str]  # one line per fact the records and params state differently
 
 
@@ -36,10 +38,11 @@ def recorded(params: Params, found: RunResults) -> Recorded:
     first = found.environment
     return Recorded(
         seeds=seeds,
-        steps=min((run.training.steps for run in found.runs.values()), default=0),
+        steps=min((run.training.steps for run in found.runs.values() if run.training.steps is not None), default=0),
         train_examples=min((m.train.rows for m in manifests), default=0),
         eval_examples=min((e.examples for e in found.evaluations.values()), default=0),
         recipe=first.training.recipe if first else None,
+        imported=any(found.runs[(s, PROBE)].training.source == IMPORTED for s in seeds),
         disagreements=disagreements(params, found),
     )
 
@@ -56,6 +59,13 @@ def disagreements(params: Params, found: RunResults) -> list[str]:
     train, data = params.train, params.data
     for (seed, name), run in found.runs.items():
         where, t = f"probe@{seed}" if name == PROBE else f"compress@{seed}", run.training
+        if name == PROBE and (t.source == IMPORTED) != bool(params.probe.adapter):
+            differs(where, "imported an adapter" if t.source == IMPORTED else "trained the probe here",
+                    f"params say probe.adapter {params.probe.adapter or 'null'}")
+        if name == PROBE and set(run.ranks.values()) != {params.probe.rank}:
+            differs(where, f"has rank {_values(run.ranks)}", f"params say probe.rank {params.probe.rank}")
+        if t.steps is None:  # an imported adapter or a cut of it: its training is not known
+            continue
         if t.steps != train.steps:
             differs(where, f"trained {t.steps} steps", f"params say train.steps {train.steps}")
         for field in dataclasses.fields(TrainParams):
@@ -66,8 +76,6 @@ def disagreements(params: Params, found: RunResults) -> list[str]:
         if manifest and (t.data_fingerprint, t.examples) != (manifest.train.fingerprint, manifest.train.rows):
             differs(where, f"trained on train sample {t.data_fingerprint[:12]} ({t.examples} examples)",
                     f"prepare@{seed} has drawn {manifest.train.fingerprint[:12]} ({manifest.train.rows}) since")
-        if name == PROBE and set(run.ranks.values()) != {params.probe.rank}:
-            differs(where, f"has rank {_values(run.ranks)}", f"params say probe.rank {params.probe.rank}")
     for seed, manifest in found.manifests.items():
         if manifest.train.rows != data.train_size:
             differs(f"prepare@{seed}", f"drew {manifest.train.rows} train examples",

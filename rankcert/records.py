@@ -18,7 +18,7 @@ from rankcert.errors import RankcertError, one_line
 from rankcert.outputs import to_json
 from rankcert.params import TrainParams, build_config
 
-TRAINED, TRUNCATED = "trained", "truncated"  # Training.source
+TRAINED, TRUNCATED, IMPORTED = "trained", "truncated", "imported"  # Training.source
 
 Record = TypeVar("Record")
 
@@ -59,14 +59,15 @@ class PadToken:
 class Training:
     """What an adapter's weights are the result of, as the training loop saw it (not as params say now).
 
-    `source` is how they were made: trained by this stage, or truncated from the probe's update (then the other
-    fields are the probe's training). Another way to get weights is another `source`."""
+    `source` is how they were made: trained by this stage, truncated from the probe's update (then the other
+    fields are the probe's training), or imported (a user's adapter, params probe.adapter: the other fields are
+    unknown, None, and so are those of a cut of it). Another way to get weights is another `source`."""
 
-    source: Literal["trained", "truncated"]
-    steps: int  # optimizer steps the weights were trained for (the loop's count)
-    examples: int  # size of the prepared train sample its batches were drawn from
-    data_fingerprint: str  # that sample's fingerprint (prepare's manifest)
-    recipe: TrainParams  # the train section it ran with
+    source: Literal["trained", "truncated", "imported"]
+    steps: int | None = None  # optimizer steps the weights were trained for (the loop's count)
+    examples: int | None = None  # size of the prepared train sample its batches were drawn from
+    data_fingerprint: str | None = None  # that sample's fingerprint (prepare's manifest)
+    recipe: TrainParams | None = None  # the train section it ran with
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,10 @@ def _normal_model(v: population.PopulationVerdict, seeds: list[int]) -> str:
 
 
 def _probe_table(params: Params, verdict: Verdict, sizes) -> list[str]:
-    out = ["## Probe", "", f"LoRA r={params.probe.rank}, alpha={params.probe.alpha}.", "",
+    made = ("; imported, not trained here: the adapter of `probe.adapter`, its files as they are (sha256 under "
+            "\"Adapters judged\"); truncated variants are cut from it, retrained ones follow the recipe in params, so "
+            "their Δ also holds that recipe against however the adapter was trained") if params.probe.adapter else ""
+    out = ["## Probe", "", f"LoRA r={params.probe.rank}, alpha={params.probe.alpha}{made}.", "",
            "| seed | accuracy | trainable params | gate |", "|---|---|---|---|"]
     for seed, acc in verdict.probe_accuracy.items():
         size = (e := sizes.get((seed, "probe"))) and e.trainable_parameters

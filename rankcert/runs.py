@@ -10,7 +10,8 @@ import torch
 from rankcert import identity, modeling, records
 from rankcert.outputs import SCRATCH, atomic_dir, write_csv, write_json, write_text
 from rankcert.params import TrainParams
-from rankcert.records import TRAINED, AdapterRun, Manifest, PadToken, Training
+from rankcert.prediction import adapter_parameters
+from rankcert.records import IMPORTED, TRAINED, AdapterRun, Manifest, PadToken, Training
 from rankcert.runfacts import environment
 from rankcert.training import LogRow
 
@@ -22,22 +23,36 @@ def trained(log: list[LogRow], examples: int, manifest: Manifest, recipe: TrainP
     return Training(TRAINED, log[-1].step if log else 0, examples, manifest.train.fingerprint, ran)
 
 
+def imported_training() -> Training:
+    """The training record of a user's adapter (params probe.adapter): not trained here, so its steps, sample and
+    recipe are unknown."""
+    return Training(IMPORTED)
+
+
 def write_adapter_run(out: Path, name: str, model, log: list[LogRow], device: torch.device, seed: int,
                       model_type: str, base: str, pad: PadToken, training: Training,
-                      extra: Callable[[Path], None] | None = None) -> None:
+                      extra: Callable[[Path], None] | None = None, imported: dict[str, bytes] | None = None) -> None:
     """adapter/, train_log.csv, run.json and what `extra(folder)` adds, replacing `out` as one folder.
 
     run.json (records.AdapterRun) holds only what the inputs and the environment decide, so a forced retrain
     that gives the same weights changes nothing downstream; timings go to write_timing. It records who the
     adapter is (its name, seed, ranks, base model `base`, `training` and content hash: rankcert.identity), which
     evaluate and certify check before they trust the adapter, and the token the examples were padded with.
+    `imported`: a user's adapter files (name -> bytes), written as they are instead of saving `model`, so its
+    hash is the user's (`training` is then imported_training()).
     """
     with atomic_dir(out) as scratch:
-        modeling.save_adapter(model, scratch / "adapter")
+        if imported is None:
+            modeling.save_adapter(model, scratch / "adapter")
+        else:
+            (scratch / "adapter").mkdir()
+            for file, content in imported.items():
+                (scratch / "adapter" / file).write_bytes(content)
         write_csv(scratch / "train_log.csv", [vars(row) for row in log], ["step", "loss", "lr"])
+        # an imported adapter's trainable parameters: what its training trained, the stored factors and head
+        trainable = modeling.trainable_parameters(model) if imported is None else adapter_parameters(scratch / "adapter")
         run = AdapterRun(**identity.record(name, seed, scratch / "adapter", base, training), model_type=model_type,
-                         pad_token=pad, trainable_parameters=modeling.trainable_parameters(model),
-                         **environment(device))  # python, packages, device
+                         pad_token=pad, trainable_parameters=trainable, **environment(device))  # python, packages, device
         write_text(scratch / "run.json", records.text(run))
         if extra:
             extra(scratch)

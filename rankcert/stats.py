@@ -137,13 +137,23 @@ def summarize(name: str, results: list[SeedResult], rule: Rule) -> VariantSummar
 
 @dataclass(frozen=True)
 class Level:
-    name: str  # certifiable | screening+ | screening
+    name: str  # certifiable | screening+ | screening | imported
     reasons: list[str]
 
 
-def validation_level(n_seeds: int, steps: int, train_size: int, eval_size: int, need) -> Level:
-    """What the run can support, from what it actually did; `need` is CertifiableLevel."""
+IMPORTED_CLAIMS = ("one imported adapter (probe.adapter), so the spread over training runs is unknown: what holds is "
+                   "each cut's paired bootstrap CI of Δ over the eval examples, McNemar's p and the non-inferiority "
+                   "reading, for this adapter on this eval set; a SAFE over seeds, the population verdict and the "
+                   "evidence predictions need retrained seeds (a probe trained here, several seeds)")
+
+
+def validation_level(n_seeds: int, steps: int, train_size: int, eval_size: int, need, imported: bool = False) -> Level:
+    """What the run can support, from what it actually did; `need` is CertifiableLevel. `imported`: the probe is a
+    user's adapter (one run, not trained here), which no seed count makes certifiable."""
     short = []
+    if imported:
+        return Level("imported", [IMPORTED_CLAIMS] + ([f"{eval_size} eval examples < {need.min_eval_size}"]
+                                                      if eval_size < need.min_eval_size else []))
     if n_seeds < need.min_seeds:
         short.append(f"{n_seeds} seed(s) < {need.min_seeds}")
     if steps < need.min_steps:

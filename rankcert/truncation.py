@@ -29,17 +29,24 @@ def truncated_factors(lora_a: torch.Tensor, lora_b: torch.Tensor, scale: float,
     return new_a.to(lora_a.dtype).contiguous(), new_b.to(lora_b.dtype).contiguous()
 
 
-def truncate_weights(weights: dict[str, torch.Tensor], plan: dict[str, int], scale: float) -> dict[str, torch.Tensor]:
-    """The probe's saved weights with every LoRA pair truncated to `plan`; everything else (the head) as is."""
+def truncate_weights(weights: dict[str, torch.Tensor], plan: dict[str, int],
+                     scales: dict[str, float]) -> dict[str, torch.Tensor]:
+    """The probe's saved weights with every LoRA pair truncated to `plan`; everything else (the head) as is.
+    `scales`: module -> the factor PEFT applies to its B·A (modeling.lora_scales)."""
     factors = lora_modules(weights)
-    if set(factors) != set(plan):
-        lost = sorted(set(plan) ^ set(factors))
+    if set(factors) != set(plan) or set(factors) - set(scales):
+        lost = sorted(set(plan) ^ set(factors) | set(factors) - set(scales))
         raise RankcertError(f"the probe adapter's LoRA modules differ from the plan's (e.g. {lost[:2]}); "
                             "rerun the probe stage")
     out = dict(weights)
     for module, keys in factors.items():
+        held = weights[keys["lora_A"]].shape[0]
+        if plan[module] > held:  # an imported adapter's rank can be below allowed_ranks' or another module's
+            raise RankcertError(f"the plan asks rank {plan[module]} at {module}, above the probe adapter's rank {held} "
+                                "there: a cut cannot add rank; keep compress.allowed_ranks and the truncated "
+                                f"variants' ranks at or below {held}")
         out[keys["lora_A"]], out[keys["lora_B"]] = truncated_factors(
-            weights[keys["lora_A"]], weights[keys["lora_B"]], scale, plan[module])
+            weights[keys["lora_A"]], weights[keys["lora_B"]], scales[module], plan[module])
     return out
 
 
@@ -58,10 +65,10 @@ def load_weights(model, weights: dict[str, torch.Tensor], source: Path) -> None:
         raise RankcertError(f"the adapter from {source} doesn't fit this model: {one_line(err)[:160]}") from err
 
 
-def load_truncated(model, plan: dict[str, int], probe_adapter: Path, scale: float) -> None:
+def load_truncated(model, plan: dict[str, int], probe_adapter: Path, scales: dict[str, float]) -> None:
     """Put into `model` (LoRA at `plan`) the probe's adapter with every update cut to `plan`, the head as trained.
 
     The SVD runs on the CPU in float64, so the same probe gives the same bytes on any machine.
     """
     weights = modeling.read_adapter_weights(probe_adapter)
-    load_weights(model, truncate_weights(weights, plan, scale), probe_adapter)
+    load_weights(model, truncate_weights(weights, plan, scales), probe_adapter)

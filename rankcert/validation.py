@@ -1,5 +1,5 @@
 """What stage validate checks before anything runs: params, the policy, the model's limits, tracked local inputs,
-the device and a local data folder.
+an imported adapter's config, the device and a local data folder.
 
 Shared by the stage and the pre-release gate (which names a failure in one line instead of every stage DVC then
 calls out of date). Light: no torch, no model loading.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rankcert.gpus import check_device
+from rankcert.imported import check_config
 from rankcert.params import Params, load_params
 from rankcert.policy import Policy, load_policy
 from rankcert.sources import check_model_limits, check_tracked
@@ -23,6 +24,9 @@ def check_inputs(params_path: Path, data: bool = True) -> tuple[Params, Policy]:
     check_model_limits(params.model.name, params.model.max_length)
     check_tracked(params.model.name, "model.name", params.inputs)
     check_tracked(params.data.source, "data.source", params.inputs)
+    if params.probe.adapter:  # a user's adapter in the probe's place: its config, base and rank (shapes: probe)
+        check_config(params)
+        check_tracked(params.probe.adapter, "probe.adapter", params.inputs)
     check_device(params.runtime.device)
     if data:
         from rankcert.data import check_local_data  # pandas: only where the data is read

@@ -51,7 +51,7 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     probe_accuracy = {s: None if c is None else float(c.mean()) for s, c in probe_correct.items()}
     undertrained = [s for s, a in probe_accuracy.items() if stats.undertrained(a, rule)]
     level = stats.validation_level(len(ran.seeds), ran.steps, ran.train_examples, ran.eval_examples,
-                                   params.certify.certifiable)
+                                   params.certify.certifiable, imported=ran.imported)
     judged = {name: population.judge([None if r.status == stats.UNDERTRAINED else r.delta for r in s.seeds],
                                      rule.population, rule.tolerance, rule.confidence,
                                      _eval_sd(probe_correct, correct[name]))

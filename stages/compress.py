@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 
 from rankcert import data, records
-from rankcert.compression import cut_from_probe, job_of, plan_record, write_variant_run
+from rankcert.compression import job_of, plan_record, probe_to_cut, write_variant_run
 from rankcert.cotrain import SharedBase, fit_all
 from rankcert.harness import per_seed, run_main
 from rankcert.layout import LAYOUT, PROBE
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     jobs = {v.name: job_of(v, params, base.modules, probe_spectra) for v in variants}
     plans = {v.name: plan_record(v, jobs[v.name].plan, params, probe_spectra) for v in variants}
     truncated = [v for v in variants if not v.retrained]
-    cut = cut_from_probe(seed, params) if truncated else None  # checked before any training
+    probe = probe_to_cut(seed, params, base) if truncated else None  # checked before any training
     with atomic_dir(LAYOUT.variants(seed)) as scratch:
         for done in fit_all(base, [jobs[v.name] for v in retrained], train_data, device, label):
             name = done.job.name
@@ -49,9 +49,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         for variant in truncated:
             job = jobs[variant.name]
             model = base.lora_model(job)
-            load_truncated(model, job.plan, LAYOUT.adapter(seed, PROBE), params.probe.alpha / params.probe.rank)
+            load_truncated(model, job.plan, LAYOUT.adapter(seed, PROBE), probe.scales)
             print(f"[{label}-{variant.name}] truncated the probe's update by SVD, no training", flush=True)
-            write_variant_run(scratch / variant.name, model, [], torch.device("cpu"), base, plans[variant.name], cut)
+            write_variant_run(scratch / variant.name, model, [], torch.device("cpu"), base, plans[variant.name],
+                              probe.training)
     for variant in variants:
         print(f"[{label}-{variant.name}] plan: {rank_summary(jobs[variant.name].plan)}", flush=True)
 

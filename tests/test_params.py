@@ -98,6 +98,9 @@ BAD = [
     ("data.train_size", 0, "must be > 0"),
     ("model.target_modules", [], "must name at least one module"),
     ("certify.certifiable", DELETE, "missing key 'certify.certifiable'"),
+    ("probe.adapter", 3, "probe.adapter must be a non-empty string or null, not 3"),
+    ("probe.adapter", "", "probe.adapter must be a non-empty string or null"),
+    ("probe.adapter", "../adapter", "seeds lists 3 seeds but probe.adapter imports one adapter: list one seed"),
 ]
 
 

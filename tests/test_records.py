@@ -79,5 +79,5 @@ def test_a_training_source_is_one_of_those_known(tmp_path):
 
     raw = records.as_json(stand_in_training(load_params(PROJECT / "params.yaml"), 1))
     (tmp_path / "t.json").write_text(json.dumps({**raw, "source": "downloaded"}))
-    with pytest.raises(RankcertError, match="source must be trained or truncated, not 'downloaded'"):
+    with pytest.raises(RankcertError, match="source must be trained, truncated or imported, not 'downloaded'"):
         records.read(tmp_path / "t.json", Training)

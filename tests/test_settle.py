@@ -3,6 +3,10 @@ import dataclasses
 import subprocess
 import sys
 
+import pytest
+import yaml
+
+from rankcert.errors import RankcertError
 from rankcert.params import load_params, params_from_dict
 from rankcert.tools import settle
 from rankcert.yamlfile import parse_yaml
@@ -45,3 +49,14 @@ def test_settle_outside_git_says_what_to_do(tmp_path):
     result = subprocess.run([sys.executable, "-m", "rankcert.tools.settle"], cwd=tmp_path, capture_output=True,
                             text=True)
     assert result.returncode == 2 and "not a git checkout: each look is a commit" in result.stderr
+
+
+def test_settle_refuses_an_imported_adapter_before_it_writes_anything(tmp_path, monkeypatch):
+    raw = parse_yaml((PROJECT / "params.yaml").read_text(), "params")
+    raw["probe"]["adapter"], raw["seeds"] = "my-adapter", [42]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    before = (tmp_path / "params.yaml").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RankcertError, match="probe.adapter imports one adapter, so seeds stay one"):
+        settle.main(["--no-commit"])
+    assert (tmp_path / "params.yaml").read_bytes() == before

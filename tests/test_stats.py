@@ -96,3 +96,8 @@ def test_validation_levels():
     assert stats.validation_level(3, 499, 2000, 500, need).name == "screening+"
     assert stats.validation_level(1, 500, 2000, 500, need).name == "screening"
     assert "2 seed(s) < 3" in stats.validation_level(2, 500, 2000, 500, need).reasons
+    # an imported adapter is one training run: no seed count makes it certifiable, and the level says what holds
+    imported = stats.validation_level(3, 500, 2000, 400, need, imported=True)
+    assert imported.name == "imported" and imported.reasons[1:] == ["400 eval examples < 500"]
+    assert "paired bootstrap CI of Δ over the eval examples" in imported.reasons[0]
+    assert "need retrained seeds" in imported.reasons[0]

@@ -39,13 +39,17 @@ def test_truncate_weights_keeps_the_head_and_cuts_each_module_to_its_plan():
                "base_model.model.l.0.v.lora_A.weight": torch.randn(4, 6, generator=g),
                "base_model.model.l.0.v.lora_B.weight": torch.randn(5, 4, generator=g),
                "base_model.model.classifier.weight": torch.randn(2, 5, generator=g)}
-    out = truncation.truncate_weights(weights, {"l.0.q": 1, "l.0.v": 2}, 2.0)
+    scales = {"l.0.q": 2.0, "l.0.v": 2.0}
+    out = truncation.truncate_weights(weights, {"l.0.q": 1, "l.0.v": 2}, scales)
     assert out["base_model.model.l.0.q.lora_A.weight"].shape == (1, 6)
     assert out["base_model.model.l.0.v.lora_B.weight"].shape == (5, 2)
     assert torch.equal(out["base_model.model.classifier.weight"],
                        weights["base_model.model.classifier.weight"])
     with pytest.raises(RankcertError, match="differ from the plan"):
-        truncation.truncate_weights(weights, {"l.0.q": 1}, 2.0)
+        truncation.truncate_weights(weights, {"l.0.q": 1}, scales)
+    with pytest.raises(RankcertError, match="asks rank 5 at l.0.v, above the probe adapter's rank 4 there: a cut "
+                                            "cannot add rank"):  # e.g. an imported adapter of a smaller rank
+        truncation.truncate_weights(weights, {"l.0.q": 1, "l.0.v": 5}, scales)
 
 
 def test_truncating_the_probe_to_its_own_rank_predicts_exactly_as_the_probe(tmp_path, raw_params, monkeypatch):
@@ -133,7 +137,7 @@ def test_truncation_equals_peft_convert_to_lora_at_a_fixed_rank(adapter_of, rank
     plan = {m: rank for m in modeling.lora_modules(weights)}
     with pytest.warns(UserWarning, match="already a LoRA adapter"):
         _, theirs = convert_to_lora(model, rank)
-    _assert_same_cut(truncation.truncate_weights(weights, plan, PROBE_ALPHA / PROBE_RANK), theirs)
+    _assert_same_cut(truncation.truncate_weights(weights, plan, {m: PROBE_ALPHA / PROBE_RANK for m in plan}), theirs)
 
 
 @needs_peft_cut
@@ -151,7 +155,7 @@ def test_truncation_at_an_energy_threshold_equals_peft_when_every_rank_is_allowe
 
     every_rank = plan(list(range(1, PROBE_RANK + 1)))
     assert every_rank == config.rank_pattern and len(set(every_rank.values())) > 1
-    _assert_same_cut(truncation.truncate_weights(weights, every_rank, scales[next(iter(scales))]), theirs)
+    _assert_same_cut(truncation.truncate_weights(weights, every_rank, scales), theirs)
     # with the canonical allowed ranks rankcert keeps more: each module's energy rank rounded up
     allowed = [2, 4, 8]
     assert plan(allowed) == {m: min(r for r in allowed if r >= k) for m, k in config.rank_pattern.items()}

@@ -3,7 +3,9 @@
 `python -m rankcert.tools.demo DIR` builds a self-contained git+DVC workspace in DIR (project files, the demo
 params, generated assets) and, unless --no-run, runs `dvc repro` there and commits the first certification.
 `--profile llama` or `--profile gpt2` certifies a tiny decoder (a Llama- or GPT-2-shaped model whose tokenizer
-has no pad token) instead of the tiny DistilBERT: profiles/<name>.yaml, applied over profiles/demo.yaml.
+has no pad token) instead of the tiny DistilBERT; `--profile adapter` first trains a LoRA adapter on the tiny
+DistilBERT the way a user would and certifies cuts of it (probe.adapter): profiles/<name>.yaml, applied over
+profiles/demo.yaml.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import random
 import shutil
 import subprocess
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +31,8 @@ PROJECT = Path(__file__).resolve().parents[2]
 WORKSPACE_FILES = ["dvc.yaml", "stages", "rankcert", "policies", "plots/templates"]
 PROFILES = PROJECT / "profiles"
 DECODERS = ("llama", "gpt2")
+PROFILE_NAMES = ("demo", *DECODERS, "adapter")
+USER_RECIPE = {"steps": 200, "batch_size": 16, "lr": 1e-3, "seed": 7}  # how the adapter profile's "user" trains
 # `dvc plots show` fills the page stage plots_page writes (relative to .dvc/, as DVC reads it): it renders offline
 PLOTS_PAGE_CONFIG = ["dvc", "config", "plots.html_template", os.path.relpath(LAYOUT.plot_page, ".dvc")]
 
@@ -116,7 +121,46 @@ def write_decoder_model(folder: Path, family: str, seed: int = 0, padding_side: 
 
 def model_writer(profile: str):
     """The function that writes `profile`'s generated model into a folder."""
-    return write_demo_model if profile == "demo" else functools.partial(write_decoder_model, family=profile)
+    return functools.partial(write_decoder_model, family=profile) if profile in DECODERS else write_demo_model
+
+
+def write_user_adapter(workspace: Path, params: dict) -> None:
+    """The adapter `params`' probe.adapter names, trained on its model and train data the way a user would (PEFT
+    and a plain PyTorch loop, USER_RECIPE; none of rankcert's training), at its probe.rank and probe.alpha, and
+    saved as a PEFT folder whose base_model_name_or_path is model.name as the workspace names it."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from rankcert.modeling import save_adapter
+
+    model, probe, recipe = params["model"], params["probe"], USER_RECIPE
+    torch.manual_seed(recipe["seed"])
+    tokenizer = AutoTokenizer.from_pretrained(str(workspace / model["name"]))
+    base = AutoModelForSequenceClassification.from_pretrained(str(workspace / model["name"]),
+                                                              num_labels=model["num_labels"])
+    adapter = get_peft_model(base, LoraConfig(r=probe["rank"], lora_alpha=probe["alpha"], task_type="SEQ_CLS",
+                                              target_modules=model["target_modules"],
+                                              modules_to_save=model["head_modules"]))
+    rows = pd.read_json(workspace / params["data"]["source"] / "train.jsonl", lines=True)
+    encoded = tokenizer(list(rows["sentence"]), padding="max_length", truncation=True, max_length=model["max_length"],
+                        return_tensors="pt")
+    labels = torch.tensor(rows["label"].to_numpy())
+    optimizer = torch.optim.AdamW([p for p in adapter.parameters() if p.requires_grad], lr=recipe["lr"])
+    draw = random.Random(recipe["seed"])
+    adapter.train()
+    for _ in range(recipe["steps"]):
+        batch = torch.tensor([draw.randrange(len(rows)) for _ in range(recipe["batch_size"])])
+        mask = encoded["attention_mask"][batch]
+        width = int(mask.sum(dim=1).max())
+        adapter(input_ids=encoded["input_ids"][batch, :width], attention_mask=mask[:, :width],
+                labels=labels[batch]).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    adapter.peft_config["default"].base_model_name_or_path = model["name"]
+    with warnings.catch_warnings():  # PEFT looks for the base's config at that name, relative to here: not needed
+        warnings.filterwarnings("ignore", message="Could not find a config file", category=UserWarning)
+        save_adapter(adapter, workspace / probe["adapter"])
 
 
 def demo_params(assets: str = "assets", profile: str = "demo") -> dict:
@@ -151,11 +195,14 @@ def create_workspace(folder: Path, params: dict | None = None, with_demo_assets:
             shutil.copytree(path, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif path.exists():
             shutil.copy2(path, folder / name)
-    (folder / "params.yaml").write_text(yaml.safe_dump(params or demo_params(profile=profile), sort_keys=False))
+    params = params or demo_params(profile=profile)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (folder / ".gitignore").write_text("/assets/\n/data/\n/.rankcert-tmp/\n/dvc_plots/\n__pycache__/\n")
     if with_demo_assets:
         model_writer(profile)(folder / "assets" / "model")
         write_demo_data(folder / "assets" / "sst2")
+        if params["probe"].get("adapter"):  # the adapter profile: the "user's" adapter, trained before the pipeline
+            write_user_adapter(folder, params)
     for command in (["git", "init", "-q", "-b", "main"], ["dvc", "init", "-q"],
                     ["dvc", "config", "core.autostage", "true"], PLOTS_PAGE_CONFIG):
         subprocess.run(command, cwd=folder, check=True)
@@ -174,8 +221,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="where to create the demo workspace (must be empty or new)")
     parser.add_argument("--no-run", action="store_true", help="only create the workspace")
-    parser.add_argument("--profile", choices=["demo", *DECODERS], default="demo",
-                        help="the generated model: the tiny DistilBERT (demo) or a tiny decoder")
+    parser.add_argument("--profile", choices=PROFILE_NAMES, default="demo",
+                        help="the generated model: the tiny DistilBERT (demo), a tiny decoder, or the tiny DistilBERT "
+                             "with a LoRA adapter trained first, whose cuts are certified (adapter)")
     args = parser.parse_args(argv)
     folder = create_workspace(args.folder, profile=args.profile)
     print(f"demo workspace ready in {folder}", flush=True)

@@ -85,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-commit", action="store_true", help="don't commit each look")
     args = parser.parse_args(argv)
     params = load_params(args.params)
+    if params.probe.adapter:
+        raise RankcertError("probe.adapter imports one adapter, so seeds stay one: there are no more training runs "
+                            "to add; settle a verdict with a probe trained here (probe.adapter: null)")
     if not args.no_commit and subprocess.run(["git", "rev-parse", "--git-dir"], capture_output=True).returncode:
         raise RankcertError("not a git checkout: each look is a commit; run inside one or add --no-commit")
     layout, plan = Layout(Path(".")), looks_to_run(params)
