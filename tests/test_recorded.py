@@ -4,7 +4,7 @@ import dataclasses
 from rankcert import stats
 from rankcert.params import load_params
 from rankcert.recorded import recorded
-from rankcert.records import AdapterRun, Evaluation, Manifest, PadToken, Sample
+from rankcert.records import IMPORTED, AdapterRun, Evaluation, Manifest, PadToken, Sample, Training
 from rankcert.results import RunResults
 from tests.helpers import PROJECT, stand_in_training
 
@@ -92,3 +92,28 @@ def test_many_stage_runs_are_named_in_one_line():
 def test_nothing_recorded_is_nothing_ran():
     ran = recorded(PARAMS, RunResults({}, {}, {}, {}, {}, {}, {}, "unknown", {}))
     assert (ran.seeds, ran.steps, ran.train_examples, ran.eval_examples, ran.recipe) == ([], 0, 0, 0, None)
+
+
+def _imported(found: RunResults) -> RunResults:
+    """`found` with every probe an imported adapter and every truncated variant a cut of it."""
+    for key, run in found.runs.items():
+        if key[1] == "probe":
+            found.runs[key] = dataclasses.replace(run, training=Training(IMPORTED))
+    return found
+
+
+def test_an_imported_probe_is_read_as_imported_and_its_unknown_training_is_not_a_disagreement():
+    params = dataclasses.replace(PARAMS, seeds=[42], probe=dataclasses.replace(PARAMS.probe, adapter="mine"))
+    ran = recorded(params, _imported(results(params)))
+    assert ran.imported and ran.disagreements == [] and ran.steps == 500  # the retrained variants' steps
+    assert stats.validation_level(1, ran.steps, ran.train_examples, ran.eval_examples, params.certify.certifiable,
+                                  imported=ran.imported).name == "imported"
+
+
+def test_a_probe_imported_or_trained_against_params_is_one_line():
+    trained_here = dataclasses.replace(PARAMS, seeds=[42], probe=dataclasses.replace(PARAMS.probe, adapter="mine"))
+    assert recorded(trained_here, results(trained_here)).disagreements == [
+        "probe@42 trained the probe here; params say probe.adapter mine"]
+    one_seed = dataclasses.replace(PARAMS, seeds=[42])
+    ran = recorded(one_seed, _imported(results(one_seed)))
+    assert ran.imported and ran.disagreements == ["probe@42 imported an adapter; params say probe.adapter null"]
