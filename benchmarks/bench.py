@@ -26,11 +26,14 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rankcert import certificate, cotrain, data, modeling, training  # noqa: E402
-from rankcert.layout import LAYOUT  # noqa: E402
-from rankcert.params import load_params  # noqa: E402
-from rankcert.runfacts import device_name, package_versions  # noqa: E402
+from rankcert.certification import certificate  # noqa: E402
+from rankcert.config.params import load_params  # noqa: E402
+from rankcert.inputs import data  # noqa: E402
+from rankcert.runtime.layout import LAYOUT  # noqa: E402
+from rankcert.runtime.runfacts import device_name, package_versions  # noqa: E402
 from rankcert.tools import demo
+from rankcert.training import cotrain, modeling  # noqa: E402
+from rankcert.training import loop
 
 
 def build_model(folder: Path, vocab: Path) -> Path:
@@ -135,8 +138,8 @@ def profile_step(params, train_set, device, steps: int = 5) -> dict:
     recipe = dataclasses.replace(params.train, steps=steps + 3)
     base = cotrain.SharedBase(params, 42)
     model = base.lora_model(probe_job(base, params)).to(device).train()
-    order = training.batch_order(len(train_set), recipe.steps, recipe.batch_size, 42)
-    step = training.EagerStep(model, train_set, order, recipe, device)
+    order = loop.batch_order(len(train_set), recipe.steps, recipe.batch_size, 42)
+    step = loop.EagerStep(model, train_set, order, recipe, device)
     for i in range(3):
         step(i, recipe.lr)
     sync(device)

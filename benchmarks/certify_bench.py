@@ -25,11 +25,12 @@ from safetensors.numpy import save_file
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from rankcert import identity, records  # noqa: E402
-from rankcert.layout import PROBE, Layout  # noqa: E402
-from rankcert.params import load_params, parse_variant  # noqa: E402
-from rankcert.records import Evaluation  # noqa: E402
-from rankcert.sources import adapter_digest, file_sha256  # noqa: E402
+from rankcert.config import records  # noqa: E402
+from rankcert.config.params import load_params, parse_variant  # noqa: E402
+from rankcert.config.records import Evaluation  # noqa: E402
+from rankcert.inputs.sources import adapter_digest, file_sha256  # noqa: E402
+from rankcert.runtime.layout import PROBE, Layout  # noqa: E402
+from rankcert.training import identity  # noqa: E402
 from tests.helpers import stand_in_training, write_stand_in_manifest, write_stand_in_run  # noqa: E402
 
 

@@ -3,7 +3,7 @@
     python benchmarks/evidence_check.py --run PREDICTIONS.tgz --first 3 --split-rows 872 --out RESULT.json
 
 PREDICTIONS.tgz holds a run's params.yaml and data/eval/<seed>/<adapter>.csv (benchmarks/per_seed_bench.py
---keep-predictions, packed). From the first N seeds alone, rankcert.evidence predicts each variant's stability
+--keep-predictions, packed). From the first N seeds alone, rankcert.certification.evidence predicts each variant's stability
 at the run's full seed count; beside it, what the full run shows: its verdict, its stability (the joint
 example bootstrap over all seeds) and the population reading. Writes RESULT.json and RESULT.md.
 """
@@ -22,9 +22,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rankcert import evidence, stats  # noqa: E402
-from rankcert.params import CertifyParams, build_config  # noqa: E402
-from rankcert.variants import parse_variant  # noqa: E402
+from rankcert.certification import evidence, stats  # noqa: E402
+from rankcert.config.params import CertifyParams, build_config  # noqa: E402
+from rankcert.config.variants import parse_variant  # noqa: E402
 
 
 def read_run(path: Path) -> tuple[dict, dict[tuple[int, str], np.ndarray]]:
@@ -109,7 +109,8 @@ def markdown(result: dict, first: int, full: int) -> str:
     lines = [f"# Evidence check: the first {first} seeds predict {full}", "",
              f"Run {result['run']}, {result['eval_examples']} eval examples, tolerance "
              f"{100 * result['tolerance']:.1f} points, {result['resamples']:,} resamples. From seeds "
-             f"{result['seeds'][:first]} alone, rankcert.evidence predicts each variant's stability at {full} seeds; "
+             f"{result['seeds'][:first]} alone, rankcert.certification.evidence predicts each variant's stability at "
+             f"{full} seeds; "
              f"beside it, what all {full} seeds showed.", "",
              f"| variant | verdict at {first} (stability) | predicted SAFE share at {full} | verdict at {full} "
              f"(stability) | p new seed passes (at {first}) | the other {full - first} seeds' pass rate | "

@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.warm_bench import device_name, real_data_params  # noqa: E402
-from rankcert import certificate  # noqa: E402
-from rankcert.layout import LAYOUT  # noqa: E402
-from rankcert.runfacts import package_versions  # noqa: E402
+from rankcert.certification import certificate  # noqa: E402
+from rankcert.runtime.layout import LAYOUT  # noqa: E402
+from rankcert.runtime.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 
 VARIANTS = ["uniform_r2", "uniform_r4", "uniform_r8", "uniform_r12", "uniform_r16", "uniform_r20", "uniform_r24",

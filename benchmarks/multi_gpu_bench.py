@@ -27,9 +27,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.warm_bench import device_name, outputs, real_data_params  # noqa: E402
-from rankcert import certificate  # noqa: E402
-from rankcert.layout import LAYOUT  # noqa: E402
-from rankcert.runfacts import package_versions  # noqa: E402
+from rankcert.certification import certificate  # noqa: E402
+from rankcert.runtime.layout import LAYOUT  # noqa: E402
+from rankcert.runtime.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 from rankcert.tools.parallel import seed_targets  # noqa: E402
 

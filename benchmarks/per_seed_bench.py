@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.frontier_sweep import VARIANTS as SWEEP_VARIANTS  # noqa: E402
 from benchmarks.multi_gpu_bench import seeds_for, timed, verdicts  # noqa: E402
 from benchmarks.warm_bench import device_name, real_data_params, stage_times  # noqa: E402
-from rankcert.layout import LAYOUT  # noqa: E402
-from rankcert.runfacts import package_versions  # noqa: E402
+from rankcert.runtime.layout import LAYOUT  # noqa: E402
+from rankcert.runtime.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 
 

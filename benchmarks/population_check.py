@@ -30,8 +30,8 @@ from benchmarks.evidence_check import packed_rule, read_run  # noqa: E402
 from benchmarks.multi_gpu_bench import timed, verdicts  # noqa: E402
 from benchmarks.per_seed_bench import keep_predictions, workspace  # noqa: E402
 from benchmarks.warm_bench import device_name  # noqa: E402
-from rankcert import evidence, population  # noqa: E402
-from rankcert.runfacts import package_versions  # noqa: E402
+from rankcert.certification import evidence, population  # noqa: E402
+from rankcert.runtime.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 
 

@@ -23,12 +23,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rankcert import data, modeling  # noqa: E402
-from rankcert.layout import Layout  # noqa: E402
-from rankcert.params import params_from_dict  # noqa: E402
-from rankcert.prediction import predict  # noqa: E402
-from rankcert.stats import passes  # noqa: E402
+from rankcert.certification.stats import passes  # noqa: E402
+from rankcert.config.params import params_from_dict  # noqa: E402
+from rankcert.evaluation.prediction import predict  # noqa: E402
+from rankcert.inputs import data  # noqa: E402
+from rankcert.runtime.layout import Layout  # noqa: E402
 from rankcert.tools import demo
+from rankcert.training import modeling  # noqa: E402
 
 
 def apply(params: dict, assignment: str) -> None:

@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.multi_gpu_bench import timed  # noqa: E402
 from benchmarks.per_seed_bench import workspace  # noqa: E402
 from benchmarks.warm_bench import device_name  # noqa: E402
-from rankcert import certificate  # noqa: E402
-from rankcert.layout import LAYOUT  # noqa: E402
-from rankcert.runfacts import package_versions  # noqa: E402
+from rankcert.certification import certificate  # noqa: E402
+from rankcert.runtime.layout import LAYOUT  # noqa: E402
+from rankcert.runtime.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 
 

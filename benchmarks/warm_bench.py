@@ -33,7 +33,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.realdata import apply  # noqa: E402
-from rankcert.runfacts import package_versions  # noqa: E402
+from rankcert.runtime.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 
 STAGE = re.compile(r"^Running stage '([^']+)':", re.M)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rankcert.gpus import check_device
-from rankcert.imported import check_config
-from rankcert.params import Params, load_params
-from rankcert.policy import Policy, load_policy
-from rankcert.sources import check_model_limits, check_tracked
+from rankcert.certification.policy import Policy, load_policy
+from rankcert.config.params import Params, load_params
+from rankcert.inputs.sources import check_model_limits, check_tracked
+from rankcert.runtime.gpus import check_device
+from rankcert.training.imported import check_config
 
 
 def check_inputs(params_path: Path, data: bool = True) -> tuple[Params, Policy]:
@@ -29,7 +29,7 @@ def check_inputs(params_path: Path, data: bool = True) -> tuple[Params, Policy]:
         check_tracked(params.probe.adapter, "probe.adapter", params.inputs)
     check_device(params.runtime.device)
     if data:
-        from rankcert.data import check_local_data  # pandas: only where the data is read
+        from rankcert.inputs.data import check_local_data  # pandas: only where the data is read
 
         check_local_data(params.data, params.model.num_labels, params.seeds)
     return params, policy

@@ -5,11 +5,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert import certificate, certification
-from rankcert.harness import command_line, run_main
-from rankcert.layout import Layout
-from rankcert.outputs import together
-from rankcert.params import load_params
+from rankcert import certify
+from rankcert.certification import certificate
+from rankcert.config.harness import command_line, run_main
+from rankcert.config.params import load_params
+from rankcert.runtime.layout import Layout
+from rankcert.runtime.outputs import together
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.plots, args.templates = args.plots or layout.plot_data, args.templates or layout.plot_templates
 
     params = load_params(args.params)
-    made = certification.certify(params, layout, args.templates, args.report, args.figures)
+    made = certify.certify(params, layout, args.templates, args.report, args.figures)
     with together() as out:  # every output is made before any replaces its predecessor
         plots, shown = out.folder(args.plots), out.folder(args.figures)  # whole folders: nothing stale is left
         for name, text in made.plot_data.items():
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             (shown / f"{name}.png").write_bytes(png)
         certificate.write(out, made.certificate, args.out, args.details)
         out.text(args.report, made.report)
-    for line in certification.console_lines(params, made.verdict):
+    for line in certify.console_lines(params, made.verdict):
         print(f"[certify] {line}", flush=True)
     if args.strict and not made.verdict.certified:
         sys.exit(1)

@@ -2,7 +2,7 @@
 
 This stage depends on the `rankcert` and `stages` folders. For every entry point in stages/ it writes
 data/code/<entry>.json: the sha256 of each project file the entry point imports, transitively
-(rankcert.deps), and that stage depends on its file alone. An edit to report.py changes only
+(rankcert.runtime.deps), and that stage depends on its file alone. An edit to report.py changes only
 certify.json's bytes, so only certify reruns: the same exactness as listing the files in dvc.yaml, in one
 dvc.lock entry per stage instead of about twenty (DVC rewrites dvc.lock after every stage, so its size is
 paid per stage).
@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert.deps import closure
-from rankcert.harness import command_line, run_main
-from rankcert.outputs import atomic_dir, write_json
-from rankcert.sources import file_sha256
+from rankcert.config.harness import command_line, run_main
+from rankcert.inputs.sources import file_sha256
+from rankcert.runtime.deps import closure
+from rankcert.runtime.outputs import atomic_dir, write_json
 
 THIS = Path(__file__).name
 

@@ -1,5 +1,5 @@
 """Stage compress (per seed): every variant of the seed, planned from the probe's spectra; retrained variants
-train together on one device (rankcert.cotrain), truncated ones cut the probe's update to their plan.
+train together on one device (rankcert.training.cotrain), truncated ones cut the probe's update to their plan.
 
 The seed's variants are one output folder, replaced whole only when every variant is done: a variant that
 fails fails the stage, and DVC keeps the previous outputs.
@@ -10,18 +10,19 @@ from collections.abc import Sequence
 
 import torch
 
-from rankcert import data, records
-from rankcert.compression import job_of, plan_record, probe_to_cut, write_variant_run
-from rankcert.cotrain import SharedBase, fit_all
-from rankcert.harness import per_seed, run_main
-from rankcert.layout import LAYOUT, PROBE
-from rankcert.modeling import lease_device
-from rankcert.outputs import atomic_dir
-from rankcert.records import Manifest
-from rankcert.results import read_spectra
-from rankcert.runs import trained, write_timing
-from rankcert.text import rank_summary
-from rankcert.truncation import load_truncated
+from rankcert.compression.jobs import job_of, plan_record, probe_to_cut, write_variant_run
+from rankcert.compression.truncation import load_truncated
+from rankcert.config import records
+from rankcert.config.harness import per_seed, run_main
+from rankcert.config.records import Manifest
+from rankcert.evaluation.results import read_spectra
+from rankcert.inputs import data
+from rankcert.runtime.layout import LAYOUT, PROBE
+from rankcert.runtime.outputs import atomic_dir
+from rankcert.runtime.text import rank_summary
+from rankcert.training.cotrain import SharedBase, fit_all
+from rankcert.training.modeling import lease_device
+from rankcert.training.runs import trained, write_timing
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -6,12 +6,14 @@ import hashlib
 import time
 from collections.abc import Sequence
 
-from rankcert import data, identity, modeling, records
-from rankcert.harness import per_seed, run_main
-from rankcert.layout import LAYOUT, PROBE
-from rankcert.outputs import csv_text, together
-from rankcert.prediction import adapter_parameters, predict
-from rankcert.records import Evaluation
+from rankcert.config import records
+from rankcert.config.harness import per_seed, run_main
+from rankcert.config.records import Evaluation
+from rankcert.evaluation.prediction import predict
+from rankcert.inputs import data
+from rankcert.runtime.layout import LAYOUT, PROBE
+from rankcert.runtime.outputs import csv_text, together
+from rankcert.training import identity, modeling
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -23,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # every adapter readable, and the one its stage wrote, before anything is evaluated
     base_identity = identity.base_model(params.model)
     runs = {name: identity.verified_run(LAYOUT.run(seed, name), seed, name, base_identity) for name in names}
-    sizes = {name: adapter_parameters(LAYOUT.adapter(seed, name)) for name in names}
+    sizes = {name: modeling.adapter_parameters(LAYOUT.adapter(seed, name)) for name in names}
     labels = eval_data.labels.tolist()
     device = modeling.lease_device(params.runtime.device, label)
     modeling.seed_everything(seed)

@@ -1,4 +1,4 @@
-"""Stage plots_page: the page template `dvc plots show` fills, with the Vega libraries inlined (rankcert.plotpage).
+"""Stage plots_page: the page template `dvc plots show` fills, with the Vega libraries inlined (rankcert.reporting.plotpage).
 
 .dvc/config points DVC's `plots.html_template` at this stage's output, so the plots render with no network.
 """
@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert.harness import command_line, run_main
-from rankcert.outputs import write_text
-from rankcert.plotpage import page_template
+from rankcert.config.harness import command_line, run_main
+from rankcert.reporting.plotpage import page_template
+from rankcert.runtime.outputs import write_text
 
 
 def main(argv: Sequence[str] | None = None) -> None:

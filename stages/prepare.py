@@ -1,17 +1,18 @@
 """Stage prepare (per seed): draw the train sample with the seed, take the fixed eval sample, tokenize once.
 
-Writes the seed's prepared folder (rankcert.layout): train.safetensors, eval.safetensors, manifest.json.
+Writes the seed's prepared folder (rankcert.runtime.layout): train.safetensors, eval.safetensors, manifest.json.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rankcert import data, padding, records
-from rankcert.harness import per_seed, run_main
-from rankcert.layout import LAYOUT
-from rankcert.outputs import atomic_dir, write_text
-from rankcert.records import Manifest, Sample
-from rankcert.sources import check_model_limits
+from rankcert.config import records
+from rankcert.config.harness import per_seed, run_main
+from rankcert.config.records import Manifest, Sample
+from rankcert.inputs import data, padding
+from rankcert.inputs.sources import check_model_limits
+from rankcert.runtime.layout import LAYOUT
+from rankcert.runtime.outputs import atomic_dir, write_text
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rankcert import data, identity, records
-from rankcert.cotrain import Job, SharedBase, fit_all
-from rankcert.harness import per_seed, run_main
-from rankcert.layout import LAYOUT, PROBE
-from rankcert.modeling import lease_device
-from rankcert.probing import import_adapter, spectra_writer
-from rankcert.records import Manifest
-from rankcert.runs import trained, write_adapter_run, write_timing
+from rankcert.config import records
+from rankcert.config.harness import per_seed, run_main
+from rankcert.config.records import Manifest
+from rankcert.inputs import data
+from rankcert.runtime.layout import LAYOUT, PROBE
+from rankcert.training import identity
+from rankcert.training.cotrain import Job, SharedBase, fit_all
+from rankcert.training.modeling import lease_device
+from rankcert.training.probing import import_adapter, spectra_writer
+from rankcert.training.runs import trained, write_adapter_run, write_timing
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert.harness import command_line, run_main
-from rankcert.outputs import write_json
-from rankcert.sources import folder_fingerprint
+from rankcert.config.harness import command_line, run_main
+from rankcert.inputs.sources import folder_fingerprint
+from rankcert.runtime.outputs import write_json
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert.harness import command_line, run_main
-from rankcert.outputs import write_json
+from rankcert.config.harness import command_line, run_main
+from rankcert.runtime.outputs import write_json
 from rankcert.validation import check_inputs
 
 

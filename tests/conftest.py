@@ -11,7 +11,7 @@ import copy  # noqa: E402
 
 import pytest  # noqa: E402
 
-from rankcert.params import params_from_dict  # noqa: E402
+from rankcert.config.params import params_from_dict  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 
 

@@ -12,7 +12,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 def rule(**overrides):
     """The certify section of params.yaml (the rule), with `overrides`."""
-    from rankcert.params import load_params
+    from rankcert.config.params import load_params
 
     return dataclasses.replace(load_params(PROJECT / "params.yaml").certify, **overrides)
 
@@ -123,7 +123,7 @@ def write_tiny_llama_gguf(path: Path, seed: int = 0) -> None:
 def stand_in_training(params, seed: int, steps: int | None = None):
     """A records.Training as if the stage had trained `seed`'s adapter with `params` (fixtures write records
     without training); its sample fingerprint is the one stand_in_manifest gives the seed."""
-    from rankcert.records import TRAINED, Training
+    from rankcert.config.records import TRAINED, Training
 
     return Training(TRAINED, params.train.steps if steps is None else steps, params.data.train_size,
                     f"{seed:064d}", params.train)
@@ -131,7 +131,8 @@ def stand_in_training(params, seed: int, steps: int | None = None):
 
 def write_stand_in_run(run: Path, name: str, seed: int, base: str, training, model_type: str = "distilbert"):
     """run.json for the stand-in adapter in `run`/adapter, as write_adapter_run writes it: the AdapterRun."""
-    from rankcert import identity, records
+    from rankcert.config import records
+    from rankcert.training import identity
 
     found = records.AdapterRun(**identity.record(name, seed, run / "adapter", base, training), model_type=model_type,
                                pad_token=records.PadToken("[PAD]", 0, "tokenizer"), trainable_parameters=1000,
@@ -142,7 +143,7 @@ def write_stand_in_run(run: Path, name: str, seed: int, base: str, training, mod
 
 def write_stand_in_manifest(folder: Path, params, seed: int, eval_rows: int, split_rows: int = 872) -> None:
     """prepare's manifest.json for a stand-in prepared folder: params' train sample drawn, `eval_rows` taken."""
-    from rankcert import records
+    from rankcert.config import records
 
     manifest = records.Manifest(seed, params.data.source,
                                 train=records.Sample(params.data.train_size, f"{seed:064d}", 64, positive=1),

@@ -5,10 +5,10 @@ import json
 import pytest
 from dvc.utils.flatten import flatten
 
-from rankcert import certificate
-from rankcert.certificate import Certificate, Metrics, SeedDetails, VariantDetails, VariantMetrics
-from rankcert.errors import RankcertError
-from rankcert.outputs import together
+from rankcert.certification import certificate
+from rankcert.certification.certificate import Certificate, Metrics, SeedDetails, VariantDetails, VariantMetrics
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.outputs import together
 
 CANONICAL = ("per_layer", "uniform_r20", "uniform_r24", "uniform_r16")
 

@@ -7,10 +7,12 @@ import pytest
 import yaml
 from safetensors.numpy import save_file
 
-from rankcert import certificate, identity, sources
-from rankcert.harness import run_main
-from rankcert.layout import LAYOUT
-from rankcert.params import load_params, parse_variant
+from rankcert.certification import certificate
+from rankcert.config.harness import run_main
+from rankcert.config.params import load_params, parse_variant
+from rankcert.inputs import sources
+from rankcert.runtime.layout import LAYOUT
+from rankcert.training import identity
 from stages import certify
 from tests.helpers import PROJECT, stand_in_training, write_stand_in_manifest, write_stand_in_run
 
@@ -135,7 +137,7 @@ def test_policy_agrees_at_small_deltas_and_run_is_certified(tmp_path, monkeypatc
 
 
 def test_figures_fill_the_dvc_templates(tmp_path):
-    from rankcert import figures
+    from rankcert.reporting import figures
 
     rows = [{"variant": "uniform_r20", "seed": "42", "delta": -0.8, "ci_low": -2.0, "ci_high": 0.4, "threshold": -2.5}]
     spec = figures.vega_lite(PROJECT / "plots" / "templates" / "delta_ci.json", "t", rows)

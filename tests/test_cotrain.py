@@ -1,4 +1,4 @@
-"""A seed's variants trained together (rankcert.cotrain, stage compress) and evaluated on one base (stage
+"""A seed's variants trained together (rankcert.training.cotrain, stage compress) and evaluated on one base (stage
 evaluate): a variant's bytes never depend on its neighbours, and one base model gives the same predictions."""
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import pytest
 import torch
 import yaml
 
-from rankcert import cotrain, data, modeling, prediction
-from rankcert.harness import run_main
-from rankcert.layout import LAYOUT
-from rankcert.params import params_from_dict
+from rankcert.config.harness import run_main
+from rankcert.config.params import params_from_dict
+from rankcert.evaluation import prediction
+from rankcert.inputs import data
+from rankcert.runtime.layout import LAYOUT
+from rankcert.training import cotrain, modeling
 from stages import compress, evaluate, prepare, probe
 
 

@@ -4,9 +4,11 @@ import dataclasses
 import pytest
 import torch
 
-from rankcert import cotrain, data, padding, prediction
-from rankcert.params import params_from_dict
+from rankcert.config.params import params_from_dict
+from rankcert.evaluation import prediction
+from rankcert.inputs import data, padding
 from rankcert.tools import demo
+from rankcert.training import cotrain
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 

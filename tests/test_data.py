@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from rankcert import data
-from rankcert.errors import RankcertError
+from rankcert.inputs import data
+from rankcert.runtime.errors import RankcertError
 from rankcert.tools import demo
 
 

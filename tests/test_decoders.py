@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from rankcert import certificate
-from rankcert.harness import run_main
-from rankcert.layout import LAYOUT
+from rankcert.certification import certificate
+from rankcert.config.harness import run_main
+from rankcert.runtime.layout import LAYOUT
 from rankcert.tools import demo
 from stages import certify, compress, evaluate, prepare, probe
 from tests.helpers import PROJECT

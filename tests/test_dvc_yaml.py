@@ -8,8 +8,8 @@ import re
 import pytest
 import yaml
 
-from rankcert.deps import closure
-from rankcert.layout import LAYOUT
+from rankcert.runtime.deps import closure
+from rankcert.runtime.layout import LAYOUT
 from stages import code
 from tests.helpers import PROJECT
 
@@ -44,7 +44,8 @@ def test_a_fingerprint_lists_exactly_the_import_closure_and_changes_only_with_it
         written = json.loads((tmp_path / "code" / f"{entry.stem}.json").read_text())
         assert sorted(written["files"]) == closure(PROJECT, entry) and written["entry"] == entry.as_posix()
     certify, probe = (json.loads((tmp_path / "code" / f"{n}.json").read_text())["files"] for n in ("certify", "probe"))
-    assert "rankcert/report.py" in certify and "rankcert/report.py" not in probe  # a report edit retrains nothing
+    report = "rankcert/reporting/report.py"
+    assert report in certify and report not in probe  # a report edit retrains nothing
 
 
 def test_the_closure_follows_lazy_imports_and_package_inits(tmp_path):

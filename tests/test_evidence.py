@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from rankcert import evidence, stability
+from rankcert.certification import evidence, stability
 from tests.helpers import rule
 
 RULE = rule(bootstrap_resamples=2000)

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from rankcert import frontier, stats
-from rankcert.certificate import FrontierSummary
-from rankcert.records import Evaluation
-from rankcert.variants import parse_variant
-from rankcert.verdict import Verdict
+from rankcert.certification import frontier, stats
+from rankcert.certification.certificate import FrontierSummary
+from rankcert.certification.verdict import Verdict
+from rankcert.config.records import Evaluation
+from rankcert.config.variants import parse_variant
 from tests.helpers import rule
 
 RULE = rule(bootstrap_resamples=1000)

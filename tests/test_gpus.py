@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from rankcert import gpus
-from rankcert.errors import RankcertError
+from rankcert.runtime import gpus
+from rankcert.runtime.errors import RankcertError
 from tests.helpers import PROJECT
 
-HOLD = "from rankcert import gpus; import time; print(gpus.lease('t'), flush=True); time.sleep(60)"
+HOLD = "from rankcert.runtime import gpus; import time; print(gpus.lease('t'), flush=True); time.sleep(60)"
 
 
 def holder(env: dict) -> tuple[subprocess.Popen, str]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from rankcert import harness
-from rankcert.errors import RankcertError
-from rankcert.harness import command_line, per_seed, run_main
+from rankcert.config import harness
+from rankcert.config.harness import command_line, per_seed, run_main
+from rankcert.runtime.errors import RankcertError
 
 
 def refuse(argv):

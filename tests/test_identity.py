@@ -5,11 +5,12 @@ import shutil
 
 import pytest
 
-from rankcert import identity, records
-from rankcert.errors import RankcertError
-from rankcert.layout import LAYOUT, PROBE
-from rankcert.params import load_params
-from rankcert.records import AdapterRun, Manifest
+from rankcert.config import records
+from rankcert.config.params import load_params
+from rankcert.config.records import AdapterRun, Manifest
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.layout import LAYOUT, PROBE
+from rankcert.training import identity
 from stages import compress, evaluate, prepare, probe
 from tests.helpers import PROJECT, stand_in_training, write_stand_in_run
 from tests.test_stage_errors import run_stage, write_params

@@ -7,12 +7,12 @@ import pytest
 import torch
 from helpers import write_tiny_llama_gguf
 
-from rankcert import modeling
-from rankcert.errors import RankcertError
-from rankcert.harness import run_main
-from rankcert.params import ModelParams
-from rankcert.sources import file_sha256
+from rankcert.config.harness import run_main
+from rankcert.config.params import ModelParams
+from rankcert.inputs.sources import file_sha256
+from rankcert.runtime.errors import RankcertError
 from rankcert.tools import import_gguf
+from rankcert.training import modeling
 
 gguf = pytest.importorskip("gguf", reason="the gguf extra is not installed (pip install -e '.[gguf]')")
 

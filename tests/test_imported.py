@@ -11,13 +11,13 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from rankcert import identity, imported, modeling
-from rankcert.errors import RankcertError
-from rankcert.layout import LAYOUT
-from rankcert.params import params_from_dict
-from rankcert.records import IMPORTED, TRAINED
-from rankcert.sources import adapter_digest
+from rankcert.config.params import params_from_dict
+from rankcert.config.records import IMPORTED, TRAINED
+from rankcert.inputs.sources import adapter_digest
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.layout import LAYOUT
 from rankcert.tools import demo
+from rankcert.training import identity, imported, modeling
 from rankcert.validation import check_inputs
 from stages import compress, probe, track
 from tests.helpers import PROJECT

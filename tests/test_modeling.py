@@ -2,9 +2,9 @@ import pytest
 import torch
 from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
-from rankcert import modeling
-from rankcert.errors import RankcertError
-from rankcert.params import ModelParams
+from rankcert.config.params import ModelParams
+from rankcert.runtime.errors import RankcertError
+from rankcert.training import modeling
 
 DISTILBERT = ModelParams(name="unused", target_modules=["q_lin", "k_lin", "v_lin", "out_lin"],
                          head_modules=["pre_classifier", "classifier"], num_labels=2, max_length=128)

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from rankcert.errors import RankcertError
-from rankcert.outputs import atomic_dir, together, write_json, write_text
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.outputs import atomic_dir, together, write_json, write_text
 from tests.helpers import PROJECT
 
 
@@ -46,7 +46,7 @@ def test_a_read_only_folder_is_one_clear_error(tmp_path, monkeypatch):
     def refused(*args, **kwargs):
         raise PermissionError(13, "Permission denied", "metrics")
 
-    monkeypatch.setattr("rankcert.outputs.tempfile.mkstemp", refused)
+    monkeypatch.setattr("rankcert.runtime.outputs.tempfile.mkstemp", refused)
     with pytest.raises(RankcertError, match="cannot write metrics/x.json: permission denied on metrics"):
         write_text("metrics/x.json", "{}")
 
@@ -70,7 +70,7 @@ def test_outputs_staged_together_replace_their_targets_only_when_all_are_made(tm
 
 HOLDS_SCRATCH = """
 import sys, time
-from rankcert.outputs import together
+from rankcert.runtime.outputs import together
 with together() as out:
     out.text("held.txt", "partial")
     (out.folder("held") / "f").write_text("partial")
@@ -85,7 +85,7 @@ def scratch_entries(ws):
 
 def next_run(ws):
     """Another stage's first write, in a process of its own."""
-    subprocess.run([sys.executable, "-c", "from rankcert.outputs import write_text; write_text('other.txt', 'x')"],
+    subprocess.run([sys.executable, "-c", "from rankcert.runtime.outputs import write_text; write_text('other.txt', 'x')"],
                    cwd=ws, env=dict(os.environ, PYTHONPATH=str(PROJECT)), check=True)
 
 

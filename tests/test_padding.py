@@ -5,12 +5,14 @@ import torch
 import yaml
 from safetensors.numpy import load_file
 
-from rankcert import data, modeling, padding, records
-from rankcert.data import Encoded
-from rankcert.errors import RankcertError
-from rankcert.layout import LAYOUT
-from rankcert.params import ModelParams
+from rankcert.config import records
+from rankcert.config.params import ModelParams
+from rankcert.inputs import data, padding
+from rankcert.inputs.data import Encoded
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.layout import LAYOUT
 from rankcert.tools import demo
+from rankcert.training import modeling
 from stages import prepare
 
 SENTENCES = ["the film was good", "bad", "a very dull and boring plot but the cast is fine", "superb"]

@@ -5,8 +5,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rankcert.errors import RankcertError
-from rankcert.params import load_params, params_from_dict
+from rankcert.config.params import load_params, params_from_dict
+from rankcert.runtime.errors import RankcertError
 
 
 def canonical():
@@ -67,7 +67,7 @@ BAD = [
     ("variants", ["truncated_truncated_per_layer"], "truncates a truncation"),
     ("variants", ["per_layer_e00"], "energy threshold 0"),
     ("variants", ["per_layer_e9x"], "doesn't say what it is"),
-    # boundary spellings: one name per thing (rankcert.variants has the variant names' own)
+    # boundary spellings: one name per thing (rankcert.config.variants has the variant names' own)
     ("variants", ["per_layer_e100"], "variants: 'per_layer_e100' means per_layer_e1; write that"),
     ("variants", ["per_layer_e9", "per_layer_e90"], "'per_layer_e90' means per_layer_e9"),
     ("variants", ["uniform_r08"], "'uniform_r08' means uniform_r8"),
@@ -176,7 +176,7 @@ def test_yaml_is_read_as_dvc_reads_it(tmp_path):
     """YAML 1.2: 010 is ten (YAML 1.1 reads eight), exactly as DVC's own parser gives it."""
     from dvc.utils.serialize import parse_yaml as dvc_parse
 
-    from rankcert.yamlfile import parse_yaml
+    from rankcert.runtime.yamlfile import parse_yaml
 
     text = "seeds: [010, 123]\nflag: yes\nlr: 5e-5\n"
     assert parse_yaml(text, "t") == dvc_parse(text, "t") == {"seeds": [10, 123], "flag": "yes", "lr": 5e-5}
@@ -188,7 +188,7 @@ def test_yaml_is_read_as_dvc_reads_it(tmp_path):
     ("a: [1\n", "not valid YAML"),
 ])
 def test_yaml_that_dvc_refuses_or_that_explodes_is_one_line(tmp_path, text, message):
-    from rankcert.yamlfile import read_yaml
+    from rankcert.runtime.yamlfile import read_yaml
 
     (tmp_path / "p.yaml").write_text(text)
     with pytest.raises(RankcertError, match=message) as err:
@@ -197,7 +197,7 @@ def test_yaml_that_dvc_refuses_or_that_explodes_is_one_line(tmp_path, text, mess
 
 
 def test_unreadable_params_files_are_one_line(tmp_path):
-    from rankcert.yamlfile import read_yaml
+    from rankcert.runtime.yamlfile import read_yaml
 
     (tmp_path / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
     with pytest.raises(RankcertError, match="is not UTF-8 text"):
@@ -230,7 +230,7 @@ def test_property_anything_dvc_reads_we_read_to_the_same_values(data):
     from dvc.utils.serialize import parse_yaml as dvc_parse
     from ruamel.yaml import YAML
 
-    from rankcert.yamlfile import parse_yaml
+    from rankcert.runtime.yamlfile import parse_yaml
 
     stream = io.StringIO()
     YAML(typ="safe").dump(data, stream)
@@ -240,7 +240,7 @@ def test_property_anything_dvc_reads_we_read_to_the_same_values(data):
 def test_eval_size_all_takes_the_whole_split_and_other_words_are_refused():
     import pandas as pd
 
-    from rankcert import data
+    from rankcert.inputs import data
 
     raw = canonical()
     raw["data"]["eval_size"] = "all"

@@ -7,9 +7,9 @@ import pytest
 from dvc_render import render_html
 from dvc_render.vega import VegaRenderer
 
-from rankcert.errors import RankcertError
-from rankcert.layout import LAYOUT
-from rankcert.plotpage import fill
+from rankcert.reporting.plotpage import fill
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.layout import LAYOUT
 from tests.helpers import PROJECT
 
 REMOTE_SRC = re.compile(r"""\bsrc\s*=\s*["']?(https?:)?//""", re.IGNORECASE)

@@ -1,9 +1,17 @@
 import pytest
 import yaml
 
-from rankcert.errors import RankcertError
-from rankcert.policy import AGREES, CONTRADICTS, NOT_MEASURED, UNSETTLED, check_claims, criteria_differences, load_policy
-from rankcert.stats import seed_result, summarize
+from rankcert.certification.policy import (
+    AGREES,
+    CONTRADICTS,
+    NOT_MEASURED,
+    UNSETTLED,
+    check_claims,
+    criteria_differences,
+    load_policy,
+)
+from rankcert.certification.stats import seed_result, summarize
+from rankcert.runtime.errors import RankcertError
 from tests.helpers import rule as rule_with
 
 VARIANTS = ["per_layer", "uniform_r20", "uniform_r24", "uniform_r16"]

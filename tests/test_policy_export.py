@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from rankcert.errors import RankcertError
-from rankcert.harness import run_main
-from rankcert.policy import Observed, claims_from
+from rankcert.certification.policy import Observed, claims_from
+from rankcert.config.harness import run_main
+from rankcert.config.variants import parse_variant
+from rankcert.runtime.errors import RankcertError
 from rankcert.tools import policy_export
-from rankcert.variants import parse_variant
 from tests.test_certify import ALL_OK, make_run, read_certificate, run_certify
 
 

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from rankcert import population
-from rankcert.params import PopulationParams
+from rankcert.certification import population
+from rankcert.config.params import PopulationParams
 
 TOL, SHARE, CONFIDENCE = 0.025, 0.90, 0.95
 LOOKS = [3, 6, 12, 24]

@@ -1,11 +1,11 @@
 """What ran, from the stages' records, against params: the level's numbers and one line per disagreement."""
 import dataclasses
 
-from rankcert import stats
-from rankcert.params import load_params
-from rankcert.recorded import recorded
-from rankcert.records import IMPORTED, AdapterRun, Evaluation, Manifest, PadToken, Sample, Training
-from rankcert.results import RunResults
+from rankcert.certification import stats
+from rankcert.certification.recorded import recorded
+from rankcert.config.params import load_params
+from rankcert.config.records import IMPORTED, AdapterRun, Evaluation, Manifest, PadToken, Sample, Training
+from rankcert.evaluation.results import RunResults
 from tests.helpers import PROJECT, stand_in_training
 
 PARAMS = load_params(PROJECT / "params.yaml")  # 3 seeds, 500 steps, 2000 train, 500 eval: certifiable

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from rankcert import records
-from rankcert.errors import RankcertError
-from rankcert.outputs import to_json
-from rankcert.records import AdapterRun, Evaluation, Manifest, PadToken, Sample, Training
+from rankcert.config import records
+from rankcert.config.records import AdapterRun, Evaluation, Manifest, PadToken, Sample, Training
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.outputs import to_json
 from tests.helpers import PROJECT, stand_in_training
 
 
@@ -36,7 +36,7 @@ def test_an_evaluation_record_is_the_json_evaluate_wrote_before_it_was_typed(tmp
 
 
 def test_an_adapter_run_record_round_trips_with_its_training_and_pad_token(tmp_path):
-    from rankcert.params import load_params
+    from rankcert.config.params import load_params
 
     training = stand_in_training(load_params(PROJECT / "params.yaml"), 7, steps=300)
     run = AdapterRun("uniform_r20", 7, {"l0.q": 20}, "e" * 64, "f" * 64, training, "0" * 64, "distilbert",
@@ -75,7 +75,7 @@ def test_a_file_of_another_shape_is_one_line_naming_it(tmp_path, content, messag
 
 
 def test_a_training_source_is_one_of_those_known(tmp_path):
-    from rankcert.params import load_params
+    from rankcert.config.params import load_params
 
     raw = records.as_json(stand_in_training(load_params(PROJECT / "params.yaml"), 1))
     (tmp_path / "t.json").write_text(json.dumps({**raw, "source": "downloaded"}))

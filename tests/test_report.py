@@ -1,7 +1,8 @@
 """The report says a run-wide sentence once, explains what it cannot compute, and why a bound is wide."""
 import math
 
-from rankcert import evidence, report
+from rankcert.certification import evidence
+from rankcert.reporting import report
 from tests.test_certify import ALL_OK, make_run, run_certify
 from tests.test_frontier import verdict
 

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from rankcert import settings
-from rankcert.errors import RankcertError
+from rankcert.runtime import settings
+from rankcert.runtime.errors import RankcertError
 from tests.helpers import PROJECT
 
 

@@ -6,10 +6,10 @@ import sys
 import pytest
 import yaml
 
-from rankcert.errors import RankcertError
-from rankcert.params import load_params, params_from_dict
+from rankcert.config.params import load_params, params_from_dict
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.yamlfile import parse_yaml
 from rankcert.tools import settle
-from rankcert.yamlfile import parse_yaml
 from tests.helpers import PROJECT
 
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rankcert import stability, stats
+from rankcert.certification import stability, stats
 from tests.helpers import rule
 
 RULE = rule(bootstrap_resamples=2000)

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from rankcert.harness import run_main
-from rankcert.layout import LAYOUT
+from rankcert.config.harness import run_main
+from rankcert.runtime.layout import LAYOUT
 from stages import certify, compress, evaluate, prepare, probe, validate
 from tests.helpers import PROJECT
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import yaml
 
-from rankcert import harness
+from rankcert.config import harness
 from stages import certify, compress, evaluate, prepare, probe
 from tests.helpers import PROJECT
 

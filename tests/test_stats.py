@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from rankcert import stats
-from rankcert.params import CertifiableLevel
+from rankcert.certification import stats
+from rankcert.config.params import CertifiableLevel
 from tests.helpers import rule
 
 RULE = rule(bootstrap_resamples=10000)

@@ -5,12 +5,13 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from rankcert import modeling, spectra, truncation
-from rankcert.errors import RankcertError
-from rankcert.layout import LAYOUT
-from rankcert.params import params_from_dict, parse_variant
+from rankcert.compression import truncation
+from rankcert.config.params import params_from_dict, parse_variant
+from rankcert.config.variants import PlanInputs
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.layout import LAYOUT
 from rankcert.tools import demo
-from rankcert.variants import PlanInputs
+from rankcert.training import modeling, spectra
 from stages import compress, evaluate, prepare, probe
 
 

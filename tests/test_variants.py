@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rankcert import variants
-from rankcert.errors import RankcertError
-from rankcert.variants import PerLayer, PlanInputs, Truncated, Uniform, parse_variant
+from rankcert.config import variants
+from rankcert.config.variants import PerLayer, PlanInputs, Truncated, Uniform, parse_variant
+from rankcert.runtime.errors import RankcertError
 
 # name -> (kind, retrained, uniform rank, energy threshold with compress.energy_threshold 0.9, truncates, heatmap)
 READS = {

@@ -13,8 +13,8 @@ import argparse
 import shutil
 from collections.abc import Sequence
 
-from rankcert.harness import run_main
-from rankcert.outputs import SCRATCH, clear_stale_scratch
+from rankcert.config.harness import run_main
+from rankcert.runtime.outputs import SCRATCH, clear_stale_scratch
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -23,9 +23,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from rankcert.errors import RankcertError
-from rankcert.harness import run_main
-from rankcert.layout import LAYOUT
+from rankcert.config.harness import run_main
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.layout import LAYOUT
 
 PROJECT = Path(__file__).resolve().parents[2]
 WORKSPACE_FILES = ["dvc.yaml", "stages", "rankcert", "policies", "plots/templates"]
@@ -132,7 +132,7 @@ def write_user_adapter(workspace: Path, params: dict) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from rankcert.modeling import save_adapter
+    from rankcert.training.modeling import save_adapter
 
     model, probe, recipe = params["model"], params["probe"], USER_RECIPE
     torch.manual_seed(recipe["seed"])

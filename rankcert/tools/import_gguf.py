@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from rankcert.errors import RankcertError, one_line
-from rankcert.harness import run_main
-from rankcert.sources import file_sha256
+from rankcert.config.harness import run_main
+from rankcert.inputs.sources import file_sha256
+from rankcert.runtime.errors import RankcertError, one_line
 
 SOURCE_RECORD = "gguf_source.json"
 

@@ -5,7 +5,7 @@
 DVC's own mechanism does the work: `dvc repro validate`, then several `dvc --wait-for-lock repro --single-item
 STAGES` at once in one workspace, one per seed (a seed's prepare, probe, compress and evaluate depend on no
 other seed's), then `dvc repro` for certify; GPU
-leases (rankcert.gpus) spread their stages over the GPUs. --per-gpu K lets K seeds share each GPU (it sets
+leases (rankcert.runtime.gpus) spread their stages over the GPUs. --per-gpu K lets K seeds share each GPU (it sets
 RANKCERT_GPU_SLOTS for the stages: a small model leaves a GPU mostly idle, and one seed's DVC bookkeeping and
 start-up then overlap another's training). N defaults to the number of visible GPUs times K. Each
 output line is prefixed with its seed; a failed seed stops the others and is named; the results are the
@@ -22,10 +22,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert import gpus, settings
-from rankcert.errors import RankcertError
-from rankcert.harness import run_main
-from rankcert.params import load_params
+from rankcert.config.harness import run_main
+from rankcert.config.params import load_params
+from rankcert.runtime import gpus, settings
+from rankcert.runtime.errors import RankcertError
 
 STOP_GRACE_S = 10.0
 

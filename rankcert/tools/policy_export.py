@@ -5,7 +5,7 @@
 Reads the certificate (metrics/certify.json and its details; certifiable, probe gate passed), params.yaml
 and the run's facts, prints the policy's diff against the file at --out (default: params' certify.policy),
 and writes it only with --write. The primary and conservative uniform ranks are chosen among population-SAFE
-verdicts (rankcert.population); claims the population verdict does not settle are listed under `unsettled`,
+verdicts (rankcert.certification.population); claims the population verdict does not settle are listed under `unsettled`,
 and certify calls them unsettled too (one voice), so the run certifies against its policy once they settle.
 """
 from __future__ import annotations
@@ -19,17 +19,19 @@ from pathlib import Path
 
 import yaml
 
-from rankcert import certificate, records, runfacts
-from rankcert.certificate import Certificate
-from rankcert.errors import RankcertError
-from rankcert.harness import run_main
-from rankcert.layout import Layout
-from rankcert.outputs import write_text
-from rankcert.params import Params, load_params
-from rankcert.policy import SCHEMA_VERSION, Observed, claims_from
-from rankcert.records import AdapterRun
-from rankcert.results import data_fingerprints
-from rankcert.variants import parse_variant
+from rankcert.certification import certificate
+from rankcert.certification.certificate import Certificate
+from rankcert.certification.policy import SCHEMA_VERSION, Observed, claims_from
+from rankcert.config import records
+from rankcert.config.harness import run_main
+from rankcert.config.params import Params, load_params
+from rankcert.config.records import AdapterRun
+from rankcert.config.variants import parse_variant
+from rankcert.evaluation.results import data_fingerprints
+from rankcert.runtime import runfacts
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.layout import Layout
+from rankcert.runtime.outputs import write_text
 
 HEADER = ("# rankcert compression policy (schema version 1), exported by `make policy` from a certifiable run;\n"
           "# the keys are documented in policies/safe_uniform.yaml.\n")

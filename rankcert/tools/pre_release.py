@@ -21,17 +21,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from rankcert import certificate
-from rankcert.certificate import Certificate, Metrics, VariantDetails
-from rankcert.errors import RankcertError, one_line
-from rankcert.harness import run_main
-from rankcert.layout import LAYOUT
-from rankcert.params import Params
-from rankcert.policy import CONTRADICTS, Policy, check_claims, criteria_differences
-from rankcert.stats import validation_level
-from rankcert.text import pct, pts
+from rankcert.certification import certificate
+from rankcert.certification.certificate import Certificate, Metrics, VariantDetails
+from rankcert.certification.policy import CONTRADICTS, Policy, check_claims, criteria_differences
+from rankcert.certification.stats import validation_level
+from rankcert.config.harness import run_main
+from rankcert.config.params import Params
+from rankcert.runtime.errors import RankcertError, one_line
+from rankcert.runtime.layout import LAYOUT
+from rankcert.runtime.text import pct, pts
+from rankcert.runtime.yamlfile import read_yaml
 from rankcert.validation import check_inputs
-from rankcert.yamlfile import read_yaml
 
 CERTIFY = LAYOUT.certificate.as_posix()
 MISSING_DATA = {"deleted", "not in cache"}

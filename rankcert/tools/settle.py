@@ -19,12 +19,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert import certificate, gpus, population
-from rankcert.errors import RankcertError
-from rankcert.harness import run_main
-from rankcert.layout import Layout
-from rankcert.outputs import write_text
-from rankcert.params import Params, load_params
+from rankcert.certification import certificate, population
+from rankcert.config.harness import run_main
+from rankcert.config.params import Params, load_params
+from rankcert.runtime import gpus
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.layout import Layout
+from rankcert.runtime.outputs import write_text
 
 
 def looks_to_run(params: Params) -> list[int]:

@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from rankcert import settings
+from rankcert.runtime import settings
 
 # Variables that libraries read once, at import: a worker whose imports saw other values is another worker.
 # (CUDA_* and thread counts are read later, in the child, so they are not part of the key.)

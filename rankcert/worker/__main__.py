@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 import time
 
-from rankcert import settings
-from rankcert.errors import RankcertError
+from rankcert.runtime import settings
+from rankcert.runtime.errors import RankcertError
 
 USAGE = __doc__.strip()
 

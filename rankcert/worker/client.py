@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from rankcert import settings
+from rankcert.runtime import settings
 from rankcert.worker import WorkerPaths, WorkerUnavailable, environment_key, worker_paths
 from rankcert.worker.child import die_with_parent, run_stage
 from rankcert.worker.protocol import Channel, ConnectionClosed

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from rankcert import settings
+from rankcert.runtime import settings
 from rankcert.worker import DEFAULT_IDLE_S, worker_paths
 from rankcert.worker.child import become_stage
 from rankcert.worker.protocol import Channel, ConnectionClosed

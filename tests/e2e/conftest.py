@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from rankcert import certificate
-from rankcert.layout import LAYOUT
+from rankcert.certification import certificate
+from rankcert.runtime.layout import LAYOUT
 from rankcert.tools import demo
 from tests.helpers import commit, sh
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rankcert.sources import adapter_digest
+from rankcert.inputs.sources import adapter_digest
 from rankcert.tools import demo
 from tests.e2e.conftest import E2E_OVERRIDES, read_certificate
 from tests.helpers import ran_stages, sh

@@ -1,0 +1,3 @@
+"""Step certify: the statistics, the spec and population verdicts, the policy and its claims, what ran, the frontier
+and the certificate.
+"""

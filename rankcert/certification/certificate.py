@@ -1,0 +1,265 @@
+"""The certificate certify writes, as typed records: the metrics a release compares, and the details beside them.
+
+metrics/certify.json is the DVC metrics file (`dvc metrics show`, `dvc metrics diff`, `dvc exp show`): the
+certified flag, the validation level and, per variant, its two verdicts and three figures. DVC sorts the
+flattened keys, so the file groups them by kind, verdicts first: `certified`, `level`, `population.<variant>`,
+`spec.<variant>`, then `variants.<variant>.mean_delta|stability|worst_delta`; a diff lists verdict changes before
+figures. metrics/certify_details.json holds everything else certify computes (per seed figures and adapter
+hashes, the probe gate, the policy check, the evidence and population readings, the frontier): an output, not a
+metrics file. Every reader goes through read() or read_metrics(); no other module knows the files' keys.
+Standard library only: the pre-release gate's CI job has no torch, pandas or scipy.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.outputs import Staged, to_json
+
+VERDICTS = ("population", "spec")  # the metrics file's verdict groups; "variants" (the figures) sorts after them
+FIGURES = ("mean_delta", "stability", "worst_delta")
+
+
+@dataclass(frozen=True)
+class VariantMetrics:
+    """One variant as a release compares it: about five numbers."""
+    spec: str  # SAFE | UNSAFE: the spec rule's verdict, about the runs that were made
+    population: str  # SAFE | UNSAFE | UNSETTLED: the population verdict, about the next training run
+    mean_delta: float | None  # Δ = acc(variant) − acc(probe), mean over the seeds measured
+    worst_delta: float | None  # the lowest seed's Δ (None: no seed measured)
+    stability: float | None  # share of joint bootstrap resamples in which it is SAFE
+
+    @property
+    def observed(self) -> str | None:
+        """The spec verdict, or None when no seed was measured (a claim about it is "not measured")."""
+        return None if self.worst_delta is None else self.spec
+
+
+@dataclass(frozen=True)
+class Metrics:
+    certified: bool
+    level: str  # certifiable | screening+ | screening
+    variants: dict[str, VariantMetrics]
+
+    def to_json(self) -> dict:
+        v = self.variants
+        return {"certified": self.certified, "level": self.level,
+                "population": {n: m.population for n, m in v.items()}, "spec": {n: m.spec for n, m in v.items()},
+                "variants": {n: {f: getattr(m, f) for f in FIGURES} for n, m in v.items()}}
+
+    @classmethod
+    def from_json(cls, data: object, where: str) -> Metrics:
+        if isinstance(data, dict) and "spec" not in data and _earlier_layout(data):
+            data = _from_earlier_layout(data)
+        data = _mapping(data, where, {"certified", "level", *VERDICTS, "variants"})
+        names = list(_mapping(data["variants"], f"{where}: variants"))
+        for group in VERDICTS:
+            if set(_mapping(data[group], f"{where}: {group}")) != set(names):
+                raise RankcertError(f"{where}: {group} names other variants than variants ({sorted(names)})")
+        figures = {n: _mapping(data["variants"][n], f"{where}: variants: {n}") for n in names}
+        variants = {n: _load(VariantMetrics, {**figures[n], **{g: data[g][n] for g in VERDICTS}}, f"{where}: variant {n}")
+                    for n in names}
+        return cls(_load(bool, data["certified"], f"{where}: certified"), _load(str, data["level"], f"{where}: level"),
+                   variants)
+
+
+@dataclass(frozen=True)
+class SeedDetails:
+    status: str  # PASS | FAIL | MISSING | UNDERTRAINED
+    passed: bool
+    accuracy: float | None
+    delta: float | None
+    ci_low: float | None  # paired bootstrap CI of Δ
+    ci_high: float | None
+    mcnemar_p: float | None
+    se_delta: float | None  # standard error of Δ: the eval set's resolution
+    adapter_sha256: str | None  # which adapter was judged
+    trainable_parameters: int | None
+    reduction_vs_probe: float | None
+
+
+@dataclass(frozen=True)
+class EvidenceDetails:
+    mean_delta_lower_95: float | None  # over seeds and examples
+    p_new_seed_passes: float | None
+    seeds_for_stable_verdict: int | None
+    stable_verdict: str | None
+
+
+@dataclass(frozen=True)
+class PopulationDetails:
+    lower: float | None  # the deciding look's lower tolerance limit
+    seeds: int
+    looks_used: int
+    confidence_spent: float
+    distribution_free: str
+    normality_doubtful: bool | None
+
+
+@dataclass(frozen=True)
+class VariantDetails:
+    pass_rate: float
+    std_delta: float | None
+    non_inferior: bool
+    evidence: EvidenceDetails | None
+    population: PopulationDetails
+    mean_reduction_vs_probe: float | None
+    mean_trainable_parameters: float | None
+    seeds: dict[int, SeedDetails]
+
+    def worst_seed(self) -> tuple[int, SeedDetails] | None:
+        """(seed, its details) of the lowest measured Δ, or None when no seed was measured."""
+        measured = [(seed, s) for seed, s in self.seeds.items() if s.delta is not None]
+        return min(measured, key=lambda item: item[1].delta) if measured else None
+
+
+@dataclass(frozen=True)
+class ProbeSeed:
+    accuracy: float | None
+    adapter_sha256: str | None
+
+
+@dataclass(frozen=True)
+class ProbeDetails:
+    gate_passed: bool
+    undertrained_seeds: int
+    seeds: dict[int, ProbeSeed]
+
+
+@dataclass(frozen=True)
+class PolicyDetails:
+    in_scope: bool
+    criteria_match: bool
+    claims_agree: int
+    claims_contradicted: int
+    claims_unsettled: int
+    claims_not_measured: int
+
+
+@dataclass(frozen=True)
+class FrontierSummary:
+    smallest_safe_uniform_rank: int | None
+    smallest_safe_parameters: float | None
+    smallest_safe_variant: str | None
+    safe_variants: int
+    pareto_safe_variants: int
+    truncation_largest_gap: float | None
+    truncation_correlation: float | None
+
+
+@dataclass(frozen=True)
+class Details:
+    probe: ProbeDetails
+    policy: PolicyDetails
+    variants: dict[str, VariantDetails]
+    frontier: FrontierSummary
+
+
+@dataclass(frozen=True)
+class Certificate:
+    metrics: Metrics
+    details: Details
+
+
+def write(out: Staged, certificate: Certificate, metrics: Path, details: Path) -> None:
+    """Stage both files (sorted keys: the same certificate is the same bytes)."""
+    out.text(metrics, to_json(certificate.metrics.to_json()))
+    out.text(details, to_json(_dump(certificate.details)))
+
+
+def read_metrics(path: Path) -> Metrics:
+    return Metrics.from_json(_read(path), str(path))
+
+
+def read(metrics: Path, details: Path) -> Certificate:
+    """Both files, each checked against its record: a missing or hand-edited key is one line naming it."""
+    found = Certificate(read_metrics(metrics), _load(Details, _read(details), str(details)))
+    if set(found.details.variants) != set(found.metrics.variants):
+        raise RankcertError(f"{details} and {metrics} name other variants: run certify again (`dvc repro certify`)")
+    return found
+
+
+def parse_metrics(text: str, where: str) -> Metrics:
+    """The metrics file's text, e.g. at a release (`git show REV:metrics/certify.json`)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise RankcertError(f"{where} is not JSON: {err}") from err
+    return Metrics.from_json(data, where)
+
+
+def _read(path: Path) -> object:
+    if not path.is_file():
+        raise RankcertError(f"{path} not found; run `dvc repro` first")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RankcertError(f"{path} is not JSON ({err}); `dvc repro certify` writes it again") from err
+
+
+def _dump(value: object) -> object:
+    """A record as JSON data: fields by name, dict keys as strings."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _dump(v) for k, v in value.items()}
+    return value
+
+
+def _load(kind: object, value: object, where: str) -> typing.Any:
+    """JSON data as `kind` (a record, dict[K, V], X | None, or a plain type), checked all the way down."""
+    if dataclasses.is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        fields = [f.name for f in dataclasses.fields(kind)]
+        data = _mapping(value, where, set(fields))
+        return kind(**{name: _load(hints[name], data[name], f"{where}: {name}") for name in fields})
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _load(inner, value, where)
+    if origin is dict:
+        key, item = args
+        data = _mapping(value, where)
+        try:
+            found = {key(k): _load(item, v, f"{where}: {k}") for k, v in data.items()}
+        except ValueError as err:
+            raise RankcertError(f"{where}: a key is not {key.__name__} ({err})") from err
+        return dict(sorted(found.items())) if key is int else found  # seeds in numeric order, as JSON can't keep
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise RankcertError(f"{where} is {value!r}, expected {kind.__name__}: the file was edited or written by "
+                            "another version; `dvc repro certify` writes it again")
+    return value
+
+
+def _mapping(value: object, where: str, keys: set[str] | None = None) -> dict:
+    if not isinstance(value, dict):
+        raise RankcertError(f"{where} is {type(value).__name__}, expected an object")
+    if keys is not None and set(value) != keys:
+        missing, unknown = sorted(keys - set(value)), sorted(set(value) - keys)
+        raise RankcertError(f"{where}: " + "; ".join([*([f"missing {missing}"] if missing else []),
+                                                      *([f"unknown {unknown}"] if unknown else [])])
+                            + " (written by another version? `dvc repro certify` writes it again)")
+    return value
+
+
+def _earlier_layout(data: dict) -> bool:
+    """certify.json as rankcert wrote it before the metrics/details split (a release tagged then)."""
+    variants = data.get("variants")
+    return isinstance(variants, dict) and all(isinstance(v, dict) and "status" in v for v in variants.values())
+
+
+def _from_earlier_layout(data: dict) -> dict:
+    variants = data["variants"]
+    return {"certified": data.get("certified"), "level": data.get("level"),
+            "population": {n: (v.get("population") or {}).get("verdict") for n, v in variants.items()},
+            "spec": {n: v["status"] for n, v in variants.items()},
+            "variants": {n: {f: v.get(f) for f in FIGURES} for n, v in variants.items()}}

@@ -1,0 +1,96 @@
+"""The certification verdict: gather evaluated predictions, apply the rule, check the policy."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rankcert.certification import evidence, population, stats
+from rankcert.certification.policy import CONTRADICTS, UNSETTLED, ClaimCheck, Policy, check_claims, criteria_differences
+from rankcert.certification.recorded import Recorded
+from rankcert.config.params import Params, Variant
+
+
+@dataclass(frozen=True)
+class Verdict:
+    certified: bool
+    reasons: list[str]  # why not certified (empty when certified)
+    level: stats.Level
+    probe_accuracy: dict[int, float | None]
+    undertrained: list[int]
+    summaries: dict[str, stats.VariantSummary]
+    claims: list[ClaimCheck]
+    criteria_differences: list[str]
+    in_scope: bool
+    stability: dict[str, float]  # variant -> share of joint bootstrap resamples in which it is SAFE
+    variants: dict[str, Variant]  # name -> what the variant is (its kind, rank, what it truncates)
+    evidence: dict[str, evidence.Evidence]  # variant -> the population reading and how much evidence it needs
+    population: dict[str, population.PopulationVerdict]  # variant -> the claim about the next training run
+
+
+def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd.DataFrame | None],
+           scope_ok: bool, ran: Recorded, split_rows: int | None = None) -> Verdict:
+    """Everything certify concludes, from predictions keyed by (seed, adapter name) and what the stages' records
+    say `ran` (the validation level is theirs, not params'); `split_rows`: the whole eval split's size, for the
+    evidence prediction there."""
+    rule = params.certify
+    probes = {seed: predictions.get((seed, "probe")) for seed in params.seeds}
+    summaries, correct = {}, {}
+    for variant in params.variant_names:
+        results = []
+        for seed, probe in probes.items():
+            other = predictions.get((seed, variant))
+            labels = None if probe is None else probe["label"].to_numpy()  # results.py checked every file's labels
+            results.append(stats.seed_result(seed, labels, _column(probe), _column(other), rule))
+            correct.setdefault(variant, {})[seed] = _correct(other)
+        summaries[variant] = stats.summarize(variant, results, rule)
+    probe_correct = {seed: _correct(probe) for seed, probe in probes.items()}
+    found = evidence.assess(probe_correct, correct, rule, split_rows)
+    shares = {name: e.share_now for name, e in found.items()}
+    probe_accuracy = {s: None if c is None else float(c.mean()) for s, c in probe_correct.items()}
+    undertrained = [s for s, a in probe_accuracy.items() if stats.undertrained(a, rule)]
+    level = stats.validation_level(len(ran.seeds), ran.steps, ran.train_examples, ran.eval_examples,
+                                   params.certify.certifiable, imported=ran.imported)
+    judged = {name: population.judge([None if r.status == stats.UNDERTRAINED else r.delta for r in s.seeds],
+                                     rule.population, rule.tolerance, rule.confidence,
+                                     _eval_sd(probe_correct, correct[name]))
+              for name, s in summaries.items()}
+    claims = check_claims(policy, {name: s.observed for name, s in summaries.items()},
+                          {name: p.verdict for name, p in judged.items()})
+    differences = criteria_differences(policy, rule.tolerance, rule.min_pass_rate)
+    reasons = []
+    if level.name != "certifiable":
+        reasons.append(f"validation level is {level.name} ({'; '.join(level.reasons)})")
+    reasons += [f"the run's records disagree with params: {line} (`dvc repro` reruns what is stale)"
+                for line in ran.disagreements]
+    if undertrained:
+        reasons.append(f"probe quality gate failed for seed(s) {undertrained}")
+    reasons += [f"policy claim contradicted: {c.claim} (observed {c.observed}, population verdict {c.population})"
+                for c in claims if c.outcome == CONTRADICTS]
+    reasons += [f"policy claim unsettled: {c.claim} (observed {c.observed}; population verdict UNSETTLED at "
+                f"{judged[c.variant].seeds} seeds: `make settle` adds seeds)" for c in claims if c.outcome == UNSETTLED]
+    reasons += [f"policy criteria differ from params: {d}" for d in differences]
+    if not scope_ok:
+        reasons.append(f"run is outside the policy's scope ({policy.scope.model_family}/{policy.scope.task})")
+    return Verdict(not reasons, reasons, level, probe_accuracy, undertrained, summaries, claims, differences, scope_ok,
+                   shares, {v.name: v for v in params.variants}, found, judged)
+
+
+def _eval_sd(probe: dict, variant: dict):
+    """k -> the eval-set part of one seed's Δ spread over the first k seeds (0 where a seed is missing)."""
+    def at(k: int) -> float:
+        seeds = list(probe)[:k]
+        if k < 2 or any(probe[s] is None or variant.get(s) is None for s in seeds):
+            return 0.0
+        return evidence.components(np.stack([variant[s].astype(np.int8) - probe[s].astype(np.int8)
+                                             for s in seeds])).parts_sd[1]
+    return at
+
+
+def _column(frame: pd.DataFrame | None) -> np.ndarray | None:
+    return None if frame is None else frame["prediction"].to_numpy()
+
+
+def _correct(frame: pd.DataFrame | None) -> np.ndarray | None:
+    return None if frame is None else (frame["prediction"] == frame["label"]).to_numpy()

@@ -1,0 +1,141 @@
+"""Certify's assembly: the stage outputs read back, the verdict, and everything certify writes, made in memory.
+
+The stage (stages/certify.py) only writes what certify() returns: the certificate
+(rankcert.certification.certificate), the report, its pictures and the plot data. Facts in the report come from
+the stages' records and tracked inputs only (no git state), so the same inputs always give the same bytes.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rankcert.certification import certificate as record
+from rankcert.certification import frontier
+from rankcert.certification.policy import AGREES, CONTRADICTS, NOT_MEASURED, UNSETTLED, Policy, load_policy
+from rankcert.certification.recorded import Recorded, recorded
+from rankcert.certification.stats import SeedResult
+from rankcert.certification.verdict import Verdict, decide
+from rankcert.config.params import Params
+from rankcert.config.records import AdapterRun, Evaluation
+from rankcert.evaluation.results import RunResults, read_results
+from rankcert.reporting import figures, plotdata, report
+from rankcert.runtime import runfacts
+from rankcert.runtime.layout import Layout
+from rankcert.runtime.outputs import csv_text
+from rankcert.training import identity
+
+
+@dataclass(frozen=True)
+class Certification:
+    verdict: Verdict
+    certificate: record.Certificate
+    plot_data: dict[str, str]  # plot name -> CSV text (plots/data/<name>.csv)
+    figures: dict[str, bytes]  # figure name -> PNG (metrics/figures/<name>.png)
+    report: str  # report.md, its pictures linked relative to where it is written
+
+
+def certify(params: Params, layout: Layout, templates: Path, report_path: Path, figures_path: Path) -> Certification:
+    """Everything certify concludes about the workspace at `layout`; nothing is written."""
+    policy = load_policy(params.certify.policy, params.variant_names)
+    found = read_results(layout, params.seeds, params.variant_names, params.model.num_labels,
+                         identity.base_model(params.model))
+    ran = recorded(params, found)
+    verdict = decide(params, policy, found.predictions, scope_ok=in_scope(params, policy, found.environment),
+                     ran=ran, split_rows=found.eval_split_rows)
+    rows = plotdata.plot_rows(found, verdict, params.certify.tolerance)
+    pngs = figures.render_all(templates, rows)
+    pictures = {name: os.path.relpath(figures_path / f"{name}.png", report_path.parent) for name in pngs}
+    return Certification(
+        verdict, certificate(verdict, found.evaluations),
+        {name: csv_text(plot, plotdata.COLUMNS[name]) for name, plot in rows.items()}, pngs,
+        report.render(params, policy, verdict, found, facts(params, found, ran), pictures))
+
+
+def certificate(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation]) -> record.Certificate:
+    """The verdict as the typed certificate: figures rounded to 6 places, nothing that varies between identical runs."""
+    metrics, details = {}, {}
+    for name, s in verdict.summaries.items():
+        found, p = verdict.evidence.get(name), verdict.population[name]
+        metrics[name] = record.VariantMetrics(spec=s.status, population=p.verdict, mean_delta=_r(s.mean_delta),
+                                              worst_delta=_r(s.worst_delta), stability=_r(verdict.stability.get(name)))
+        measured = [sizes[(r.seed, name)] for r in s.seeds if (r.seed, name) in sizes]
+        details[name] = record.VariantDetails(
+            pass_rate=_r(s.pass_rate), std_delta=_r(s.std_delta), non_inferior=s.non_inferior,
+            evidence=None if found is None else record.EvidenceDetails(
+                mean_delta_lower_95=_r(found.mean_delta_lower_95), p_new_seed_passes=_r(found.p_new_seed_passes),
+                seeds_for_stable_verdict=found.seeds_for_stable_verdict, stable_verdict=found.stable_verdict),
+            population=record.PopulationDetails(
+                lower=_r(p.lower), seeds=p.seeds, looks_used=p.looks_used, confidence_spent=_r(p.confidence_spent),
+                distribution_free=p.distribution_free,
+                normality_doubtful=None if p.normality is None else p.normality.doubtful),
+            mean_reduction_vs_probe=_mean([m.reduction_vs_probe for m in measured]),
+            mean_trainable_parameters=_mean([m.trainable_parameters for m in measured]),
+            seeds={r.seed: _seed(r, sizes.get((r.seed, name))) for r in s.seeds})
+    counts = {outcome: sum(c.outcome == outcome for c in verdict.claims)
+              for outcome in (AGREES, CONTRADICTS, UNSETTLED, NOT_MEASURED)}
+    probe = record.ProbeDetails(
+        gate_passed=not verdict.undertrained, undertrained_seeds=len(verdict.undertrained),
+        seeds={s: record.ProbeSeed(_r(a), (e := sizes.get((s, "probe"))) and e.adapter_sha256)
+               for s, a in verdict.probe_accuracy.items()})
+    policy = record.PolicyDetails(
+        in_scope=verdict.in_scope, criteria_match=not verdict.criteria_differences, claims_agree=counts[AGREES],
+        claims_contradicted=counts[CONTRADICTS], claims_unsettled=counts[UNSETTLED],
+        claims_not_measured=counts[NOT_MEASURED])
+    return record.Certificate(record.Metrics(verdict.certified, verdict.level.name, metrics),
+                              record.Details(probe, policy, details, frontier.summary(verdict, sizes)))
+
+
+def _seed(r: SeedResult, size: Evaluation | None) -> record.SeedDetails:
+    return record.SeedDetails(
+        status=r.status, passed=r.passed, accuracy=_r(r.accuracy), delta=_r(r.delta), ci_low=_r(r.ci_low),
+        ci_high=_r(r.ci_high), mcnemar_p=_r(r.mcnemar_p), se_delta=_r(r.se), adapter_sha256=size and size.adapter_sha256,
+        trainable_parameters=size and size.trainable_parameters, reduction_vs_probe=size and size.reduction_vs_probe)
+
+
+def console_lines(params: Params, verdict: Verdict) -> list[str]:
+    """What certify prints: the verdicts, why not certified, and each verdict that is not settled."""
+    c = params.certify
+    lines = [f"{'CERTIFIED' if verdict.certified else 'NOT CERTIFIED'} ({verdict.level.name}); "
+             + ", ".join(f"{n} {s.status}" for n, s in verdict.summaries.items()),
+             f"population verdict (at least {c.population.share:.0%} of runs, {c.confidence:.0%} confidence): "
+             + ", ".join(f"{n} {p.verdict}" for n, p in verdict.population.items())]
+    lines += [f"  {reason}" for reason in verdict.reasons]
+    lines += [f"  {name} {verdict.summaries[name].status} is {found.advice()}"
+              for name, found in verdict.evidence.items() if not found.settled]
+    return lines
+
+
+def facts(params: Params, found: RunResults, ran: Recorded) -> dict:
+    """The report's run facts, from the stages' records (tracked inputs only): what ran, whatever params say now."""
+    run, recipe = found.environment, ran.recipe
+    evaluated = ran.eval_examples
+    eval_rows = f"all {evaluated} rows" if evaluated == found.eval_split_rows else f"first {evaluated}"
+    return {"model": _source(params.model.name, params.model.revision),
+            "model type": run.model_type if run else "unknown",
+            "model fingerprint": run.base_model if run else "unknown",
+            "data": f"{_source(params.data.source, params.data.revision)} ({ran.train_examples} train drawn per seed, "
+                    f"{eval_rows} of {params.data.eval_split})",
+            "data fingerprints": found.data_fingerprints,
+            "training": "unknown" if recipe is None else (
+                f"{ran.steps} steps, batch {recipe.batch_size}, lr {recipe.lr:g}, {recipe.precision}"),
+            "training device": run.device if run else "unknown", "python": run.python if run else "unknown",
+            "packages": run.packages if run else runfacts.package_versions()}
+
+
+def in_scope(params: Params, policy: Policy, run: AdapterRun | None) -> bool:
+    """The run's model family and task are the policy's scope."""
+    task_names = {Path(params.data.source).name.lower(), params.data.config.lower()}
+    return (run and run.model_type) == policy.scope.model_family and policy.scope.task.lower() in task_names
+
+
+def _source(name: str, revision: str) -> str:
+    return name if Path(name).is_dir() else f"{name} (hub, revision {revision})"
+
+
+def _mean(values: list[float]) -> float | None:
+    return _r(sum(values) / len(values)) if values else None
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)

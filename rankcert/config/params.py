@@ -1,0 +1,365 @@
+"""Typed parameters, read from params.yaml: one dataclass per section, each checking its own fields as it is
+built (as PEFT's configs do); Params checks what spans sections. A new parameter is a field and its check here,
+and its value in params.yaml; dvc.yaml lists whole sections for the stages that read all of one."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from rankcert.config.variants import Variant, parse_variant
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.text import quoted
+from rankcert.runtime.yamlfile import read_yaml
+
+DEVICE = re.compile(r"auto|cpu|cuda(:(0|[1-9][0-9]*))?")  # one spelling per device: cuda:1, not cuda:01
+MAX_RESAMPLES = 1_000_000
+# a number written as text: ASCII digits only, no spaces or underscores (float() would take "١", " 1", "1_0")
+FLOAT_TEXT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:nan|inf|infinity)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    name: str
+    target_modules: list[str]
+    head_modules: list[str]
+    num_labels: int
+    max_length: int
+    revision: str = "main"  # for a hub id: the commit (or branch) to load; ignored for a local folder
+
+    def __post_init__(self):
+        _require(self.target_modules, "model.target_modules must name at least one module")
+        _require(self.num_labels >= 2, "model.num_labels must be at least 2")
+        _require(self.max_length >= 8, "model.max_length must be at least 8")
+
+
+@dataclass(frozen=True)
+class DataParams:
+    source: str
+    config: str
+    train_split: str
+    eval_split: str
+    train_size: int
+    eval_size: int | Literal["all"]  # the first rows of eval_split; all: the whole split
+    revision: str = "main"  # for a hub dataset: the commit (or branch) to load; ignored for a local folder
+
+    def __post_init__(self):
+        _require(self.train_size > 0 and (self.eval_size == "all" or self.eval_size > 0),
+                 "data.train_size and data.eval_size must be > 0 (eval_size may be all)")
+
+    @property
+    def eval_rows(self) -> int | None:
+        """How many eval rows to take (None: the whole split)."""
+        return None if self.eval_size == "all" else self.eval_size
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """The training recipe, the same for the probe and every retrained variant."""
+
+    steps: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup_ratio: float
+    max_grad_norm: float
+    log_every: int
+    precision: Literal["fp32", "bf16"]  # fp32 certifies; bf16 is autocast
+
+    def __post_init__(self):
+        _require(self.steps > 0, "train.steps must be > 0")
+        _require(self.batch_size > 0, "train.batch_size must be > 0")
+        _require(self.lr > 0, "train.lr must be > 0")
+        _require(self.weight_decay >= 0, "train.weight_decay must be >= 0")
+        _require(0 <= self.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)")
+        _require(self.max_grad_norm >= 0, "train.max_grad_norm must be >= 0 (0 turns clipping off)")
+        _require(self.log_every > 0, "train.log_every must be > 0")
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    batch_size: int  # examples per forward pass; predictions don't depend on it
+
+    def __post_init__(self):
+        _require(self.batch_size > 0, "evaluate.batch_size must be > 0")
+
+
+@dataclass(frozen=True)
+class RuntimeParams:
+    """Where and how the work runs."""
+
+    device: str  # auto | cpu | cuda | cuda:<index> (pins one GPU; the others are leased as free)
+    cuda_graphs: bool  # on CUDA, capture the whole training step once and replay it
+
+    def __post_init__(self):
+        if (index := re.fullmatch("cuda:([0-9]+)", self.device)) and not DEVICE.fullmatch(self.device):
+            raise RankcertError(f"runtime.device {self.device!r} means cuda:{int(index.group(1))}; write that "
+                                "(one name per device)")
+        _require(DEVICE.fullmatch(self.device),
+                 f"runtime.device must be auto, cpu, cuda or cuda:<index>, not {self.device!r}")
+
+
+@dataclass(frozen=True)
+class ProbeParams:
+    """The probe: trained here at `rank`/`alpha`, or, with `adapter`, a user's PEFT LoRA adapter folder imported in
+    its place (rankcert.training.imported); `rank` and `alpha` then state the adapter's, and `dropout` is the recipe's."""
+
+    rank: int
+    alpha: float
+    dropout: float
+    adapter: str | None = None  # a local PEFT LoRA adapter folder to certify cuts of (listed in `inputs`)
+
+    def __post_init__(self):
+        _require(self.rank > 0, "probe.rank must be > 0")
+        _require(self.alpha > 0, "probe.alpha must be > 0")
+        _require(0 <= self.dropout < 1, "probe.dropout must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class CompressParams:
+    energy_threshold: float
+    allowed_ranks: list[int]
+
+    def __post_init__(self):
+        _require(0 < self.energy_threshold <= 1,
+                 f"compress.energy_threshold must be in (0, 1], not {self.energy_threshold}")
+        _require(self.allowed_ranks, "compress.allowed_ranks must list at least one rank")
+        _require(all(r > 0 for r in self.allowed_ranks), f"compress.allowed_ranks must be > 0: {self.allowed_ranks}")
+        _require(self.allowed_ranks == sorted(set(self.allowed_ranks)),
+                 f"compress.allowed_ranks must be sorted and without duplicates: {self.allowed_ranks}")
+
+
+@dataclass(frozen=True)
+class CertifiableLevel:
+    min_seeds: int
+    min_steps: int
+    min_train_size: int
+    min_eval_size: int
+
+
+@dataclass(frozen=True)
+class PopulationParams:
+    """The population verdict (rankcert.certification.population): with confidence certify.confidence, at least `share` of
+    training runs have Δ ≥ −tolerance; read at the seed counts `looks`, the error split over them by `spending`."""
+
+    share: float
+    looks: list[int]
+    spending: Literal["bonferroni", "calibrated"]
+
+    def __post_init__(self):
+        _require(0.5 <= self.share < 1, f"certify.population.share must be in [0.5, 1), not {self.share}")
+        _require(self.looks and all(k >= 2 for k in self.looks) and self.looks == sorted(set(self.looks)),
+                 f"certify.population.looks must be seed counts >= 2, increasing: {self.looks}")
+        _require(self.looks[-1] <= 200, f"certify.population.looks must stop by 200 seeds: {self.looks}")
+
+
+@dataclass(frozen=True)
+class CertifyParams:
+    tolerance: float
+    min_pass_rate: float
+    probe_min_accuracy: float
+    bootstrap_resamples: int
+    bootstrap_seed: int
+    confidence: float
+    policy: str
+    certifiable: CertifiableLevel
+    population: PopulationParams
+
+    def __post_init__(self):
+        _require(0 < self.tolerance < 1, f"certify.tolerance must be in (0, 1), not {self.tolerance}")
+        _require(0 < self.min_pass_rate <= 1, f"certify.min_pass_rate must be in (0, 1], not {self.min_pass_rate}")
+        _require(0 <= self.probe_min_accuracy <= 1, "certify.probe_min_accuracy must be in [0, 1]")
+        _require(1000 <= self.bootstrap_resamples <= MAX_RESAMPLES, f"certify.bootstrap_resamples must be in "
+                 f"1000..{MAX_RESAMPLES:,} (each resample holds memory per seed)")
+        _require(0 < self.confidence < 1, f"certify.confidence must be in (0, 1), not {self.confidence}")
+
+
+@dataclass(frozen=True)
+class ReleaseParams:
+    max_worst_delta_drop: float
+
+    def __post_init__(self):
+        _require(self.max_worst_delta_drop >= 0, "release.max_worst_delta_drop must be >= 0")
+
+
+@dataclass(frozen=True)
+class SettleParams:
+    """`make settle` (rankcert.tools.settle): the seeds it adds after `seeds` are next_seed, next_seed + 1, ..."""
+
+    next_seed: int
+
+    def __post_init__(self):
+        _require(0 <= self.next_seed < 2**32 - 1000, "settle.next_seed must be in 0..2**32 - 1001")
+
+
+@dataclass(frozen=True)
+class Params:
+    model: ModelParams
+    data: DataParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    runtime: RuntimeParams
+    probe: ProbeParams
+    seeds: list[int]
+    compress: CompressParams
+    variants: list[Variant]
+    certify: CertifyParams
+    release: ReleaseParams
+    settle: SettleParams
+    inputs: dict[str, str] = dataclasses.field(default_factory=dict)  # local folders DVC tracks (stage track)
+
+    def __post_init__(self):
+        """What spans sections (each section checked its own fields as it was built)."""
+        _require(self.train.batch_size <= self.data.train_size,
+                 f"train.batch_size {self.train.batch_size} is larger than data.train_size {self.data.train_size}")
+        _require(all(re.fullmatch(r"[A-Za-z0-9_-]+", key) for key in self.inputs),
+                 f"inputs keys name stages and files: use letters, digits, _ and -, not {sorted(self.inputs)}")
+        _require(self.seeds, "seeds must list at least one seed")
+        _require(len(set(self.seeds)) == len(self.seeds), f"seeds has duplicates: {self.seeds}")
+        _require(self.probe.adapter is None or len(self.seeds) == 1,
+                 f"seeds lists {len(self.seeds)} seeds but probe.adapter imports one adapter: list one seed (it seeds "
+                 "the retrained variants and draws their training data); more would judge the same adapter again "
+                 "and count it as independent training runs")
+        _require(all(0 <= s < 2**32 for s in self.seeds), f"seeds must be in 0..{2**32 - 1} (numpy and torch seeds)")
+        looks = self.certify.population.looks
+        _require(len(self.seeds) <= looks[-1], f"{len(self.seeds)} seeds go beyond certify.population.looks' last "
+                 f"look {looks[-1]}: add a look (the population verdict's error is split over the declared looks)")
+        ranks = self.compress.allowed_ranks
+        _require(max(ranks) <= self.probe.rank, f"compress.allowed_ranks {ranks} go above probe.rank {self.probe.rank}")
+        _require(self.variants, "variants must list at least one variant")
+        _require(len(set(self.variant_names)) == len(self.variants), f"variants has duplicates: {self.variant_names}")
+        for v in self.variants:
+            problem = v.problem(self.probe.rank)
+            _require(problem is None, f"variant {v.name}: {problem}")
+
+    def settle_sequence(self, count: int) -> list[int]:
+        """The first `count` seeds of the declared sequence: `seeds`, then settle.next_seed, next_seed + 1, ...
+        (skipping any already listed), so a run grown along it declares the same sequence."""
+        extra = [self.settle.next_seed + i for i in range(count) if self.settle.next_seed + i not in self.seeds]
+        return (list(self.seeds) + extra)[:count]
+
+    @property
+    def variant_names(self) -> list[str]:
+        return [v.name for v in self.variants]
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Load and validate params.yaml; raise RankcertError naming the first bad key."""
+    return params_from_dict(read_yaml(path, "params file", "run from the project root or pass --params"))
+
+
+def params_from_dict(raw: Any) -> Params:
+    return build_config(Params, raw, "")
+
+
+def _require(ok: Any, message: str) -> None:
+    if not ok:
+        raise RankcertError(message)
+
+
+def build_config(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass `cls` from a mapping, checking keys and types."""
+    label = where or "the file"
+    if not isinstance(raw, dict):
+        raise RankcertError(f"{label} must be a mapping of keys, not {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls) if f.init]
+    for key in raw:
+        if key not in fields:
+            guess = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"; did you mean {guess[0]!r}?" if guess else f"; known keys: {', '.join(fields)}"
+            raise RankcertError(f"unknown key {_join(where, key)!r}{hint}")
+    values = {}
+    optional = {f.name for f in dataclasses.fields(cls)
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+    for name in fields:
+        if name not in raw and name in optional:
+            continue
+        if name not in raw:
+            raise RankcertError(f"missing key {_join(where, name)!r}")
+        values[name] = _coerce(hints[name], raw[name], _join(where, name))
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        wanted = []
+        for arm in typing.get_args(hint):
+            try:
+                return _coerce(arm, value, where)
+            except RankcertError as err:
+                wanted.append(str(err).split(" must be ", 1)[-1].rsplit(", not ", 1)[0])
+        raise RankcertError(f"{where} must be {' or '.join(wanted)}, not {quoted(value)}")
+    if hint is type(None):  # an optional field of a record (rankcert.config.records) written as null
+        if value is not None:
+            raise RankcertError(f"{where} must be null, not {quoted(value)}")
+        return None
+    if hint is Variant:
+        return parse_variant(value)
+    if hint is type(None):
+        if value is not None:
+            raise RankcertError(f"{where} must be null, not {quoted(value)}")
+        return None
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise RankcertError(f"{where} must be {_one_of(choices)}, not {quoted(value)}")
+        return value
+    if dataclasses.is_dataclass(hint):
+        return build_config(hint, value, where)
+    if typing.get_origin(hint) is dict:
+        key_type, item = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise RankcertError(f"{where} must be a mapping, not {quoted(value)}")
+        return {_coerce(key_type, k, f"{where} key"): _coerce(item, v, _join(where, k)) for k, v in value.items()}
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise RankcertError(f"{where} must be a list, not {quoted(value)}")
+        return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise RankcertError(f"{where} must be true or false, not {quoted(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RankcertError(f"{where} must be an integer, not {quoted(value)}")
+        return value
+    if hint is float:
+        return _as_float(value, where)
+    if hint is str:
+        if not isinstance(value, str) or not value.strip():
+            raise RankcertError(f"{where} must be a non-empty string, not {quoted(value)}")
+        return value
+    raise TypeError(f"unsupported parameter type {hint!r}")  # a bug in this module, not user input
+
+
+def _as_float(value: Any, where: str) -> float:
+    # `5e-5` is a number in YAML 1.2 but text in YAML 1.1; a quoted number is accepted too, for files written
+    # by YAML 1.1 tools.
+    if isinstance(value, bool):
+        raise RankcertError(f"{where} must be a number, not {quoted(value)}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str) and FLOAT_TEXT.fullmatch(value):
+        number = float(value)
+    else:
+        raise RankcertError(f"{where} must be a number, not {quoted(value)}")
+    if number != number or number in (float("inf"), float("-inf")):
+        raise RankcertError(f"{where} must be a finite number, not {quoted(value)}")
+    return number
+
+
+def _one_of(choices: tuple) -> str:
+    if len(choices) == 1:
+        return str(choices[0])
+    return ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}"
+
+
+def _join(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)

@@ -1,0 +1,1 @@
+"""Step evaluate: predictions on the eval set, and every stage's outputs read back for certify."""

@@ -1,0 +1,97 @@
+"""Where every stage output lives, declared once: the stages, results reading, certify and the tools use it.
+
+dvc.yaml spells the same paths for DVC (it cannot import Python); tests/test_dvc_yaml.py checks that they agree.
+One folder per seed and stage: prepare, probe, compress (every variant of the seed) and evaluate (the probe's and
+every variant's predictions and metrics).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PROBE = "probe"  # the adapter name of a seed's probe, beside the variant names
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path = Path(".")
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics"
+
+    @property
+    def code(self) -> Path:
+        """code: each stage's code fingerprint (the files it imports, by content hash)."""
+        return self.data / "code"
+
+    def prepared(self, seed: int) -> Path:
+        """prepare@<seed>: train.safetensors, eval.safetensors, manifest.json."""
+        return self.data / "prepared" / str(seed)
+
+    def probe(self, seed: int) -> Path:
+        """probe@<seed>: adapter/, spectra.json, train_log.csv, run.json."""
+        return self.data / "probe" / str(seed)
+
+    def variants(self, seed: int) -> Path:
+        """compress@<seed>: one folder per variant, written as one folder."""
+        return self.data / "variants" / str(seed)
+
+    def run(self, seed: int, name: str) -> Path:
+        """The folder of one adapter's run: the probe's, or a variant's (adapter/, plan.json, ...)."""
+        return self.probe(seed) if name == PROBE else self.variants(seed) / name
+
+    def adapter(self, seed: int, name: str) -> Path:
+        return self.run(seed, name) / "adapter"
+
+    def predictions_folder(self, seed: int) -> Path:
+        """evaluate@<seed>: <adapter>.csv, per-example predictions."""
+        return self.data / "eval" / str(seed)
+
+    def predictions(self, seed: int, name: str) -> Path:
+        return self.predictions_folder(seed) / f"{name}.csv"
+
+    def eval_metrics_folder(self, seed: int) -> Path:
+        """evaluate@<seed>: <adapter>.json, accuracy and size."""
+        return self.metrics / "eval" / str(seed)
+
+    def eval_metrics(self, seed: int, name: str) -> Path:
+        return self.eval_metrics_folder(seed) / f"{name}.json"
+
+    @property
+    def certificate(self) -> Path:
+        """certify: the DVC metrics file, what a release compares (rankcert/certification/certificate.py)."""
+        return self.metrics / "certify.json"
+
+    @property
+    def certificate_details(self) -> Path:
+        """certify: everything else it computes, beside the metrics (an output, not a metrics file)."""
+        return self.metrics / "certify_details.json"
+
+    @property
+    def report(self) -> Path:
+        return self.metrics / "report.md"
+
+    @property
+    def figures(self) -> Path:
+        return self.metrics / "figures"
+
+    @property
+    def plot_data(self) -> Path:
+        return self.root / "plots" / "data"
+
+    @property
+    def plot_templates(self) -> Path:
+        return self.root / "plots" / "templates"
+
+    @property
+    def plot_page(self) -> Path:
+        """plots_page: the page `dvc plots show` fills (.dvc/config's plots.html_template), libraries inlined."""
+        return self.root / "plots" / "page.html"
+
+
+LAYOUT = Layout()
