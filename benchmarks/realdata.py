@@ -2,9 +2,10 @@
 
     python benchmarks/realdata.py --model MINILM_DIR --data ../shared/data/sst2 --out OUT_DIR \\
         --set train.lr=5e-4 --set model.target_modules=query,key,value,attention.output.dense \\
-        --set model.head_modules=classifier [--seeds 42,123,456] [--trainer-seed 42] [--per-gpu K]
+        --set model.head_modules=classifier [--seeds 42,123,456] [--trainer-seed 42] [--per-gpu K] \\
+        [--save-probe DIR]     # then --set probe.adapter=DIR --set inputs.adapter=DIR certifies cuts of it
 
-Builds a fresh git+DVC workspace with the canonical params plus the overrides, runs `dvc repro`, copies the
+Builds a fresh git+DVC workspace with the canonical params plus the overrides, runs `dvc repro certify`, copies the
 report and metrics to OUT_DIR, and (with --trainer-seed) retrains the probe and every variant at that seed
 with a Hugging Face Trainer script to compare accuracies on the same eval examples.
 """
@@ -38,8 +39,11 @@ def apply(params: dict, assignment: str) -> None:
     node = params
     for part in parents:
         node = node[part]
-    old = node[last]
-    node[last] = value.split(",") if isinstance(old, list) else type(old)(value)
+    old = node.get(last)
+    if isinstance(old, list):
+        node[last] = value.split(",")
+    else:  # a key params.yaml leaves null or out (probe.adapter, inputs.adapter) takes the text as it is
+        node[last] = value if old is None else type(old)(value)
 
 
 def trainer_baseline(workspace: Path, params, seed: int, device) -> dict:
@@ -73,6 +77,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="key=value override of params.yaml")
     parser.add_argument("--trainer-seed", type=int)
     parser.add_argument("--per-gpu", type=int, help="seeds sharing a GPU at once (rankcert.tools.parallel)")
+    parser.add_argument("--save-probe", type=Path, help="copy the first seed's probe adapter (a PEFT folder) here")
     args = parser.parse_args()
 
     raw = yaml.safe_load((demo.PROJECT / "params.yaml").read_text())
@@ -86,13 +91,16 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with open(args.out / "repro.log", "w") as log:
-        command = ["dvc", "repro"] if args.per_gpu is None else [
+        # certify and what it needs: the plots page (vl-convert) is not this benchmark's
+        command = ["dvc", "repro", "certify"] if args.per_gpu is None else [
             sys.executable, "-m", "rankcert.tools.parallel", "--per-gpu", str(args.per_gpu)]
         result = subprocess.run(command, cwd=workspace, stdout=log, stderr=subprocess.STDOUT)
     wall = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"dvc repro failed; see {args.out / 'repro.log'}")
     shutil.copy(workspace / "metrics" / "report.md", args.out / "report.md")
+    if args.save_probe:
+        shutil.copytree(Layout(workspace).adapter(params.seeds[0], "probe"), args.save_probe)
     for name in ("certify.json", "certify_details.json"):
         shutil.copy(workspace / "metrics" / name, args.out / name)
     summary = {"repro_wall_s": wall, "params": raw,
