@@ -10,7 +10,7 @@ PYTHON := $(CURDIR)/$(VENV)/bin/python
 STAMP := $(VENV)/.rankcert-installed
 # Stage commands in dvc.yaml call `python` and the demo calls `dvc`: both must be the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 DVC_NO_ANALYTICS=1
 
 .PHONY: demo test test-fast lint pre-release policy settle repro-parallel worker-status worker-stop clean-scratch clean-venv
 

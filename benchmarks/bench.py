@@ -32,8 +32,7 @@ from rankcert.inputs import data  # noqa: E402
 from rankcert.runtime.layout import LAYOUT  # noqa: E402
 from rankcert.runtime.runfacts import device_name, package_versions  # noqa: E402
 from rankcert.tools import demo
-from rankcert.training import cotrain, modeling  # noqa: E402
-from rankcert.training import loop
+from rankcert.training import cotrain, loop, modeling  # noqa: E402
 
 
 def build_model(folder: Path, vocab: Path) -> Path:

@@ -14,8 +14,6 @@ from rankcert.compression.jobs import job_of, plan_record, probe_to_cut, write_v
 from rankcert.compression.truncation import load_truncated
 from rankcert.config import records
 from rankcert.config.harness import per_seed, run_main
-from rankcert.config.records import Manifest
-from rankcert.evaluation.results import read_spectra
 from rankcert.inputs import data
 from rankcert.runtime.layout import LAYOUT, PROBE
 from rankcert.runtime.outputs import atomic_dir
@@ -23,6 +21,7 @@ from rankcert.runtime.text import rank_summary
 from rankcert.training.cotrain import SharedBase, fit_all
 from rankcert.training.modeling import lease_device
 from rankcert.training.runs import trained, write_timing
+from rankcert.training.spectra import read_spectra
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -35,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     device = lease_device(params.runtime.device, label)
     prepared = LAYOUT.prepared(seed)
     train_data = data.load_encoded(prepared / "train.safetensors", params.model.name) if retrained else None
-    manifest = records.read(prepared / "manifest.json", Manifest) if retrained else None
+    manifest = records.read(prepared / "manifest.json", records.Manifest) if retrained else None
     base = SharedBase(params, seed)
     jobs = {v.name: job_of(v, params, base.modules, probe_spectra) for v in variants}
     plans = {v.name: plan_record(v, jobs[v.name].plan, params, probe_spectra) for v in variants}
@@ -48,8 +47,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_variant_run(scratch / name, done.model, done.log, device, base, plans[name],
                               trained(done.log, len(train_data), manifest, params.train))
         for variant in truncated:
-            job = jobs[variant.name]
-            model = base.lora_model(job)
+            model = base.lora_model(job := jobs[variant.name])
             load_truncated(model, job.plan, LAYOUT.adapter(seed, PROBE), probe.scales)
             print(f"[{label}-{variant.name}] truncated the probe's update by SVD, no training", flush=True)
             write_variant_run(scratch / variant.name, model, [], torch.device("cpu"), base, plans[variant.name],

@@ -24,6 +24,7 @@ from rankcert.runtime.layout import PROBE, Layout
 from rankcert.runtime.outputs import read_json
 from rankcert.runtime.text import label_names
 from rankcert.training import identity
+from rankcert.training.spectra import read_spectra
 
 COLUMNS = ["index", "label", "prediction"]
 
@@ -124,13 +125,6 @@ def eval_labels(layout: Layout, seed: int) -> tuple[np.ndarray, str] | None:
     except (SafetensorError, KeyError, ValueError, OSError) as err:
         raise RankcertError(f"{folder} (seed {seed}) is not a prepared eval set: {one_line(err)[:120]}") from err
     return labels, records.read(folder / "manifest.json", Manifest).eval.fingerprint
-
-
-def read_spectra(path: Path) -> dict[str, list[float]]:
-    """Module name -> singular values, from a probe's spectra.json."""
-    if not path.is_file():
-        raise RankcertError(f"{path} not found; run the probe stage for this seed first")
-    return {m: s["singular_values"] for m, s in read_json(path)["modules"].items()}
 
 
 def _optional_json(path: Path) -> dict | None:

@@ -41,10 +41,11 @@ def test_parallel_seeds_give_the_serial_results(serial, tmp_path):
 
 def test_a_failed_seed_stops_the_others_and_is_named(tmp_path):
     ws = workspace(tmp_path / "ws")
-    dies = dict(ENV, RANKCERT_KILL_BEFORE_RENAME="data/variants/123")  # seed 123's compress dies as it writes
+    dies = dict(ENV, RANKCERT_KILL_BEFORE_RENAME="data/prepared/123")  # seed 123's first stage dies as it writes
     result = sh(ws, sys.executable, "-m", "rankcert.tools.parallel", "--jobs", "2", check=False, env=dies)
     assert result.returncode == 2
     assert "rankcert: error: seed 123 failed" in result.stderr
+    assert "stopped seed(s) [42]" in result.stderr  # seed 42 was still running: it is stopped, not left to finish
     assert not (ws / "metrics" / "certify.json").exists()  # nothing certified from a partial run
 
 
