@@ -27,16 +27,25 @@ def certify_only_pipeline(root: Path) -> None:
         (root / folder / ".keep").write_text("")
 
 
+@pytest.fixture(scope="module")
+def first_release(tmp_path_factory):
+    """A repo whose v1 release is a clean, certified run, made once for the module."""
+    root = tmp_path_factory.mktemp("released")
+    make_run(root, ALL_OK, policy=POLICY)
+    certify_only_pipeline(root)
+    sh(root, "git", "init", "-q", "-b", "main")
+    sh(root, "dvc", "init", "-q")
+    sh(root, "dvc", "repro")
+    commit(root, "release 1", tag="v1")
+    return root
+
+
 @pytest.fixture
-def released(tmp_path):
-    """A repo whose v1 release is a clean, certified run."""
-    make_run(tmp_path, ALL_OK, policy=POLICY)
-    certify_only_pipeline(tmp_path)
-    sh(tmp_path, "git", "init", "-q", "-b", "main")
-    sh(tmp_path, "dvc", "init", "-q")
-    sh(tmp_path, "dvc", "repro")
-    commit(tmp_path, "release 1", tag="v1")
-    return tmp_path
+def released(first_release, tmp_path):
+    """A copy of the v1 repo of its own for each test (git and DVC keep only relative paths)."""
+    root = tmp_path / "repo"
+    shutil.copytree(first_release, root, symlinks=True)
+    return root
 
 
 def gate(root, *extra):
