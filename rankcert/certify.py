@@ -47,12 +47,13 @@ def certify(params: Params, layout: Layout, templates: Path, report_path: Path, 
     pngs = figures.render_all(templates, rows)
     pictures = {name: os.path.relpath(figures_path / f"{name}.png", report_path.parent) for name in pngs}
     return Certification(
-        verdict, certificate(verdict, found.evaluations),
+        verdict, certificate(verdict, found.evaluations, ran.disagreements),
         {name: csv_text(plot, plotdata.COLUMNS[name]) for name, plot in rows.items()}, pngs,
         report.render(params, policy, verdict, found, facts(params, found, ran), pictures))
 
 
-def certificate(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation]) -> record.Certificate:
+def certificate(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation],
+                disagreements: list[str]) -> record.Certificate:
     """The verdict as the typed certificate: figures rounded to 6 places, nothing that varies between identical runs."""
     metrics, details = {}, {}
     for name, s in verdict.summaries.items():
@@ -83,7 +84,8 @@ def certificate(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation]) -> r
         claims_contradicted=counts[CONTRADICTS], claims_unsettled=counts[UNSETTLED],
         claims_not_measured=counts[NOT_MEASURED])
     return record.Certificate(record.Metrics(verdict.certified, verdict.level.name, metrics),
-                              record.Details(probe, policy, details, frontier.summary(verdict, sizes)))
+                              record.Details(verdict.level.reasons, disagreements, probe, policy, details,
+                                             frontier.summary(verdict, sizes)))
 
 
 def _seed(r: SeedResult, size: Evaluation | None) -> record.SeedDetails:

@@ -31,7 +31,8 @@ def sample(names=CANONICAL) -> Certificate:
     probe = certificate.ProbeDetails(True, 0, {42: certificate.ProbeSeed(0.82, "cd" * 32),
                                                123: certificate.ProbeSeed(0.8, "ef" * 32)})
     return Certificate(Metrics(certified=False, level="screening+", variants=metrics),
-                       certificate.Details(probe, certificate.PolicyDetails(True, True, 5, 0, 2, 0), details,
+                       certificate.Details(["3 seed(s) < 5"], [], probe,
+                                           certificate.PolicyDetails(True, True, 5, 0, 2, 0), details,
                                            certificate.FrontierSummary(20, 1000.0, "uniform_r20", 4, 1, None, None)))
 
 

@@ -1,4 +1,5 @@
 """The pre-release gate in a temporary git+DVC repository with tagged commits, on fixture predictions."""
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -6,8 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rankcert.tools.pre_release import stage_changes, stale_stages
+from rankcert.certification.policy import load_policy
+from rankcert.config.params import load_params
+from rankcert.tools.pre_release import not_certified, stage_changes, stale_stages
 from tests.helpers import PROJECT, commit, sh
+from tests.test_certificate import sample
 from tests.test_certify import ALL_OK, make_run
 
 POLICY = "policies/safe_uniform.yaml"  # relative: the repo's own copy, tracked with it
@@ -157,6 +161,19 @@ def test_uncertified_run_fails_without_any_tag(tmp_path):
     assert result.returncode == 1
     assert "no earlier release tag" in result.stdout
     assert "FAIL not certified: validation level screening+ (100 steps < 500)" in result.stdout
+
+
+def test_not_certified_says_the_level_reasons_and_each_disagreement_the_certificate_recorded():
+    params = load_params(PROJECT / "params.yaml")
+    policy = load_policy(PROJECT / POLICY, params.variant_names)
+    found = sample()
+    found = dataclasses.replace(found, details=dataclasses.replace(
+        found.details, level_reasons=["2 seed(s) < 3", "40 steps < 500"],
+        disagreements=["seed 42's probe ran 40 steps; params say 500"]))
+    lines = not_certified(params, policy, found)
+    assert lines[:2] == ["not certified: validation level screening+ (2 seed(s) < 3; 40 steps < 500)",
+                         "not certified: the run's records disagree with params: seed 42's probe ran 40 steps; "
+                         "params say 500 (`dvc repro` reruns what is stale)"]
 
 
 def test_the_gate_imports_with_what_its_ci_job_installs():

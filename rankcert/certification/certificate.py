@@ -154,6 +154,8 @@ class FrontierSummary:
 
 @dataclass(frozen=True)
 class Details:
+    level_reasons: list[str]  # why the level is what it is, from what the stages' records say ran
+    disagreements: list[str]  # each fact the records and params state differently (certification.recorded)
     probe: ProbeDetails
     policy: PolicyDetails
     variants: dict[str, VariantDetails]
@@ -224,6 +226,10 @@ def _load(kind: object, value: object, where: str) -> typing.Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _load(inner, value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise RankcertError(f"{where} is {type(value).__name__}, expected a list")
+        return [_load(args[0], v, f"{where}: {i}") for i, v in enumerate(value)]
     if origin is dict:
         key, item = args
         data = _mapping(value, where)

@@ -24,7 +24,6 @@ from pathlib import Path, PurePosixPath
 from rankcert.certification import certificate
 from rankcert.certification.certificate import Certificate, Metrics, VariantDetails
 from rankcert.certification.policy import CONTRADICTS, Policy, check_claims, criteria_differences
-from rankcert.certification.stats import validation_level
 from rankcert.config.harness import run_main
 from rankcert.config.params import Params
 from rankcert.runtime.errors import RankcertError, one_line
@@ -184,13 +183,11 @@ def not_certified(params: Params, policy: Policy, current: Certificate) -> list[
     if result.certified:
         return []
     lines = []
-    if result.level != "certifiable":
-        need, rows = params.certify.certifiable, params.data.eval_rows
-        level = validation_level(len(params.seeds), params.train.steps, params.data.train_size,
-                                 need.min_eval_size if rows is None else rows, need)
-        why = "; ".join(level.reasons) if level.name != "certifiable" else \
-            f"the whole {params.data.eval_split} split has fewer than {need.min_eval_size} examples"
-        lines.append(f"not certified: validation level {result.level} ({why})")
+    if result.level != "certifiable":  # the level certify read from the stages' records, and why
+        why = f" ({'; '.join(details.level_reasons)})" if details.level_reasons else ""
+        lines.append(f"not certified: validation level {result.level}{why}")
+    lines += [f"not certified: the run's records disagree with params: {line} (`dvc repro` reruns what is stale)"
+              for line in details.disagreements]
     if not details.probe.gate_passed:
         low = [f"seed {s} accuracy {pct(p.accuracy)}" for s, p in details.probe.seeds.items()
                if (p.accuracy or 0.0) < params.certify.probe_min_accuracy]
