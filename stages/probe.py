@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         import_adapter(params, seed, label)
         return
     print(f"[{label}] r={probe.rank} alpha={probe.alpha}, {params.train.steps} steps", flush=True)
-    device = lease_device(params.runtime.device, label)
+    device = lease_device(params.runtime, label)
     prepared = LAYOUT.prepared(seed)
     manifest = records.read(prepared / "manifest.json", Manifest)  # which sample it trains on, for run.json
     train_data = data.load_encoded(prepared / "train.safetensors", params.model.name)

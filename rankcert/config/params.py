@@ -95,8 +95,13 @@ class RuntimeParams:
 
     device: str  # auto | cpu | cuda | cuda:<index> (pins one GPU; the others are leased as free)
     cuda_graphs: bool  # on CUDA, capture the whole training step once and replay it
+    # torch threads on the CPU; None: torch's own choice, one per core. CPU bytes depend on it (run.json names it),
+    # so pinning it makes a CPU run's bytes the same on any machine.
+    cpu_threads: int | None = None
 
     def __post_init__(self):
+        _require(self.cpu_threads is None or self.cpu_threads >= 1,
+                 f"runtime.cpu_threads must be null or a whole number of at least 1, not {self.cpu_threads}")
         if (index := re.fullmatch("cuda:([0-9]+)", self.device)) and not DEVICE.fullmatch(self.device):
             raise RankcertError(f"runtime.device {self.device!r} means cuda:{int(index.group(1))}; write that "
                                 "(one name per device)")

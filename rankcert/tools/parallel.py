@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rankcert.config.harness import run_main
-from rankcert.config.params import load_params
+from rankcert.config.params import RuntimeParams, load_params
 from rankcert.runtime import gpus, settings
 from rankcert.runtime.errors import RankcertError
 
@@ -38,6 +38,16 @@ def seed_targets(seed: int) -> list[str]:
 def seed_stages(seed: int) -> list[str]:
     """Every stage of one seed, in dependency order."""
     return [f"prepare@{seed}", f"probe@{seed}", f"compress@{seed}", *seed_targets(seed)]
+
+
+def cpu_advice(jobs: int, gpu_count: int, cores: int, runtime: RuntimeParams) -> str | None:
+    """What to set when seeds running at once on the CPU would each take every core (torch's default)."""
+    if jobs < 2 or runtime.cpu_threads is not None or (gpu_count and runtime.device != "cpu"):
+        return None
+    share = max(1, cores // jobs)
+    return (f"no GPU: {jobs} seeds at once each use all {cores} cores (runtime.cpu_threads is null), and threads "
+            f"fighting over cores slow every seed down several times; set runtime.cpu_threads: {share} in params.yaml "
+            "(CPU bytes depend on it: a serial run with the same value writes the same bytes)")
 
 
 def start(seed: int) -> subprocess.Popen:
@@ -110,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     os.environ["RANKCERT_GPU_SLOTS"] = str(args.per_gpu)  # read by every stage's GPU lease
     jobs = args.jobs or max(1, len(gpus.visible_gpus())) * args.per_gpu
     print(f"[parallel] {len(params.seeds)} seed(s), {jobs} at a time", flush=True)
+    if (advice := cpu_advice(jobs, len(gpus.visible_gpus()), len(os.sched_getaffinity(0)), params.runtime)):
+        print(f"[parallel] {advice}", flush=True)
     # validate and the input fingerprints first, alone: every seed depends on them, and validate stops bad
     # input before anything is deleted
     shared = ["validate", *(f"track@{key}" for key in params.inputs)]

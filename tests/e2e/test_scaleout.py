@@ -14,7 +14,9 @@ from tests.helpers import adapter_digests, commit, ran_stages, read_metrics, sh
 
 pytestmark = pytest.mark.e2e
 
-QUICK = {"train": {"steps": 20, "log_every": 5}}
+# one torch thread a stage: two seeds at once on two cores don't fight over them, and the serial run uses the
+# same count (CPU bytes depend on it)
+QUICK = {"train": {"steps": 20, "log_every": 5}, "runtime": {"cpu_threads": 1}}
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
 
 
