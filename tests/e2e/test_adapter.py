@@ -43,7 +43,7 @@ def test_the_adapter_profile_certifies_cuts_of_the_adapter_it_trains_first(tmp_p
     weights.write_bytes(bytes(content))
     assert "track@adapter" in sh(ws, "dvc", "status").stdout
     before = (ws / "data/probe/42/run.json").read_bytes()
-    refused = sh(ws, "python", "-m", "stages.probe", "--seed", "42", check=False)
+    refused = sh(ws, "python", "-m", "rankcert.worker", "run", "stages.probe", "--seed", "42", check=False)
     errors = [line for line in refused.stderr.splitlines() if line.startswith("rankcert: error:")]
     assert refused.returncode == 2 and len(errors) == 1
     assert "assets/adapter/adapter_model.safetensors is not the file track@adapter recorded" in errors[0]
