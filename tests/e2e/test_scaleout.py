@@ -4,45 +4,31 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
-from rankcert.tools import demo
+from rankcert.runtime.layout import LAYOUT
 from rankcert.tools.parallel import seed_targets
+from tests.e2e.conftest import make_workspace
 from tests.helpers import adapter_digests, commit, ran_stages, read_metrics, sh
 
 pytestmark = pytest.mark.e2e
 
-# one torch thread a stage: two seeds at once on two cores don't fight over them, and the serial run uses the
-# same count (CPU bytes depend on it)
-QUICK = {"train": {"steps": 20, "log_every": 5}, "runtime": {"cpu_threads": 1}}
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
 
 
-def workspace(folder: Path) -> Path:
-    return demo.create_workspace(folder, demo.deep_merge(demo.demo_params(), QUICK))
-
-
-@pytest.fixture(scope="module")
-def serial(tmp_path_factory):
-    ws = workspace(tmp_path_factory.mktemp("serial") / "ws")
-    sh(ws, "dvc", "repro", env=ENV)
-    return ws
-
-
-def test_parallel_seeds_give_the_serial_results(serial, tmp_path):
-    ws = workspace(tmp_path / "ws")
+def test_parallel_seeds_give_the_serial_results(first_run, tmp_path):
+    ws = make_workspace(tmp_path / "ws")  # the shared workspace's params (one torch thread a stage)
     result = sh(ws, sys.executable, "-m", "rankcert.tools.parallel", "--jobs", "2", env=ENV)
     assert "[seed 42] Running stage 'probe@42'" in result.stdout and "[seed 123] Running stage" in result.stdout
     # the rest ran inside the per-seed processes
     assert set(ran_stages(result.stdout)) == {"code", "validate", "track@model", "track@data", "plots_page", "certify"}
-    assert read_metrics(ws) == read_metrics(serial) and adapter_digests(ws) == adapter_digests(serial)
-    assert (ws / "metrics" / "report.md").read_bytes() == (serial / "metrics" / "report.md").read_bytes()
+    assert read_metrics(ws) == first_run.metrics and adapter_digests(ws) == first_run.adapters
+    assert (ws / LAYOUT.report).read_bytes() == first_run.report
 
 
 def test_a_failed_seed_stops_the_others_and_is_named(tmp_path):
-    ws = workspace(tmp_path / "ws")
+    ws = make_workspace(tmp_path / "ws")
     dies = dict(ENV, RANKCERT_KILL_BEFORE_RENAME="data/prepared/123")  # seed 123's first stage dies as it writes
     result = sh(ws, sys.executable, "-m", "rankcert.tools.parallel", "--jobs", "2", check=False, env=dies)
     assert result.returncode == 2
@@ -51,8 +37,8 @@ def test_a_failed_seed_stops_the_others_and_is_named(tmp_path):
     assert not (ws / "metrics" / "certify.json").exists()  # nothing certified from a partial run
 
 
-def test_shards_on_two_clones_merge_through_the_run_cache(serial, tmp_path):
-    origin = workspace(tmp_path / "origin")
+def test_shards_on_two_clones_merge_through_the_run_cache(first_run, tmp_path):
+    origin = make_workspace(tmp_path / "origin")
     (origin / ".gitignore").write_text("/data/\n/.rankcert-tmp/\n__pycache__/\n")  # the clones need the assets
     sh(origin, "dvc", "remote", "add", "-d", "shared", str(tmp_path / "remote"))
     commit(origin, "assets and a shared remote")
@@ -66,4 +52,4 @@ def test_shards_on_two_clones_merge_through_the_run_cache(serial, tmp_path):
     result = sh(aggregator, "dvc", "repro", "--pull", env=ENV)
     assert sorted(ran_stages(result.stdout)) == ["certify", "plots_page"]  # every per-seed stage restored, nothing retrained
     assert result.stdout.count("is cached - skipping run") == 12  # code, validate, 2 tracks and the 8 per-seed stages
-    assert read_metrics(aggregator) == read_metrics(serial)
+    assert read_metrics(aggregator) == first_run.metrics
