@@ -19,11 +19,17 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 DVC_NO_ANALYTICS=1
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR) && $(OFFLINE) $(PYTHON) -m rankcert.tools.demo $(DEMO_DIR) $(if $(PROFILE),--profile $(PROFILE))
 
+# Tests run in TEST_JOBS processes (pytest-xdist; tests/conftest.py keeps the tests that share the demo workspace in
+# one of them, in order), each torch at one thread: two processes of two threads each on two cores run several
+# times slower, not faster.
+TEST_JOBS ?= 2
+PYTEST := OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -n $(TEST_JOBS) --dist loadgroup
+
 test: $(STAMP)
-	$(OFFLINE) $(PYTHON) -m pytest -q
+	$(OFFLINE) $(PYTEST)
 
 test-fast: $(STAMP)
-	$(OFFLINE) $(PYTHON) -m pytest -q -m "not e2e"
+	$(OFFLINE) $(PYTEST) -m "not e2e"
 
 lint: $(STAMP)
 	$(PYTHON) -m ruff check .

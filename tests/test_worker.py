@@ -108,6 +108,8 @@ def test_a_changed_environment_gets_its_own_worker(toy_project):
     assert stage(root, other, "stages.echo").returncode == 0
     assert ping(root, env)["pid"] != ping(root, other)["pid"]
     assert environment_key(env) != environment_key(other)
+    # torch fixes its CPU thread count at import: a worker imported with another count is another worker
+    assert environment_key(dict(env, OMP_NUM_THREADS="1")) != environment_key(dict(env, OMP_NUM_THREADS="2"))
 
 
 def test_sigkill_of_the_client_stops_the_stage_and_nothing_is_written(toy_project):

@@ -24,9 +24,10 @@ from pathlib import Path
 from rankcert.runtime import settings
 
 # Variables that libraries read once, at import: a worker whose imports saw other values is another worker.
-# (CUDA_* and thread counts are read later, in the child, so they are not part of the key.)
+# OMP_NUM_THREADS is one (torch's CPU thread count is fixed when torch loads: a child forked from a worker
+# imported with 2 threads keeps 2 whatever its own environment says). CUDA_* is read later, in the child.
 KEY_ENV_PREFIXES = ("PYTHON", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "TOKENIZERS_", "DATASETS_", "USE_TORCH",
-                    "USE_TF", "LD_", "TORCH_")
+                    "USE_TF", "LD_", "TORCH_", "OMP_", "MKL_")
 # ...except those the child applies itself when it rebuilds sys.std* (child._reopen_stdio).
 KEY_ENV_IGNORED = ("PYTHONUNBUFFERED", "PYTHONIOENCODING")
 DEFAULT_IDLE_S = 300.0

@@ -26,8 +26,9 @@ def test_forced_rerun_is_byte_identical_and_metrics_diff_is_empty(reproduced):
 
 @pytest.fixture(scope="module")
 def long_probe(tmp_path_factory):
-    """A workspace whose probe trains long enough (400 steps) to be killed mid-training; seed 42's probe run clean."""
-    params = demo.deep_merge(demo.demo_params(), {"train": {"steps": 400}, "seeds": [42]})
+    """A workspace whose probe trains long enough (150 steps, seconds) to be killed mid-training; seed 42's probe
+    run clean."""
+    params = demo.deep_merge(demo.demo_params(), {"train": {"steps": 150}, "seeds": [42]})
     ws = demo.create_workspace(tmp_path_factory.mktemp("kill") / "ws", params)
     sh(ws, "dvc", "repro", "probe@42")
     return ws, adapter_digests(ws)
@@ -37,7 +38,7 @@ def test_sigkill_mid_training_then_repro_gives_the_same_results(long_probe):
     ws, adapters = long_probe
     proc = subprocess.Popen(["dvc", "repro", "-f", "-s", "probe@42"], cwd=ws, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
-    progress = re.compile(r"probe@42:\s+([1-9]\d?)%")
+    progress = re.compile(r"probe@42:\s+\d+%")  # the bar is up: the training loop has begun
     buffer = ""
     while proc.poll() is None:
         buffer += proc.stderr.read(1)
