@@ -27,7 +27,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rankcert.certification import certificate  # noqa: E402
-from rankcert.config.params import load_params  # noqa: E402
+from rankcert.config.params import RuntimeParams, load_params  # noqa: E402
 from rankcert.inputs import data  # noqa: E402
 from rankcert.runtime.layout import LAYOUT  # noqa: E402
 from rankcert.runtime.runfacts import device_name, package_versions  # noqa: E402
@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    device = modeling.lease_device(args.device, "bench")
+    device = modeling.lease_device(RuntimeParams(args.device, cuda_graphs=True), "bench")
     work = Path(tempfile.mkdtemp())
     model_dir = build_model(work / "model", args.vocab)
     params = load_params(demo.PROJECT / "params.yaml")

@@ -25,7 +25,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rankcert.certification.stats import passes  # noqa: E402
-from rankcert.config.params import params_from_dict  # noqa: E402
+from rankcert.config.params import RuntimeParams, params_from_dict  # noqa: E402
 from rankcert.evaluation.prediction import predict  # noqa: E402
 from rankcert.inputs import data  # noqa: E402
 from rankcert.runtime.layout import Layout  # noqa: E402
@@ -112,7 +112,8 @@ def main() -> None:
                                      for p in sorted((workspace / ".rankcert-tmp" / "timings").glob("*.json"))}}
     if args.trainer_seed is not None:
         summary["trainer_baseline"] = trainer_baseline(workspace, params, args.trainer_seed,
-                                                       modeling.lease_device(args.device, "trainer baseline"))
+                                                       modeling.lease_device(RuntimeParams(args.device, cuda_graphs=True),
+                                                                             "trainer baseline"))
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     print((args.out / "report.md").read_text())
     print(f"dvc repro wall: {wall:.1f} s")
