@@ -11,9 +11,15 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")  # DVC would start a daemon per c
 import copy  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 from rankcert.config.params import params_from_dict  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
+
+# No timed checks: under `make test` two processes share two cores, so a slow draw or example is the machine,
+# not the property under test.
+settings.register_profile("rankcert", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("rankcert")
 
 
 @pytest.fixture(scope="session")

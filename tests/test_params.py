@@ -150,7 +150,7 @@ tree = st.recursive(leaf, lambda kids: st.one_of(st.lists(kids, max_size=4),
                                                  st.dictionaries(st.text(max_size=8), kids, max_size=4)), max_leaves=12)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(tree)
 def test_any_input_validates_or_raises_our_error(raw):
     try:
@@ -159,7 +159,7 @@ def test_any_input_validates_or_raises_our_error(raw):
         pass
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.sampled_from(sorted([
     "train.steps", "train.lr", "probe.rank", "seeds", "variants", "compress.allowed_ranks",
     "compress.energy_threshold", "certify.tolerance", "data.eval_size", "model.target_modules"])), leaf | tree)

@@ -56,7 +56,7 @@ def test_a_missing_seed_fails_in_every_resample_as_in_the_real_verdict():
     assert found["v"] == 0.0  # 2 of 4: never
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(st.lists(st.tuples(st.integers(0, 60), st.integers(-30, 30)), min_size=1, max_size=4), st.integers(0, 2**16))
 def test_on_the_real_examples_the_rule_is_the_one_stats_applies(seeds, draw):
     """The resample that draws every example once is the real eval set: there the verdict must be stats'."""
