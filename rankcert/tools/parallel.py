@@ -45,7 +45,7 @@ def cpu_advice(jobs: int, gpu_count: int, cores: int, runtime: RuntimeParams) ->
     if jobs < 2 or runtime.cpu_threads is not None or (gpu_count and runtime.device != "cpu"):
         return None
     share = max(1, cores // jobs)
-    return (f"no GPU: {jobs} seeds at once each use all {cores} cores (runtime.cpu_threads is null), and threads "
+    return (f"on the CPU: {jobs} seeds at once each use all {cores} cores (runtime.cpu_threads is null), and threads "
             f"fighting over cores slow every seed down several times; set runtime.cpu_threads: {share} in params.yaml "
             "(CPU bytes depend on it: a serial run with the same value writes the same bytes)")
 
@@ -118,9 +118,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.per_gpu < 1 or (args.jobs is not None and args.jobs < 1):
         raise RankcertError("--jobs and --per-gpu must be at least 1")
     os.environ["RANKCERT_GPU_SLOTS"] = str(args.per_gpu)  # read by every stage's GPU lease
-    jobs = args.jobs or max(1, len(gpus.visible_gpus())) * args.per_gpu
+    gpu_count = len(gpus.visible_gpus())
+    jobs = args.jobs or max(1, gpu_count) * args.per_gpu
     print(f"[parallel] {len(params.seeds)} seed(s), {jobs} at a time", flush=True)
-    if (advice := cpu_advice(jobs, len(gpus.visible_gpus()), len(os.sched_getaffinity(0)), params.runtime)):
+    if (advice := cpu_advice(jobs, gpu_count, len(os.sched_getaffinity(0)), params.runtime)):
         print(f"[parallel] {advice}", flush=True)
     # validate and the input fingerprints first, alone: every seed depends on them, and validate stops bad
     # input before anything is deleted
