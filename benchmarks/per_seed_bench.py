@@ -111,7 +111,8 @@ def keep_predictions(ws: Path, archive: Path) -> None:
     with tarfile.open(archive, "w:gz") as tar:
         for path in [ws / "params.yaml", *sorted((ws / "data" / "eval").rglob("*.csv")), ws / LAYOUT.certificate,
                      ws / LAYOUT.certificate_details]:
-            tar.add(path, arcname=path.relative_to(ws).as_posix())
+            if path.exists():  # no certificate when a stage failed: the predictions made are kept all the same
+                tar.add(path, arcname=path.relative_to(ws).as_posix())
 
 
 def report(args) -> None:

@@ -40,8 +40,10 @@ def pool(args) -> None:
     ws = workspace(args.root / "pool", args, demo.PROJECT, seeds)
     command = [sys.executable, "-m", "rankcert.tools.parallel", "--per-gpu", str(args.per_gpu)]
     started = time.perf_counter()
-    seconds, output = timed(command, ws, dict(os.environ, PYTHONUNBUFFERED="1"), True)
-    keep_predictions(ws, args.out)
+    try:
+        seconds, output = timed(command, ws, dict(os.environ, PYTHONUNBUFFERED="1"), True)
+    finally:  # a failed stage (a collapsed run can fail certify's inputs) must not lose the predictions made
+        keep_predictions(ws, args.out)
     facts = {"device": device_name(), "packages": package_versions(), "pool_seeds": seeds, "pool_s": round(seconds, 2),
              "per_gpu": args.per_gpu, "stages": output.count("Running stage '"), "verdicts": verdicts(ws),
              "wall_s": round(time.perf_counter() - started, 2)}
