@@ -41,7 +41,8 @@ def apply(params: dict, assignment: str) -> None:
         node = node[part]
     old = node.get(last)
     if isinstance(old, list):
-        node[last] = value.split(",")
+        kind = type(old[0]) if old else str  # looks=3,6,12 stays a list of integers
+        node[last] = [kind(item) for item in value.split(",")]
     else:  # a key params.yaml leaves null or out (probe.adapter, inputs.adapter) takes the text as it is
         node[last] = value if old is None else type(old)(value)
 
