@@ -62,7 +62,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m pip install -q --upgrade pip
 	# The torch build first: an unpinned torch pulls several GB of CUDA packages.
 	$(PYTHON) -m pip install -q $(TORCH_INSTALL)
-	$(PYTHON) -m pip install -q -c constraints.txt -e ".[test]"
+	$(PYTHON) -m pip install -q -c constraints.txt -e ".[test,gguf]"
 	touch $(STAMP)
 
 # What killed runs left in .rankcert-tmp/ (stages clear it themselves when they next write); a running stage's

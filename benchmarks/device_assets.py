@@ -6,8 +6,7 @@
 `pack` keeps the config and tokenizer files as they are, stores the weights in fp16, and zeroes the rows of the
 word-embedding matrix that no sentence of the data's train and validation splits tokenizes to (special tokens
 kept), so the archive compresses to about a third. `unpack` writes the weights back as fp32. The result is a
-fixed model (its fingerprint is the same on every unpack), not the original bit for bit: the README's device
-numbers name its fingerprint.
+fixed model (its fingerprint is the same on every unpack), not the original bit for bit.
 """
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -151,3 +152,49 @@ def write_stand_in_manifest(folder: Path, params, seed: int, eval_rows: int, spl
                                                     split_rows=split_rows))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "manifest.json").write_text(records.text(manifest))
+
+
+DOCS = (PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md")))
+FENCE = re.compile(r"^( *)```(.*)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """A fenced shell block marked `bash runnable` (optionally `exit=N`): the tests run it in the demo workspace."""
+    where: str  # file:line of its opening fence
+    code: str
+    exit: int
+
+
+def fenced_blocks(path: Path) -> list[tuple[int, str, str]]:
+    """(line of the opening fence, info string, code) of every fenced block in a Markdown file."""
+    blocks, opened = [], None
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        fence = FENCE.match(line)
+        if opened is None and fence:
+            opened = (number, fence.group(2).strip(), len(fence.group(1)), [])
+        elif opened is not None and fence and not fence.group(2).strip():
+            blocks.append((opened[0], opened[1], "\n".join(opened[3])))
+            opened = None
+        elif opened is not None:
+            opened[3].append(line[opened[2]:])
+    assert opened is None, f"{path.name}:{opened[0]}: a fenced block is never closed"
+    return blocks
+
+
+def runnable_block(path: Path, line: int, info: str, code: str) -> Block | None:
+    """The block as a Block when its info string marks it runnable; a marker it can't read fails."""
+    words = info.split()
+    if "runnable" not in words[1:]:
+        return None
+    where = f"{path.relative_to(PROJECT)}:{line}"
+    assert words[:2] == ["bash", "runnable"], f"{where}: write the marker as 'bash runnable [exit=N]', not {info!r}"
+    rest = words[2:]
+    assert len(rest) <= 1 and all(re.fullmatch(r"exit=[0-9]+", w) for w in rest), f"{where}: unknown marker {rest}"
+    return Block(where, code, int(rest[0].split("=")[1]) if rest else 0)
+
+
+def runnable_blocks() -> list[Block]:
+    """Every runnable shell block of README.md and docs/*.md, in reading order."""
+    found = (runnable_block(path, *block) for path in DOCS for block in fenced_blocks(path))
+    return [block for block in found if block is not None]

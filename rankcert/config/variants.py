@@ -43,7 +43,7 @@ class Variant:
     """A compression variant. Subclasses are the kinds; each declares the attributes below."""
 
     kind: ClassVar[str]  # its label in plan.json and on the frontier
-    grammar: ClassVar[str]  # how its names are spelled, as the README and errors write it
+    grammar: ClassVar[str]  # how its names are spelled, as docs/pipeline.md and errors write it
     retrained: ClassVar[bool]  # True: trained from scratch with the probe's recipe; False: cut from the probe
     in_heatmap: ClassVar[bool] = False
 
