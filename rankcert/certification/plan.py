@@ -98,7 +98,8 @@ def departure(declared: Plan, earlier: list[Look], stated: Plan, this: Look) -> 
         return why
     n = len(this.seeds)
     if n not in declared.looks:
-        return f"{n} seeds is not a declared look ({_value(declared.looks)}); certify is read at looks only"
+        return (f"{n} seed{'s' if n != 1 else ''} is not a declared look ({_value(declared.looks)}); certify is read "
+                "at looks only")
     for look in earlier:
         if len(look.seeds) == n and look.verdicts != this.verdicts:
             return (f"the look at {n} seeds was read before with other verdicts ({_differences(look, this)}); "
