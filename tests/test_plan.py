@@ -86,7 +86,7 @@ def test_each_route_is_a_departure_naming_what_departs(stated, seeds, why):
 
 def test_a_look_is_recorded_once_and_read_again_with_the_same_verdicts_is_no_departure():
     first = plan.read(DECLARED, [], DECLARED, look(3))
-    assert first.exploratory is None and first.looks == [look(3)] and first.plan_sha256 == DECLARED.sha256
+    assert first.exploratory is None and first.looks == [look(3)] and first.sha256 == DECLARED.sha256
     again = plan.read(DECLARED, first.looks, DECLARED, look(3))
     assert again == first
     second = plan.read(DECLARED, first.looks, DECLARED, look(6))
@@ -104,7 +104,8 @@ def test_a_look_read_again_with_other_verdicts_is_exploratory_and_not_recorded()
 def test_a_plan_file_rewritten_after_looks_were_read_is_exploratory():
     edited = dataclasses.replace(DECLARED, looks=[3, 12])
     found = plan.departure(edited, [look(3)], edited, look(3, edited))
-    assert found.startswith(f"the plan file was edited after looks were read under plan {DECLARED.sha256[:12]}")
+    assert found == (f"the looks read so far were under plan {DECLARED.sha256[:12]}, the plan file declares "
+                     f"{edited.sha256[:12]}: it was replaced after they were read")
 
 
 def test_the_first_read_declares_even_when_it_is_not_a_look():
@@ -164,7 +165,7 @@ def test_the_first_look_writes_the_plan_and_its_hash_goes_into_the_certificate(f
     declared = plan.read_plan(first_look / LAYOUT.certify_plan)
     assert written["looks"] == [3, 6, 12, 24] and written["seeds"][:4] == [42, 123, 456, 1000]
     details = read_certificate(first_look).details.plan
-    assert details.plan_sha256 == written["sha256"] == declared.sha256 and details.plan == declared
+    assert details.sha256 == written["sha256"] == declared.sha256 and details.declared == declared
     assert details.exploratory is None
     assert [(lk.seeds, lk.verdicts["uniform_r16"], lk.plan_sha256) for lk in details.looks] == [
         ([42, 123, 456], "UNSAFE", declared.sha256)]
@@ -223,5 +224,5 @@ def test_the_next_look_is_appended_and_a_new_plan_starts_once_both_files_are_del
         (workspace / path).unlink()
     run_certify(workspace, monkeypatch, strict=False)
     found = read_certificate(workspace).details.plan
-    assert found.exploratory is None and found.plan.looks == [6, 12] and found.plan_sha256 != looks[0].plan_sha256
+    assert found.exploratory is None and found.declared.looks == [6, 12] and found.sha256 != looks[0].plan_sha256
     assert [len(lk.seeds) for lk in found.looks] == [6]

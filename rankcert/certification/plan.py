@@ -60,8 +60,8 @@ class Look:
 class Reading:
     """This read against the plan, as the certificate's details record it."""
 
-    plan: Plan
-    plan_sha256: str
+    declared: Plan
+    sha256: str  # the declared plan's
     exploratory: str | None  # why this read is not a look of the plan; None when it is one
     looks: list[Look]  # every look read under the plan, in the order they were read (this one included)
 
@@ -87,8 +87,8 @@ def departure(declared: Plan, earlier: list[Look], stated: Plan, this: Look) -> 
     """Why reading `this` is not a look of the declared plan (the first reason found), or None."""
     other = sorted({look.plan_sha256 for look in earlier} - {declared.sha256})
     if other:
-        return (f"the plan file was edited after looks were read under plan {other[0][:12]}; it now declares "
-                f"{declared.sha256[:12]}")
+        return (f"the looks read so far were under plan {other[0][:12]}, the plan file declares {declared.sha256[:12]}: "
+                "it was replaced after they were read")
     changed = declared.changes(stated)
     if changed:
         return (f"the plan changed after {'look(s) were read' if earlier else 'the first read declared it'}: "
@@ -120,7 +120,7 @@ def seeds_departure(declared: Plan, seeds: list[int]) -> str | None:
 
 def write(out: Staged, reading: Reading, plan_path: Path, looks_path: Path) -> None:
     """Stage both files: the plan (the same bytes after the first read) and the looks read under it."""
-    out.text(plan_path, plan_text(reading.plan))
+    out.text(plan_path, plan_text(reading.declared))
     out.text(looks_path, looks_text(reading.looks))
 
 

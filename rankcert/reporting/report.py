@@ -92,9 +92,9 @@ def _population_section(params: Params, verdict: Verdict) -> list[str]:
 
 def _plan_section(reading: Reading) -> list[str]:
     """The declared plan by hash and terms, whether this read is one of its looks, and every look read under it."""
-    p = reading.plan
+    p = reading.declared
     seeds = ", ".join(map(str, p.seeds[:8])) + (f", ... ({len(p.seeds)} in all)" if len(p.seeds) > 8 else "")
-    out = ["## Plan", "", f"Declared at the first read and fixed since (sha256 `{reading.plan_sha256}`): share "
+    out = ["## Plan", "", f"Declared at the first read and fixed since (sha256 `{reading.sha256}`): share "
            f"{p.share:g}, tolerance {p.tolerance:g}, confidence {p.confidence:g}, looks {p.looks}, spending "
            f"{p.spending}; the looks read the seeds in this order: {seeds}. A read that departs from it is "
            f"exploratory, never certified ({DOC}).", ""]

@@ -82,7 +82,7 @@ def summary(found: dict[str, str]) -> str:
 
 def looks_read(reading: plan.Reading) -> str:
     """The commit message's body: the plan by hash, every look read under it, and why a read is exploratory."""
-    lines = [f"plan sha256 {reading.plan_sha256}; looks read:"]
+    lines = [f"plan sha256 {reading.sha256}; looks read:"]
     lines += [f"- {len(look.seeds)} seeds ({', '.join(map(str, look.seeds))}): "
               + ", ".join(f"{name} {v} (error spent {look.error_spent[name]:.1%})"
                           for name, v in sorted(look.verdicts.items()))

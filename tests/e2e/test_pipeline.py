@@ -37,9 +37,9 @@ def test_first_repro_runs_every_stage_and_writes_every_output(reproduced):
     assert 0.0 <= result.metrics.variants["truncated_per_layer"].stability <= 1.0
     assert "Running stage" in output and "[certify]" in output
     # the first read declared the plan: a file tracked in git (the demo commits it), its hash in the certificate
-    declared = result.details.plan
-    assert declared.exploratory is None and declared.plan.looks == [2, 4, 8] and declared.plan.seeds[:3] == [42, 123, 1000]
-    assert [look.seeds for look in declared.looks] == [[42, 123]]
+    reading = result.details.plan
+    assert reading.exploratory is None and reading.declared.looks == [2, 4, 8]
+    assert reading.declared.seeds[:3] == [42, 123, 1000] and [look.seeds for look in reading.looks] == [[42, 123]]
     assert sh(ws, "git", "ls-files", LAYOUT.certify_plan.as_posix(), LAYOUT.certify_looks.as_posix()).stdout.split() == [
         LAYOUT.certify_looks.as_posix(), LAYOUT.certify_plan.as_posix()]
 

@@ -30,7 +30,7 @@ def test_settle_adds_the_next_look_seeds_commits_each_look_and_resumes(reproduce
     log = sh(ws, "git", "log", "--format=%s").stdout.splitlines()
     found = read_certificate(ws)
     assert all(v.population in ("SAFE", "UNSAFE", "UNSETTLED") for v in found.metrics.variants.values())
-    assert found.details.plan.exploratory is None and found.details.plan.plan.looks == [2, 3]
+    assert found.details.plan.exploratory is None and found.details.plan.declared.looks == [2, 3]
     if "every population verdict settled at 2 seeds" in result.stdout:
         assert log[0].startswith("settle look 1 of 2, 2 seeds: ")
         return
@@ -42,7 +42,7 @@ def test_settle_adds_the_next_look_seeds_commits_each_look_and_resumes(reproduce
     assert {v.population.seeds for v in found.details.variants.values()} == {3}
     # the commit lists every look read under the plan, by its hash
     body = sh(ws, "git", "log", "-1", "--format=%b").stdout
-    assert f"plan sha256 {found.details.plan.plan_sha256}; looks read:" in body
+    assert f"plan sha256 {found.details.plan.sha256}; looks read:" in body
     assert "- 2 seeds (42, 123): per_layer " in body and "- 3 seeds (42, 123, 1000): per_layer " in body
     assert sh(ws, "git", "status", "--porcelain", "--untracked-files=no").stdout == ""
     # run again: it resumes at the look params.yaml is at, and nothing reruns
