@@ -2,8 +2,8 @@
 
 The stage (stages/certify.py) only writes what certify() returns: the certificate
 (rankcert.certification.certificate), the report, its pictures, the plot data, and the declared plan with the
-looks read under it (rankcert.certification.plan). Facts in the report come from
-the stages' records and tracked inputs only (no git state), so the same inputs always give the same bytes.
+looks read under it (rankcert.certification.plan). Facts in the report come from the stages' records and tracked
+inputs only (no git state), so the same inputs always give the same bytes.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def certify(params: Params, layout: Layout, templates: Path, report_path: Path, 
     ran = recorded(params, found)
     verdict = decide(params, policy, found.predictions, scope_ok=in_scope(params, policy, found.environment),
                      ran=ran, split_rows=found.eval_split_rows)
-    reading = read_plan(params, layout, verdict)
+    reading = against_plan(params, layout, verdict)
     verdict = exploratory(verdict, reading)
     rows = plotdata.plot_rows(found, verdict, params.certify.tolerance)
     pngs = figures.render_all(templates, rows)
@@ -57,7 +57,7 @@ def certify(params: Params, layout: Layout, templates: Path, report_path: Path, 
         report.render(params, policy, verdict, found, facts(params, found, ran), pictures, reading), reading)
 
 
-def read_plan(params: Params, layout: Layout, verdict: Verdict) -> plan.Reading:
+def against_plan(params: Params, layout: Layout, verdict: Verdict) -> plan.Reading:
     """This read against the declared plan (params' own at the first read) and the looks read before it."""
     stated = plan.from_params(params)
     declared = plan.read_plan(layout.certify_plan) or stated
