@@ -1,17 +1,19 @@
 """Certify's assembly: the stage outputs read back, the verdict, and everything certify writes, made in memory.
 
 The stage (stages/certify.py) only writes what certify() returns: the certificate
-(rankcert.certification.certificate), the report, its pictures and the plot data. Facts in the report come from
-the stages' records and tracked inputs only (no git state), so the same inputs always give the same bytes.
+(rankcert.certification.certificate), the report, its pictures, the plot data, and the declared plan with the
+looks read under it (rankcert.certification.plan). Facts in the report come from the stages' records and tracked
+inputs only (no git state), so the same inputs always give the same bytes.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from rankcert.certification import certificate as record
-from rankcert.certification import frontier
+from rankcert.certification import frontier, plan
 from rankcert.certification.policy import AGREES, CONTRADICTS, NOT_MEASURED, UNSETTLED, Policy, load_policy
 from rankcert.certification.recorded import Recorded, recorded
 from rankcert.certification.stats import SeedResult
@@ -33,6 +35,7 @@ class Certification:
     plot_data: dict[str, str]  # plot name -> CSV text (plots/data/<name>.csv)
     figures: dict[str, bytes]  # figure name -> PNG (metrics/figures/<name>.png)
     report: str  # report.md, its pictures linked relative to where it is written
+    reading: plan.Reading  # the plan (written at the first read, the same after) and the looks read under it
 
 
 def certify(params: Params, layout: Layout, templates: Path, report_path: Path, figures_path: Path) -> Certification:
@@ -43,17 +46,36 @@ def certify(params: Params, layout: Layout, templates: Path, report_path: Path, 
     ran = recorded(params, found)
     verdict = decide(params, policy, found.predictions, scope_ok=in_scope(params, policy, found.environment),
                      ran=ran, split_rows=found.eval_split_rows)
+    reading = against_plan(params, layout, verdict)
+    verdict = exploratory(verdict, reading)
     rows = plotdata.plot_rows(found, verdict, params.certify.tolerance)
     pngs = figures.render_all(templates, rows)
     pictures = {name: os.path.relpath(figures_path / f"{name}.png", report_path.parent) for name in pngs}
     return Certification(
-        verdict, certificate(verdict, found.evaluations, ran.disagreements),
+        verdict, certificate(verdict, found.evaluations, ran.disagreements, reading),
         {name: csv_text(plot, plotdata.COLUMNS[name]) for name, plot in rows.items()}, pngs,
-        report.render(params, policy, verdict, found, facts(params, found, ran), pictures))
+        report.render(params, policy, verdict, found, facts(params, found, ran), pictures, reading), reading)
+
+
+def against_plan(params: Params, layout: Layout, verdict: Verdict) -> plan.Reading:
+    """This read against the declared plan (params' own at the first read) and the looks read before it."""
+    stated = plan.from_params(params)
+    declared = plan.read_plan(layout.certify_plan) or stated
+    this = plan.Look(list(params.seeds), {name: p.verdict for name, p in verdict.population.items()},
+                     {name: _r(p.confidence_spent) for name, p in verdict.population.items()}, declared.sha256)
+    return plan.read(declared, plan.read_looks(layout.certify_looks), stated, this)
+
+
+def exploratory(verdict: Verdict, reading: plan.Reading) -> Verdict:
+    """An exploratory read is never certified: its reason comes first."""
+    if reading.exploratory is None:
+        return verdict
+    why = f"exploratory read, not a look of the declared plan: {reading.exploratory} ({plan.DOC})"
+    return dataclasses.replace(verdict, certified=False, reasons=[why, *verdict.reasons])
 
 
 def certificate(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation],
-                disagreements: list[str]) -> record.Certificate:
+                disagreements: list[str], reading: plan.Reading) -> record.Certificate:
     """The verdict as the typed certificate: figures rounded to 6 places, nothing that varies between identical runs."""
     metrics, details = {}, {}
     for name, s in verdict.summaries.items():
@@ -85,7 +107,7 @@ def certificate(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation],
         claims_not_measured=counts[NOT_MEASURED])
     return record.Certificate(record.Metrics(verdict.certified, verdict.level.name, metrics),
                               record.Details(verdict.level.reasons, disagreements, probe, policy, details,
-                                             frontier.summary(verdict, sizes)))
+                                             frontier.summary(verdict, sizes), reading))
 
 
 def _seed(r: SeedResult, size: Evaluation | None) -> record.SeedDetails:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rankcert import certify
-from rankcert.certification import certificate
+from rankcert.certification import certificate, plan
 from rankcert.config.harness import command_line, run_main
 from rankcert.config.params import load_params
 from rankcert.runtime.layout import Layout
@@ -38,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, png in made.figures.items():
             (shown / f"{name}.png").write_bytes(png)
         certificate.write(out, made.certificate, args.out, args.details)
+        plan.write(out, made.reading, layout.certify_plan, layout.certify_looks)
         out.text(args.report, made.report)
     for line in certify.console_lines(params, made.verdict):
         print(f"[certify] {line}", flush=True)

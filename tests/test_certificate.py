@@ -5,7 +5,7 @@ import json
 import pytest
 from dvc.utils.flatten import flatten
 
-from rankcert.certification import certificate
+from rankcert.certification import certificate, plan
 from rankcert.certification.certificate import Certificate, Metrics, SeedDetails, VariantDetails, VariantMetrics
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.outputs import together
@@ -33,7 +33,14 @@ def sample(names=CANONICAL) -> Certificate:
     return Certificate(Metrics(certified=False, level="screening+", variants=metrics),
                        certificate.Details(["3 seed(s) < 5"], [], probe,
                                            certificate.PolicyDetails(True, True, 5, 0, 2, 0), details,
-                                           certificate.FrontierSummary(20, 1000.0, "uniform_r20", 4, 1, None, None)))
+                                           certificate.FrontierSummary(20, 1000.0, "uniform_r20", 4, 1, None, None),
+                                           reading(names)))
+
+
+def reading(names) -> plan.Reading:
+    declared = plan.Plan(0.9, 0.025, 0.95, [3, 6], "calibrated", [42, 123, 456, 1000, 1001, 1002])
+    look = plan.Look([42, 123, 456], {n: "UNSETTLED" for n in names}, {n: 0.0148 for n in names}, declared.sha256)
+    return plan.Reading(declared, declared.sha256, None, [look])
 
 
 def written(tmp_path, found: Certificate) -> tuple:

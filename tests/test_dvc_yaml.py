@@ -83,7 +83,8 @@ def test_the_per_seed_outputs_are_the_layouts():
     certify = DVC["certify"]
     declared = {next(iter(o)) if isinstance(o, dict) else o for o in certify["outs"] + certify["metrics"]}
     assert declared == {p.as_posix() for p in (LAYOUT.certificate, LAYOUT.certificate_details, LAYOUT.report,
-                                               LAYOUT.figures, LAYOUT.plot_data)}
+                                               LAYOUT.figures, LAYOUT.plot_data, LAYOUT.certify_plan,
+                                               LAYOUT.certify_looks)}
 
 
 def test_evaluation_does_not_depend_on_the_training_recipe():

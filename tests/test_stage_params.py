@@ -12,7 +12,8 @@ from stages import certify, compress, evaluate, prepare, probe
 from tests.helpers import PROJECT
 
 DVC = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
-PROPERTIES = {"variant_names": "variants", "eval_rows": "eval_size"}  # Params properties and the field they read
+# Params properties and methods, and the field they read
+PROPERTIES = {"variant_names": "variants", "eval_rows": "eval_size", "settle_sequence": "settle.next_seed"}
 
 
 class Recorder:

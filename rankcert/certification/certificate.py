@@ -5,8 +5,9 @@ certified flag, the validation level and, per variant, its two verdicts and thre
 flattened keys, so the file groups them by kind, verdicts first: `certified`, `level`, `population.<variant>`,
 `spec.<variant>`, then `variants.<variant>.mean_delta|stability|worst_delta`; a diff lists verdict changes before
 figures. metrics/certify_details.json holds everything else certify computes (per seed figures and adapter
-hashes, the probe gate, the policy check, the evidence and population readings, the frontier): an output, not a
-metrics file. Every reader goes through read() or read_metrics(); no other module knows the files' keys.
+hashes, the probe gate, the policy check, the evidence and population readings, the frontier, the plan and the
+looks read under it): an output, not a metrics file. Every reader goes through read() or read_metrics(); no other
+module knows the files' keys.
 Standard library only: the pre-release gate's CI job has no torch, pandas or scipy.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+from rankcert.certification.plan import Reading
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.outputs import Staged, to_json
 
@@ -160,6 +162,7 @@ class Details:
     policy: PolicyDetails
     variants: dict[str, VariantDetails]
     frontier: FrontierSummary
+    plan: Reading  # the declared plan, its hash, the looks read under it, and why this read is exploratory if it is
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,8 @@ def _dump(value: object) -> object:
         return {f.name: _dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
         return {str(k): _dump(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
     return value
 
 

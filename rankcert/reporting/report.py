@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from rankcert.certification import evidence, frontier, population
+from rankcert.certification.plan import DOC, Reading
 from rankcert.certification.policy import Policy
 from rankcert.certification.verdict import Verdict
 from rankcert.config.params import Params
@@ -14,8 +15,9 @@ FEW_DF = 5  # a lower bound on fewer degrees of freedom is wide because the seed
 
 
 def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, facts: dict,
-           pictures: dict[str, str] | None = None) -> str:
-    """The report; `pictures` maps a figure name (figures.FIGURES) to its path relative to the report."""
+           pictures: dict[str, str] | None = None, reading: Reading | None = None) -> str:
+    """The report; `pictures` maps a figure name (figures.FIGURES) to its path relative to the report, `reading`
+    is this read against the declared plan."""
     pictures, plans, sizes = pictures or {}, found.plans, found.evaluations
     tol = params.certify.tolerance
     head = "CERTIFIED" if verdict.certified else "NOT CERTIFIED"
@@ -30,6 +32,7 @@ def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, 
               "measured and every probe through the gate the pass-rate condition is implied (worst Δ ≥ the line means "
               "every seed passes), so the worst-seed condition decides.", ""]
     lines += _population_section(params, verdict)
+    lines += _plan_section(reading) if reading else []
     lines += _picture(pictures, "delta", "Δ vs probe with paired bootstrap CI; the dashed line is the tolerance")
     lines += _probe_table(params, verdict, sizes)
     lines += _frontier_section(params, verdict, sizes)
@@ -85,6 +88,25 @@ def _population_section(params: Params, verdict: Verdict) -> list[str]:
                          + (f"the next run's is not settled (lower limit {pts(v.lower)} points at {v.seeds} seeds)."
                             if v.verdict == population.UNSETTLED else f"the population verdict is {v.verdict}."))
     return out + [""] + notes + ([""] if notes else [])
+
+
+def _plan_section(reading: Reading) -> list[str]:
+    """The declared plan by hash and terms, whether this read is one of its looks, and every look read under it."""
+    p = reading.declared
+    seeds = ", ".join(map(str, p.seeds[:8])) + (f", ... ({len(p.seeds)} in all)" if len(p.seeds) > 8 else "")
+    out = ["## Plan", "", f"Declared at the first read and fixed since (sha256 `{reading.sha256}`): share "
+           f"{p.share:g}, tolerance {p.tolerance:g}, confidence {p.confidence:g}, looks {p.looks}, spending "
+           f"{p.spending}; the looks read the seeds in this order: {seeds}. A read that departs from it is "
+           f"exploratory, never certified ({DOC}).", ""]
+    if reading.exploratory:
+        out += [f"**Exploratory read**: {reading.exploratory}.", ""]
+    if not reading.looks:
+        return out + ["No look read yet.", ""]
+    out += ["| look | seeds | population verdicts (error spent) |", "|---|---|---|"]
+    for look in reading.looks:
+        verdicts = ", ".join(f"{name} {v} ({look.error_spent[name]:.1%})" for name, v in sorted(look.verdicts.items()))
+        out.append(f"| {len(look.seeds)} | {', '.join(map(str, look.seeds))} | {verdicts} |")
+    return out + [""]
 
 
 def _sd(value: float | None) -> str:

@@ -73,6 +73,16 @@ class Layout:
         return self.metrics / "certify_details.json"
 
     @property
+    def certify_plan(self) -> Path:
+        """certify: the plan its first read declared, tracked in git (rankcert/certification/plan.py)."""
+        return self.metrics / "certify_plan.json"
+
+    @property
+    def certify_looks(self) -> Path:
+        """certify: every look read under that plan, appended look by look."""
+        return self.metrics / "certify_looks.json"
+
+    @property
     def report(self) -> Path:
         return self.metrics / "report.md"
 

@@ -43,6 +43,9 @@ def observed(layout: Layout) -> Certificate:
     if found.metrics.level != "certifiable":
         raise RankcertError(f"{layout.certificate} is at the {found.metrics.level} level; only a certifiable run "
                             "(enough seeds, steps and examples, see params certify.certifiable) can set a policy")
+    if found.details.plan.exploratory:
+        raise RankcertError(f"{layout.certificate} is an exploratory read ({found.details.plan.exploratory}); only a "
+                            "look of the declared plan can set a policy (docs/plan.md)")
     if not found.details.probe.gate_passed:
         raise RankcertError(f"{layout.certificate}: the probe quality gate failed; an undertrained run sets no policy")
     return found

@@ -182,7 +182,8 @@ def not_certified(params: Params, policy: Policy, current: Certificate) -> list[
     result, details = current.metrics, current.details
     if result.certified:
         return []
-    lines = []
+    lines = [f"not certified: exploratory read, not a look of the declared plan: {details.plan.exploratory}"
+             ] if details.plan.exploratory else []
     if result.level != "certifiable":  # the level certify read from the stages' records, and why
         why = f" ({'; '.join(details.level_reasons)})" if details.level_reasons else ""
         lines.append(f"not certified: validation level {result.level}{why}")

@@ -5,6 +5,7 @@ import re
 import pytest
 import yaml
 
+from rankcert.runtime.layout import LAYOUT
 from tests.e2e.conftest import read_certificate
 from tests.helpers import commit, headless_browser, ran_stages, rendered_dom, sh, touched_stages
 from tests.test_plotpage import REMOTE_SRC
@@ -35,6 +36,12 @@ def test_first_repro_runs_every_stage_and_writes_every_output(reproduced):
     assert result.details.frontier.safe_variants == sum(v.spec == "SAFE" for v in result.metrics.variants.values())
     assert 0.0 <= result.metrics.variants["truncated_per_layer"].stability <= 1.0
     assert "Running stage" in output and "[certify]" in output
+    # the first read declared the plan: a file tracked in git (the demo commits it), its hash in the certificate
+    reading = result.details.plan
+    assert reading.exploratory is None and reading.declared.looks == [2, 4, 8]
+    assert reading.declared.seeds[:3] == [42, 123, 1000] and [look.seeds for look in reading.looks] == [[42, 123]]
+    assert sh(ws, "git", "ls-files", LAYOUT.certify_plan.as_posix(), LAYOUT.certify_looks.as_posix()).stdout.split() == [
+        LAYOUT.certify_looks.as_posix(), LAYOUT.certify_plan.as_posix()]
 
 
 def test_uniform_plans_hold_their_rank_and_per_layer_follows_the_spectra(reproduced):
@@ -58,15 +65,22 @@ def test_second_repro_runs_nothing(reproduced):
 def test_changing_certify_thresholds_reruns_only_validate_and_certify_and_metrics_diff_lists_verdicts_first(reproduced):
     ws, _ = reproduced
     before, original = read_certificate(ws).metrics, (ws / "params.yaml").read_text()
+    before_details = read_certificate(ws).details
     params = yaml.safe_load(original)
     # every seed passes and every probe clears the gate, in every resample: every variant SAFE, stability 1
     params["certify"].update(tolerance=0.99, probe_min_accuracy=0.0)
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    declared = (ws / LAYOUT.certify_plan).read_bytes()
     result = sh(ws, "dvc", "repro")
     assert ran_stages(result.stdout) == ["validate", "certify"]
     commit(ws, "wide thresholds")
     after = read_certificate(ws)
     assert after.details.policy.criteria_match is False  # the policy says 0.025
+    # the plan file persists through `dvc repro` (DVC keeps it for certify to read): the tolerance changed after
+    # the first look was read, so this read is exploratory, and the plan and its looks stay as they were
+    assert (ws / LAYOUT.certify_plan).read_bytes() == declared
+    assert after.details.plan.exploratory == "the plan changed after look(s) were read: tolerance 0.025 → 0.99"
+    assert after.metrics.certified is False and len(after.details.plan.looks) == 1
     assert all(v.spec == "SAFE" and v.stability == 1.0 for v in after.metrics.variants.values())
     changed = json.loads(sh(ws, "dvc", "metrics", "diff", "HEAD~1", "HEAD", "--json").stdout)
     changed = changed.get("metrics/certify.json", {})
@@ -81,6 +95,7 @@ def test_changing_certify_thresholds_reruns_only_validate_and_certify_and_metric
     (ws / "params.yaml").write_text(original)
     assert touched_stages(sh(ws, "dvc", "repro").stdout) == ["validate", "certify"]  # validate: from the run-cache
     commit(ws, "restore")
+    assert read_certificate(ws).details == before_details  # the declared plan again: its look, read once
 
 
 def test_dvc_plots_show_renders_every_plot_from_a_page_with_no_remote_script(reproduced):
