@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rankcert.certification import certificate, population
+from rankcert.certification.words import Safety
 from rankcert.config.harness import run_main
 from rankcert.config.params import Params, load_params
 from rankcert.runtime import gpus
@@ -63,7 +64,7 @@ def run_pipeline(jobs: int | None, per_gpu: int | None) -> None:
                             "fix what it names and run `make settle` again: it resumes at this look")
 
 
-def verdicts(metrics: Path) -> dict[str, str]:
+def verdicts(metrics: Path) -> dict[str, Safety]:
     """Variant -> its population verdict, from the metrics file."""
     return {name: v.population for name, v in certificate.read_metrics(metrics).variants.items()}
 
@@ -109,10 +110,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not args.no_commit:
             tracked = [str(args.params), "dvc.lock", str(layout.certificate.parent), str(layout.plot_data)]
             commit(tracked, f"settle look {look} of {total}, {k} seeds: {summary(found)}")
-        if all(verdict != population.UNSETTLED for verdict in found.values()):
+        if all(verdict != Safety.UNSETTLED for verdict in found.values()):
             print(f"[settle] every population verdict settled at {k} seeds", flush=True)
             return
-    unsettled = [name for name, verdict in found.items() if verdict == population.UNSETTLED]
+    unsettled = [name for name, verdict in found.items() if verdict == Safety.UNSETTLED]
     print(f"[settle] the last look ({len(params.seeds)} seeds) leaves {', '.join(unsettled)} UNSETTLED: its true "
           "share of passing runs is too close to certify.population.share to tell apart", flush=True)
 
