@@ -106,6 +106,10 @@ def test_the_details_carry_each_reason_with_its_kind_and_agree_with_the_flag(tmp
     details.write_text(json.dumps(data))
     with pytest.raises(RankcertError, match="says certified False but .* lists 0 reason"):
         certificate.read(metrics, details)
+    data["reasons"] = [{"kind": "claim contradicted", "text": "t", "variant": "uniform_r99", "claim": "c"}]
+    details.write_text(json.dumps(data))
+    with pytest.raises(RankcertError, match=r"reasons name variants \['uniform_r99'\] that .* lacks"):
+        certificate.read(metrics, details)
 
 
 def test_files_of_different_runs_are_refused_together(tmp_path):

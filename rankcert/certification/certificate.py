@@ -198,6 +198,9 @@ def read(metrics: Path, details: Path) -> Certificate:
     if found.metrics.certified == bool(found.details.reasons):
         raise RankcertError(f"{metrics} says certified {found.metrics.certified} but {details} lists "
                             f"{len(found.details.reasons)} reason(s) it is not: run certify again (`dvc repro certify`)")
+    if unknown := sorted({r.variant for r in found.details.reasons} - {None, *found.metrics.variants}):
+        raise RankcertError(f"{details}: reasons name variants {unknown} that {metrics} lacks: run certify again "
+                            "(`dvc repro certify`)")
     return found
 
 
