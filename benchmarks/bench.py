@@ -29,10 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rankcert.certification import certificate  # noqa: E402
 from rankcert.config.params import RuntimeParams, load_params  # noqa: E402
 from rankcert.inputs import data  # noqa: E402
+from rankcert.runtime.device import lease_device  # noqa: E402
 from rankcert.runtime.layout import LAYOUT  # noqa: E402
 from rankcert.runtime.runfacts import device_name, package_versions  # noqa: E402
 from rankcert.tools import demo
-from rankcert.training import cotrain, loop, modeling  # noqa: E402
+from rankcert.training import cotrain, loop  # noqa: E402
 
 
 def build_model(folder: Path, vocab: Path) -> Path:
@@ -196,7 +197,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    device = modeling.lease_device(RuntimeParams(args.device, cuda_graphs=True), "bench")
+    device = lease_device(RuntimeParams(args.device, cuda_graphs=True), "bench")
     work = Path(tempfile.mkdtemp())
     model_dir = build_model(work / "model", args.vocab)
     params = load_params(demo.PROJECT / "params.yaml")

@@ -28,9 +28,9 @@ from rankcert.certification.stats import passes  # noqa: E402
 from rankcert.config.params import RuntimeParams, params_from_dict  # noqa: E402
 from rankcert.evaluation.prediction import predict  # noqa: E402
 from rankcert.inputs import data  # noqa: E402
+from rankcert.runtime.device import lease_device  # noqa: E402
 from rankcert.runtime.layout import Layout  # noqa: E402
 from rankcert.tools import demo
-from rankcert.training import modeling  # noqa: E402
 
 
 def apply(params: dict, assignment: str) -> None:
@@ -113,8 +113,8 @@ def main() -> None:
                                      for p in sorted((workspace / ".rankcert-tmp" / "timings").glob("*.json"))}}
     if args.trainer_seed is not None:
         summary["trainer_baseline"] = trainer_baseline(workspace, params, args.trainer_seed,
-                                                       modeling.lease_device(RuntimeParams(args.device, cuda_graphs=True),
-                                                                             "trainer baseline"))
+                                                       lease_device(RuntimeParams(args.device, cuda_graphs=True),
+                                                                    "trainer baseline"))
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     print((args.out / "report.md").read_text())
     print(f"dvc repro wall: {wall:.1f} s")

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from rankcert.certification import certificate as record
 from rankcert.certification import frontier, plan
-from rankcert.certification.policy import AGREES, CONTRADICTS, NOT_MEASURED, UNSETTLED, Policy, load_policy
+from rankcert.certification.policy import Policy, load_policy
 from rankcert.certification.recorded import Recorded, recorded
 from rankcert.certification.stats import SeedResult
 from rankcert.certification.verdict import Verdict, decide
+from rankcert.certification.words import Outcome, ReasonKind
 from rankcert.config.params import Params
 from rankcert.config.records import AdapterRun, Evaluation
 from rankcert.evaluation.results import RunResults, read_results
@@ -52,7 +53,7 @@ def certify(params: Params, layout: Layout, templates: Path, report_path: Path, 
     pngs = figures.render_all(templates, rows)
     pictures = {name: os.path.relpath(figures_path / f"{name}.png", report_path.parent) for name in pngs}
     return Certification(
-        verdict, certificate(verdict, found.evaluations, ran.disagreements, reading),
+        verdict, certificate(verdict, found.evaluations, reading),
         {name: csv_text(plot, plotdata.COLUMNS[name]) for name, plot in rows.items()}, pngs,
         report.render(params, policy, verdict, found, facts(params, found, ran), pictures, reading), reading)
 
@@ -71,11 +72,10 @@ def exploratory(verdict: Verdict, reading: plan.Reading) -> Verdict:
     if reading.exploratory is None:
         return verdict
     why = f"exploratory read, not a look of the declared plan: {reading.exploratory} ({plan.DOC})"
-    return dataclasses.replace(verdict, certified=False, reasons=[why, *verdict.reasons])
+    return dataclasses.replace(verdict, certified=False, reasons=[record.Reason(ReasonKind.EXPLORATORY, why), *verdict.reasons])
 
 
-def certificate(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation],
-                disagreements: list[str], reading: plan.Reading) -> record.Certificate:
+def certificate(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation], reading: plan.Reading) -> record.Certificate:
     """The verdict as the typed certificate: figures rounded to 6 places, nothing that varies between identical runs."""
     metrics, details = {}, {}
     for name, s in verdict.summaries.items():
@@ -95,18 +95,17 @@ def certificate(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation],
             mean_reduction_vs_probe=_mean([m.reduction_vs_probe for m in measured]),
             mean_trainable_parameters=_mean([m.trainable_parameters for m in measured]),
             seeds={r.seed: _seed(r, sizes.get((r.seed, name))) for r in s.seeds})
-    counts = {outcome: sum(c.outcome == outcome for c in verdict.claims)
-              for outcome in (AGREES, CONTRADICTS, UNSETTLED, NOT_MEASURED)}
+    counts = {outcome: sum(c.outcome == outcome for c in verdict.claims) for outcome in Outcome}
     probe = record.ProbeDetails(
         gate_passed=not verdict.undertrained, undertrained_seeds=len(verdict.undertrained),
         seeds={s: record.ProbeSeed(_r(a), (e := sizes.get((s, "probe"))) and e.adapter_sha256)
                for s, a in verdict.probe_accuracy.items()})
     policy = record.PolicyDetails(
-        in_scope=verdict.in_scope, criteria_match=not verdict.criteria_differences, claims_agree=counts[AGREES],
-        claims_contradicted=counts[CONTRADICTS], claims_unsettled=counts[UNSETTLED],
-        claims_not_measured=counts[NOT_MEASURED])
+        in_scope=verdict.in_scope, criteria_match=not verdict.criteria_differences,
+        claims_agree=counts[Outcome.AGREES], claims_contradicted=counts[Outcome.CONTRADICTS],
+        claims_unsettled=counts[Outcome.UNSETTLED], claims_not_measured=counts[Outcome.NOT_MEASURED])
     return record.Certificate(record.Metrics(verdict.certified, verdict.level.name, metrics),
-                              record.Details(verdict.level.reasons, disagreements, probe, policy, details,
+                              record.Details(verdict.level.reasons, verdict.reasons, probe, policy, details,
                                              frontier.summary(verdict, sizes), reading))
 
 
@@ -124,7 +123,7 @@ def console_lines(params: Params, verdict: Verdict) -> list[str]:
              + ", ".join(f"{n} {s.status}" for n, s in verdict.summaries.items()),
              f"population verdict (at least {c.population.share:.0%} of runs, {c.confidence:.0%} confidence): "
              + ", ".join(f"{n} {p.verdict}" for n, p in verdict.population.items())]
-    lines += [f"  {reason}" for reason in verdict.reasons]
+    lines += [f"  {reason.text}" for reason in verdict.reasons]
     lines += [f"  {name} {verdict.summaries[name].status} is {found.advice()}"
               for name, found in verdict.evidence.items() if not found.settled]
     return lines

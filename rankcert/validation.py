@@ -11,7 +11,7 @@ from pathlib import Path
 from rankcert.certification.policy import Policy, load_policy
 from rankcert.config.params import Params, load_params
 from rankcert.inputs.sources import check_model_limits, check_tracked
-from rankcert.runtime.gpus import check_device
+from rankcert.runtime import device
 from rankcert.training.imported import check_config
 
 
@@ -27,7 +27,7 @@ def check_inputs(params_path: Path, data: bool = True) -> tuple[Params, Policy]:
     if params.probe.adapter:  # a user's adapter in the probe's place: its config, base and rank (shapes: probe)
         check_config(params)
         check_tracked(params.probe.adapter, "probe.adapter", params.inputs)
-    check_device(params.runtime.device)
+    device.check(params.runtime.device)
     if data:
         from rankcert.inputs.data import check_local_data  # pandas: only where the data is read
 

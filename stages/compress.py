@@ -15,11 +15,11 @@ from rankcert.compression.truncation import load_truncated
 from rankcert.config import records
 from rankcert.config.harness import per_seed, run_main
 from rankcert.inputs import data
+from rankcert.runtime.device import lease_device
 from rankcert.runtime.layout import LAYOUT, PROBE
 from rankcert.runtime.outputs import atomic_dir
 from rankcert.runtime.text import rank_summary
 from rankcert.training.cotrain import SharedBase, fit_all
-from rankcert.training.modeling import lease_device
 from rankcert.training.runs import trained, write_timing
 from rankcert.training.spectra import read_spectra
 

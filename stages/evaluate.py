@@ -11,6 +11,7 @@ from rankcert.config.harness import per_seed, run_main
 from rankcert.config.records import Evaluation
 from rankcert.evaluation.prediction import predict
 from rankcert.inputs import data
+from rankcert.runtime.device import lease_device
 from rankcert.runtime.layout import LAYOUT, PROBE
 from rankcert.runtime.outputs import csv_text, together
 from rankcert.training import identity, modeling
@@ -27,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     runs = {name: identity.verified_run(LAYOUT.run(seed, name), seed, name, base_identity) for name in names}
     sizes = {name: modeling.adapter_parameters(LAYOUT.adapter(seed, name)) for name in names}
     labels = eval_data.labels.tolist()
-    device = modeling.lease_device(params.runtime, label)
+    device = lease_device(params.runtime, label)
     modeling.seed_everything(seed)
     base = modeling.load_base_model(params.model)  # once: each adapter wraps a weight-sharing copy
     with together() as out:  # every prediction and metrics file of the seed replaces the old ones together

@@ -8,10 +8,10 @@ from rankcert.config import records
 from rankcert.config.harness import per_seed, run_main
 from rankcert.config.records import Manifest
 from rankcert.inputs import data
+from rankcert.runtime.device import lease_device
 from rankcert.runtime.layout import LAYOUT, PROBE
 from rankcert.training import identity
 from rankcert.training.cotrain import Job, SharedBase, fit_all
-from rankcert.training.modeling import lease_device
 from rankcert.training.probing import import_adapter, spectra_writer
 from rankcert.training.runs import trained, write_adapter_run, write_timing
 

@@ -7,10 +7,12 @@ from dvc.utils.flatten import flatten
 
 from rankcert.certification import certificate, plan
 from rankcert.certification.certificate import Certificate, Metrics, SeedDetails, VariantDetails, VariantMetrics
+from rankcert.certification.words import ReasonKind
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.outputs import together
 
 CANONICAL = ("per_layer", "uniform_r20", "uniform_r24", "uniform_r16")
+LEVEL_REASON = certificate.Reason(ReasonKind.LEVEL, "validation level is screening+ (3 seed(s) < 5)")
 
 
 def seed(delta: float | None, status: str = "PASS") -> SeedDetails:
@@ -31,7 +33,7 @@ def sample(names=CANONICAL) -> Certificate:
     probe = certificate.ProbeDetails(True, 0, {42: certificate.ProbeSeed(0.82, "cd" * 32),
                                                123: certificate.ProbeSeed(0.8, "ef" * 32)})
     return Certificate(Metrics(certified=False, level="screening+", variants=metrics),
-                       certificate.Details(["3 seed(s) < 5"], [], probe,
+                       certificate.Details(["3 seed(s) < 5"], [LEVEL_REASON], probe,
                                            certificate.PolicyDetails(True, True, 5, 0, 2, 0), details,
                                            certificate.FrontierSummary(20, 1000.0, "uniform_r20", 4, 1, None, None),
                                            reading(names)))
@@ -81,13 +83,39 @@ def test_a_hand_edited_file_is_one_line_naming_the_key(tmp_path):
     data = json.loads(metrics.read_text())
     data["spec"]["uniform_r20"] = True
     metrics.write_text(json.dumps(data))
-    with pytest.raises(RankcertError, match=r"certify.json: variant uniform_r20: spec is True, expected str"):
+    with pytest.raises(RankcertError, match=r"certify.json: variant uniform_r20: spec is True, expected one of \['SAFE', "):
         certificate.read(metrics, details)
     written(tmp_path, sample())
     data = json.loads(details.read_text())
     del data["variants"]["per_layer"]["seeds"]["42"]["delta"]
     details.write_text(json.dumps(data))
     with pytest.raises(RankcertError, match=r"certify_details.json: variants: per_layer: seeds: 42: missing \['delta'\]"):
+        certificate.read(metrics, details)
+
+
+def test_a_verdict_word_the_vocabulary_lacks_is_refused(tmp_path):
+    metrics, details = written(tmp_path, sample())
+    data = json.loads(metrics.read_text())
+    data["population"]["uniform_r20"] = "unsettled"
+    metrics.write_text(json.dumps(data))
+    with pytest.raises(RankcertError, match=r"population is 'unsettled', expected one of \['SAFE', 'UNSAFE', 'UNSETTLED'\]"):
+        certificate.read(metrics, details)
+
+
+def test_the_details_carry_each_reason_with_its_kind_and_agree_with_the_flag(tmp_path):
+    metrics, details = written(tmp_path, sample())
+    assert json.loads(details.read_text())["reasons"] == [
+        {"kind": "level", "text": "validation level is screening+ (3 seed(s) < 5)", "variant": None, "claim": None}]
+    found = certificate.read(metrics, details).details.reasons
+    assert found == [LEVEL_REASON] and found[0].kind is ReasonKind.LEVEL
+    data = json.loads(details.read_text())
+    data["reasons"] = []
+    details.write_text(json.dumps(data))
+    with pytest.raises(RankcertError, match="says certified False but .* lists 0 reason"):
+        certificate.read(metrics, details)
+    data["reasons"] = [{"kind": "claim contradicted", "text": "t", "variant": "uniform_r99", "claim": "c"}]
+    details.write_text(json.dumps(data))
+    with pytest.raises(RankcertError, match=r"reasons name variants \['uniform_r99'\] that .* lacks"):
         certificate.read(metrics, details)
 
 

@@ -119,18 +119,6 @@ def test_saved_adapter_round_trips_through_peft(demo_params_obj, tmp_path):
         modeling.load_adapter(modeling.load_base_model(p.model), tmp_path)
 
 
-def test_the_cpu_runs_with_the_threads_params_pin_and_torch_s_own_count_when_null():
-    before = torch.get_num_threads()
-    try:
-        assert modeling.lease_device(RuntimeParams("cpu", True, 1), "probe@42") == torch.device("cpu")
-        assert torch.get_num_threads() == 1
-        torch.set_num_threads(before)
-        modeling.lease_device(RuntimeParams("cpu", True, None), "probe@42")
-        assert torch.get_num_threads() == before
-    finally:
-        torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("threads", [0, -2])
 def test_cpu_threads_below_one_is_refused(threads):
     with pytest.raises(RankcertError, match="runtime.cpu_threads must be null or a whole number of at least 1"):

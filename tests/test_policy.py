@@ -1,16 +1,9 @@
 import pytest
 import yaml
 
-from rankcert.certification.policy import (
-    AGREES,
-    CONTRADICTS,
-    NOT_MEASURED,
-    UNSETTLED,
-    check_claims,
-    criteria_differences,
-    load_policy,
-)
+from rankcert.certification.policy import check_claims, criteria_differences, load_policy
 from rankcert.certification.stats import seed_result, summarize
+from rankcert.certification.words import Outcome
 from rankcert.runtime.errors import RankcertError
 from tests.helpers import rule as rule_with
 
@@ -91,11 +84,11 @@ def test_claims_agree_contradict_or_are_not_measured():
     population = {"per_layer": "SAFE", "uniform_r20": "UNSETTLED", "uniform_r16": "SAFE", "uniform_r24": "UNSETTLED"}
     observed = {n: s.observed for n, s in summaries.items()}
     outcome = {c.claim: c.outcome for c in check_claims(policy, observed, population)}
-    assert outcome["per_layer is SAFE"] == AGREES
-    assert outcome["uniform_r20 is SAFE"] == CONTRADICTS
-    assert outcome["uniform_r16 is UNSAFE"] == CONTRADICTS
-    assert outcome["rank 16 is to be avoided (UNSAFE)"] == CONTRADICTS
-    assert outcome["uniform_r24 is SAFE"] == NOT_MEASURED
+    assert outcome["per_layer is SAFE"] == Outcome.AGREES
+    assert outcome["uniform_r20 is SAFE"] == Outcome.CONTRADICTS
+    assert outcome["uniform_r16 is UNSAFE"] == Outcome.CONTRADICTS
+    assert outcome["rank 16 is to be avoided (UNSAFE)"] == Outcome.CONTRADICTS
+    assert outcome["uniform_r24 is SAFE"] == Outcome.NOT_MEASURED
 
 
 def test_a_claim_the_spec_rule_agrees_with_is_unsettled_until_the_population_verdict_settles_it():
@@ -109,5 +102,5 @@ def test_a_claim_the_spec_rule_agrees_with_is_unsettled_until_the_population_ver
     policy = load_policy("policies/safe_uniform.yaml", VARIANTS)
     observed = {n: s.observed for n, s in summaries.items()}
     checks = {c.claim: c for c in check_claims(policy, observed, {"uniform_r20": "UNSETTLED", "per_layer": "UNSAFE"})}
-    assert checks["uniform_r20 is SAFE"].outcome == UNSETTLED
-    assert checks["per_layer is SAFE"].outcome == CONTRADICTS and checks["per_layer is SAFE"].population == "UNSAFE"
+    assert checks["uniform_r20 is SAFE"].outcome == Outcome.UNSETTLED
+    assert checks["per_layer is SAFE"].outcome == Outcome.CONTRADICTS and checks["per_layer is SAFE"].population == "UNSAFE"

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rankcert.certification.policy import load_policy
-from rankcert.config.params import load_params
+from rankcert.certification.certificate import Reason
+from rankcert.certification.words import ReasonKind
 from rankcert.runtime.layout import LAYOUT
-from rankcert.tools.pre_release import not_certified, stage_changes, stale_stages
+from rankcert.tools.pre_release import contradicted_claims, not_certified, stage_changes, stale_stages
 from tests.helpers import PROJECT, commit, sh
 from tests.test_certificate import sample
 from tests.test_certify import ALL_OK, make_run
@@ -81,11 +81,12 @@ def test_a_contradicted_claim_is_one_line_with_both_sides_and_an_expected_unsafe
     assert result.returncode == 1
     fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     # the claim, what was observed and why, and the flip against v1: one line, as it is one thing wrong
-    assert fails == ["FAIL policy safe_uniform claims uniform_r20 SAFE (primary uniform rank 20 is SAFE); "
-                     "observed UNSAFE: seed 123 Δ -3.0 points (SAFE at v1, worst Δ -0.8)"], result.stdout
+    assert fails == ["FAIL policy safe_uniform claims uniform_r20 is SAFE and primary uniform rank 20 is SAFE; "
+                     "observed UNSAFE: seed 123 Δ -3.0 points (population verdict UNSETTLED) (SAFE at v1, worst Δ -0.8)"
+                     ], result.stdout
     assert "uniform_r16" not in "\n".join(fails)  # UNSAFE, as the policy expects
     written = summary.read_text()
-    assert written.startswith("## Pre-release check: FAILED\n\n- FAIL policy safe_uniform claims uniform_r20 SAFE")
+    assert written.startswith("## Pre-release check: FAILED\n\n- FAIL policy safe_uniform claims uniform_r20 is SAFE")
     assert "## dvc metrics diff v1 → workspace" in written and "spec.uniform_r20" in written
     # DVC sorts the keys: the flag and the verdicts that changed come before the figures
     assert written.index("| certified") < written.index("| spec.uniform_r20") < written.index("| variants.")
@@ -115,12 +116,12 @@ def test_a_criteria_mismatch_is_its_own_line(released):
     result = gate(released)
     assert result.returncode == 1
     fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
-    assert "FAIL policy safe_uniform criteria differ from params: tolerance: policy 0.025, params 0.05" in fails
+    assert "FAIL not certified: policy criteria differ from params: tolerance: policy 0.025, params 0.05" in fails
     assert not [line for line in fails if "not up to date" in line], fails
     # the tolerance is the plan's too: changed after its look was read, the certificate is exploratory
-    assert [line for line in fails if "not certified" in line] == [
-        "FAIL not certified: exploratory read, not a look of the declared plan: the plan changed after look(s) were "
-        "read: tolerance 0.025 → 0.05"], fails
+    assert [line for line in fails if line.startswith(
+        "FAIL not certified: exploratory read, not a look of the declared plan: the plan changed after look(s) "
+        "were read: tolerance 0.025 → 0.05")], fails
 
 
 def test_a_failed_validate_is_one_line_and_what_it_leaves_out_of_date_one_more(released):
@@ -145,7 +146,8 @@ def test_worst_delta_drop_beyond_the_allowance_fails_even_when_still_safe(releas
     assert result.returncode == 1
     assert "FAIL uniform_r20: worst Δ dropped 1.2 points (-0.8 → -2.0), more than the allowed 1.0; seed 123" in result.stdout
     # still SAFE by the spec rule; about the next run, one seed at -2.0 leaves it open, and the gate says so
-    assert "claims uniform_r20 is SAFE; the spec rule agrees, the population verdict is UNSETTLED at 3 seeds" in result.stdout
+    assert ("FAIL not certified: policy claim unsettled: uniform_r20 is SAFE (observed SAFE; population verdict UNSETTLED "
+            "at 3 seeds: `make settle` adds seeds)") in result.stdout
 
 
 def test_stale_pipeline_fails(released):
@@ -169,20 +171,24 @@ def test_uncertified_run_fails_without_any_tag(tmp_path):
     result = gate(tmp_path)
     assert result.returncode == 1
     assert "no earlier release tag" in result.stdout
-    assert "FAIL not certified: validation level screening+ (100 steps < 500)" in result.stdout
+    assert "FAIL not certified: validation level is screening+ (100 steps < 500)" in result.stdout
 
 
-def test_not_certified_says_the_level_reasons_and_each_disagreement_the_certificate_recorded():
-    params = load_params(PROJECT / "params.yaml")
-    policy = load_policy(PROJECT / POLICY, params.variant_names)
+def test_the_gate_says_each_reason_the_certificate_recorded_and_checks_nothing_again():
+    """The lines come from the certificate alone (no params, no policy): the reasons certify worded, in its order,
+    a variant's contradicted claims one line with the evidence."""
+    level = Reason(ReasonKind.LEVEL, "validation level is screening+ (2 seed(s) < 3; 40 steps < 500)")
+    disagree = Reason(ReasonKind.DISAGREEMENT, "the run's records disagree with params: seed 42's probe ran 40 steps; "
+                                               "params say 500 (`dvc repro` reruns what is stale)")
+    claims = [Reason(ReasonKind.CLAIM_CONTRADICTED, f"policy claim contradicted: {claim} (observed SAFE, population "
+                                                    "verdict UNSETTLED)", "uniform_r16", claim)
+              for claim in ("uniform_r16 is UNSAFE", "rank 16 is to be avoided (UNSAFE)")]
     found = sample()
-    found = dataclasses.replace(found, details=dataclasses.replace(
-        found.details, level_reasons=["2 seed(s) < 3", "40 steps < 500"],
-        disagreements=["seed 42's probe ran 40 steps; params say 500"]))
-    lines = not_certified(params, policy, found)
-    assert lines[:2] == ["not certified: validation level screening+ (2 seed(s) < 3; 40 steps < 500)",
-                         "not certified: the run's records disagree with params: seed 42's probe ran 40 steps; "
-                         "params say 500 (`dvc repro` reruns what is stale)"]
+    found = dataclasses.replace(found, details=dataclasses.replace(found.details, reasons=[level, *claims, disagree]))
+    assert not_certified(found) == [f"not certified: {level.text}", f"not certified: {disagree.text}"]
+    assert contradicted_claims("safe_uniform", found, None, None) == {"uniform_r16": (
+        "policy safe_uniform claims uniform_r16 is UNSAFE and rank 16 is to be avoided (UNSAFE); observed SAFE: every "
+        "seed passes, worst seed 123 Δ -1.0 points (population verdict UNSETTLED)")}
 
 
 def test_the_gate_imports_with_what_its_ci_job_installs():

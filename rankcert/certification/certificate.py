@@ -6,13 +6,15 @@ flattened keys, so the file groups them by kind, verdicts first: `certified`, `l
 `spec.<variant>`, then `variants.<variant>.mean_delta|stability|worst_delta`; a diff lists verdict changes before
 figures. metrics/certify_details.json holds everything else certify computes (per seed figures and adapter
 hashes, the probe gate, the policy check, the evidence and population readings, the frontier, the plan and the
-looks read under it): an output, not a metrics file. Every reader goes through read() or read_metrics(); no other
-module knows the files' keys.
+looks read under it): an output, not a metrics file; its `reasons` are every reason certify found the run not
+certified, each with its kind, as the report lists them. Every reader goes through read() or read_metrics(); no
+other module knows the files' keys.
 Standard library only: the pre-release gate's CI job has no torch, pandas or scipy.
 """
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import types
 import typing
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rankcert.certification.plan import Reading
+from rankcert.certification.words import LevelName, ReasonKind, Safety
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.outputs import Staged, to_json
 
@@ -30,14 +33,14 @@ FIGURES = ("mean_delta", "stability", "worst_delta")
 @dataclass(frozen=True)
 class VariantMetrics:
     """One variant as a release compares it: about five numbers."""
-    spec: str  # SAFE | UNSAFE: the spec rule's verdict, about the runs that were made
-    population: str  # SAFE | UNSAFE | UNSETTLED: the population verdict, about the next training run
+    spec: Safety  # SAFE or UNSAFE: the spec rule's verdict, about the runs that were made
+    population: Safety  # the population verdict, about the next training run
     mean_delta: float | None  # Δ = acc(variant) − acc(probe), mean over the seeds measured
     worst_delta: float | None  # the lowest seed's Δ (None: no seed measured)
     stability: float | None  # share of joint bootstrap resamples in which it is SAFE
 
     @property
-    def observed(self) -> str | None:
+    def observed(self) -> Safety | None:
         """The spec verdict, or None when no seed was measured (a claim about it is "not measured")."""
         return None if self.worst_delta is None else self.spec
 
@@ -45,7 +48,7 @@ class VariantMetrics:
 @dataclass(frozen=True)
 class Metrics:
     certified: bool
-    level: str  # certifiable | screening+ | screening
+    level: LevelName
     variants: dict[str, VariantMetrics]
 
     def to_json(self) -> dict:
@@ -66,8 +69,8 @@ class Metrics:
         figures = {n: _mapping(data["variants"][n], f"{where}: variants: {n}") for n in names}
         variants = {n: _load(VariantMetrics, {**figures[n], **{g: data[g][n] for g in VERDICTS}}, f"{where}: variant {n}")
                     for n in names}
-        return cls(_load(bool, data["certified"], f"{where}: certified"), _load(str, data["level"], f"{where}: level"),
-                   variants)
+        return cls(_load(bool, data["certified"], f"{where}: certified"),
+                   _load(LevelName, data["level"], f"{where}: level"), variants)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class EvidenceDetails:
     mean_delta_lower_95: float | None  # over seeds and examples
     p_new_seed_passes: float | None
     seeds_for_stable_verdict: int | None
-    stable_verdict: str | None
+    stable_verdict: Safety | None
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ class PopulationDetails:
     seeds: int
     looks_used: int
     confidence_spent: float
-    distribution_free: str
+    distribution_free: Safety
     normality_doubtful: bool | None
 
 
@@ -155,9 +158,18 @@ class FrontierSummary:
 
 
 @dataclass(frozen=True)
+class Reason:
+    """One reason the run is not certified, as certify decided it (rankcert.certification.verdict.decide)."""
+    kind: ReasonKind
+    text: str  # the line the report and certify's output list
+    variant: str | None = None  # the variant a policy claim is about (claim reasons only)
+    claim: str | None = None  # the claim, e.g. "uniform_r20 is SAFE" (claim reasons only)
+
+
+@dataclass(frozen=True)
 class Details:
     level_reasons: list[str]  # why the level is what it is, from what the stages' records say ran
-    disagreements: list[str]  # each fact the records and params state differently (certification.recorded)
+    reasons: list[Reason]  # why not certified (empty when certified): every reason, in the report's order
     probe: ProbeDetails
     policy: PolicyDetails
     variants: dict[str, VariantDetails]
@@ -186,6 +198,12 @@ def read(metrics: Path, details: Path) -> Certificate:
     found = Certificate(read_metrics(metrics), _load(Details, _read(details), str(details)))
     if set(found.details.variants) != set(found.metrics.variants):
         raise RankcertError(f"{details} and {metrics} name other variants: run certify again (`dvc repro certify`)")
+    if found.metrics.certified == bool(found.details.reasons):
+        raise RankcertError(f"{metrics} says certified {found.metrics.certified} but {details} lists "
+                            f"{len(found.details.reasons)} reason(s) it is not: run certify again (`dvc repro certify`)")
+    if unknown := sorted({r.variant for r in found.details.reasons} - {None, *found.metrics.variants}):
+        raise RankcertError(f"{details}: reasons name variants {unknown} that {metrics} lacks: run certify again "
+                            "(`dvc repro certify`)")
     return found
 
 
@@ -211,6 +229,8 @@ def _dump(value: object) -> object:
     """A record as JSON data: fields by name, dict keys as strings."""
     if dataclasses.is_dataclass(value):
         return {f.name: _dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
     if isinstance(value, dict):
         return {str(k): _dump(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -245,6 +265,12 @@ def _load(kind: object, value: object, where: str) -> typing.Any:
         return dict(sorted(found.items())) if key is int else found  # seeds in numeric order, as JSON can't keep
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        try:
+            return kind(value)
+        except ValueError:
+            raise RankcertError(f"{where} is {value!r}, expected one of {[m.value for m in kind]}: the file was edited "
+                                "or written by another version; `dvc repro certify` writes it again") from None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise RankcertError(f"{where} is {value!r}, expected {kind.__name__}: the file was edited or written by "
                             "another version; `dvc repro certify` writes it again")

@@ -29,7 +29,8 @@ import numpy as np
 from scipy.special import stdtr, stdtrit  # Student's t CDF and quantile (scipy.stats costs 1 s to import)
 
 from rankcert.certification import stability
-from rankcert.certification.stats import EPS, Rule
+from rankcert.certification.stats import Rule, pass_line, passes
+from rankcert.certification.words import Safety
 
 SHOWN_SEEDS = (3, 5, 8, 12, 20)  # the report's columns
 SEARCHED_SEEDS = (3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 50)  # where the fewest seeds for a settled verdict is sought
@@ -95,8 +96,8 @@ def p_new_seed_passes(c: Components, tolerance: float) -> float:
     """Predictive probability that one more seed's Δ (same examples) is ≥ −tolerance."""
     scale = math.sqrt(c.seed_spread * (1 + 1 / c.seeds))
     if scale == 0:
-        return 1.0 if c.mean >= -tolerance - EPS else 0.0
-    return float(1.0 - stdtr(c.seeds - 1, (-tolerance - EPS - c.mean) / scale))
+        return 1.0 if passes(c.mean, tolerance) else 0.0
+    return float(1.0 - stdtr(c.seeds - 1, (pass_line(tolerance) - c.mean) / scale))
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class Evidence:
     p_new_seed_passes: float | None
     stability: dict[int, dict[int, float]]  # eval size -> seed count -> share SAFE
     seeds_for_stable_verdict: int | None  # fewest seeds (searched up to 50) at the run's eval size
-    stable_verdict: str | None  # SAFE | UNSAFE at that many seeds
+    stable_verdict: Safety | None  # SAFE or UNSAFE at that many seeds
     confidence: float  # the share of draws a settled verdict holds in (certify.confidence)
     parts_sd: tuple[float, float] | None  # (seed part, eval-set part) of a seed's Δ (Components.parts_sd)
     mean_delta_df: float | None = None  # Satterthwaite's degrees of freedom of mean_delta_lower_95: few seeds, few df
@@ -178,10 +179,10 @@ def assess(probe: dict[int, np.ndarray | None], variants: dict[str, dict[int, np
     for name in variants:
         c = found.get(name)
         by_seeds = {size: table[name] for size, table in grid.items()}
-        fewest = next(((k, "SAFE" if s >= rule.confidence else "UNSAFE") for k, s in sorted(by_seeds.get(n, {}).items())
+        fewest = next(((k, Safety.SAFE if s >= rule.confidence else Safety.UNSAFE) for k, s in sorted(by_seeds.get(n, {}).items())
                        if settled(s, rule.confidence)), (None, None))
         lower = None if c is None else mean_delta_lower(c, rule.confidence)
-        out[name] = Evidence(len(seeds), n, lower, None if lower is None else lower >= -rule.tolerance - EPS,
+        out[name] = Evidence(len(seeds), n, lower, None if lower is None else passes(lower, rule.tolerance),
                              None if c is None else p_new_seed_passes(c, rule.tolerance),
                              {size: {k: s for k, s in table.items() if k in shown or size == n}
                               for size, table in by_seeds.items()}, *fewest, rule.confidence,

@@ -5,14 +5,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rankcert.certification.stats import EPS
+from rankcert.certification.words import Outcome, Safety
 from rankcert.config.params import build_config
 from rankcert.config.variants import Uniform, Variant
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.yamlfile import read_yaml
 
 SCHEMA_VERSION = 1
-STATUSES = ("SAFE", "UNSAFE")
-AGREES, CONTRADICTS, UNSETTLED, NOT_MEASURED = "agrees", "contradicts", "unsettled", "not measured"
+STATUSES = (Safety.SAFE, Safety.UNSAFE)  # what a claim may expect
 
 
 @dataclass(frozen=True)
@@ -45,15 +45,15 @@ class Policy:
     claims: Claims
     provenance: dict[str, str] = field(default_factory=dict)  # where an exported policy's evidence came from
 
-    def expectations(self) -> list[tuple[str, str, str]]:
+    def expectations(self) -> list[tuple[str, str, Safety]]:
         """(claim, variant, expected status) for every claim the policy makes."""
         c = self.claims
-        rows = [(f"{variant} is {status}", variant, status) for variant, status in c.expected.items()]
+        rows = [(f"{variant} is {status}", variant, Safety(status)) for variant, status in c.expected.items()]
         rows.append((f"primary uniform rank {c.primary_uniform_rank} is SAFE",
-                     Uniform(c.primary_uniform_rank).name, "SAFE"))
+                     Uniform(c.primary_uniform_rank).name, Safety.SAFE))
         rows.append((f"conservative uniform rank {c.conservative_uniform_rank} is SAFE",
-                     Uniform(c.conservative_uniform_rank).name, "SAFE"))
-        rows += [(f"rank {r} is to be avoided (UNSAFE)", Uniform(r).name, "UNSAFE") for r in c.avoid_ranks]
+                     Uniform(c.conservative_uniform_rank).name, Safety.SAFE))
+        rows += [(f"rank {r} is to be avoided (UNSAFE)", Uniform(r).name, Safety.UNSAFE) for r in c.avoid_ranks]
         return rows
 
 
@@ -61,10 +61,10 @@ class Policy:
 class ClaimCheck:
     claim: str
     variant: str
-    expected: str
-    observed: str | None  # the spec rule's verdict
-    population: str | None  # the population verdict: SAFE | UNSAFE | UNSETTLED
-    outcome: str  # agrees | contradicts | unsettled | not measured
+    expected: Safety
+    observed: Safety | None  # the spec rule's verdict
+    population: Safety | None  # the population verdict
+    outcome: Outcome
 
 
 def load_policy(path: str | Path, variants: list[str]) -> Policy:
@@ -108,7 +108,7 @@ def criteria_differences(policy: Policy, tolerance: float, min_pass_rate: float)
     return out
 
 
-def check_claims(policy: Policy, observed: dict[str, str | None], population: dict[str, str]) -> list[ClaimCheck]:
+def check_claims(policy: Policy, observed: dict[str, Safety | None], population: dict[str, Safety]) -> list[ClaimCheck]:
     """Each claim against the spec rule's observed SAFE/UNSAFE (None: no measured seed, so not measured) and the
     population verdict: it agrees when both say what it claims, is contradicted when either says the opposite, is
     unsettled when the spec rule agrees and the population verdict is UNSETTLED."""
@@ -116,13 +116,13 @@ def check_claims(policy: Policy, observed: dict[str, str | None], population: di
     for claim, variant, expected in policy.expectations():
         status = observed.get(variant)
         if status is None:
-            checks.append(ClaimCheck(claim, variant, expected, None, None, NOT_MEASURED))
+            checks.append(ClaimCheck(claim, variant, expected, None, None, Outcome.NOT_MEASURED))
             continue
         seen = population.get(variant)
-        if status != expected or seen not in (expected, "UNSETTLED"):
-            outcome = CONTRADICTS
+        if status != expected or seen not in (expected, Safety.UNSETTLED):
+            outcome = Outcome.CONTRADICTS
         else:
-            outcome = AGREES if seen == expected else UNSETTLED
+            outcome = Outcome.AGREES if seen == expected else Outcome.UNSETTLED
         checks.append(ClaimCheck(claim, variant, expected, status, seen, outcome))
     return checks
 
@@ -131,7 +131,7 @@ def check_claims(policy: Policy, observed: dict[str, str | None], population: di
 class Observed:
     """A variant's verdict in a certifiable run, and whether the population verdict settles it."""
 
-    status: str  # SAFE | UNSAFE: the spec rule's verdict
+    status: Safety  # the spec rule's verdict: SAFE or UNSAFE
     settled: bool  # the population verdict (rankcert.certification.population) says the same
     advice: str  # how settled, and what would settle it
 
@@ -146,7 +146,7 @@ def claims_from(observed: dict[Variant, Observed]) -> Claims:
     uniform = sorted((v.uniform_rank, o) for v, o in observed.items() if v.uniform_rank is not None)
     safe_from_top = []
     for rank, seen in reversed(uniform):
-        if seen.status != "SAFE":
+        if seen.status != Safety.SAFE:
             break
         safe_from_top.append((rank, seen))
     settled = sorted(rank for rank, seen in safe_from_top if seen.settled)
@@ -158,5 +158,5 @@ def claims_from(observed: dict[Variant, Observed]) -> Claims:
     primary = settled[0]
     return Claims(expected={v.name: o.status for v, o in observed.items()}, primary_uniform_rank=primary,
                   conservative_uniform_rank=settled[1] if len(settled) > 1 else primary,
-                  avoid_ranks=[r for r, o in uniform if o.status == "UNSAFE"],
+                  avoid_ranks=[r for r, o in uniform if o.status == Safety.UNSAFE],
                   unsettled={v.name: o.advice for v, o in observed.items() if not o.settled})

@@ -30,9 +30,10 @@ import numpy as np
 from scipy.special import bdtr, bdtrc, nctdtrit, ndtri, stdtr
 
 from rankcert.certification.stats import EPS
+from rankcert.certification.words import Safety
 from rankcert.config.params import PopulationParams
 
-SAFE, UNSAFE, UNSETTLED = "SAFE", "UNSAFE", "UNSETTLED"
+SAFE, UNSAFE, UNSETTLED = Safety.SAFE, Safety.UNSAFE, Safety.UNSETTLED  # short names for the verdict words
 CALIBRATION_DRAWS = 40_000  # simulated look sequences per calibration (Monte Carlo SE of a 5% rate ≈ 0.1 point)
 CALIBRATION_SEED = 20261202
 NORMALITY_DRAWS = 4000

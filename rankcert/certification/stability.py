@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from rankcert.certification.stats import EPS, Rule
+from rankcert.certification import stats
+from rankcert.certification.stats import Rule
 
 CHUNK = 500  # resamples per matrix product: bounded memory for any certify.bootstrap_resamples
 
@@ -71,7 +72,7 @@ def joint_deltas(probe, variants, rule: Rule, eval_size: int | None = None
             if (seed, "probe") not in where:
                 continue
             probe_correct = correct[:, where[(seed, "probe")]]
-            gate[:, k] = probe_correct / draw >= rule.probe_min_accuracy - EPS
+            gate[:, k] = stats.at_least(probe_correct / draw, rule.probe_min_accuracy)
             for name in variants:
                 if (seed, name) in where:
                     deltas[name][:, k] = (correct[:, where[(seed, name)]] - probe_correct) / draw  # as stats computes
@@ -81,16 +82,16 @@ def joint_deltas(probe, variants, rule: Rule, eval_size: int | None = None
 def rule_safe(gate: np.ndarray, delta: np.ndarray, rule: Rule, new: np.ndarray | None = None) -> np.ndarray:
     """[resamples] bool: the rule as stats.summarize applies it; `new` are added seeds' Δs (gate passed)."""
     measured = np.isfinite(delta)
-    passed = gate & measured & (np.where(measured, delta, -np.inf) >= -rule.tolerance - EPS)
+    passed = gate & measured & stats.passes(np.where(measured, delta, -np.inf), rule.tolerance)
     passes, seeds = passed.sum(axis=1).astype(np.float64), delta.shape[1]
     worst = np.where(measured, delta, np.inf).min(axis=1) if seeds else np.full(len(delta), np.inf)
     if new is not None:
-        passes += (new >= -rule.tolerance - EPS).sum(axis=1)
+        passes += stats.passes(new, rule.tolerance).sum(axis=1)
         seeds += new.shape[1]
         worst = np.minimum(worst, new.min(axis=1))
     if not measured.any():
         return np.zeros(len(delta), dtype=bool)  # nothing measured: never SAFE, as in the real verdict
-    return (passes / seeds >= rule.min_pass_rate - EPS) & (worst >= -rule.tolerance - EPS)
+    return stats.at_least(passes / seeds, rule.min_pass_rate) & stats.passes(worst, rule.tolerance)
 
 
 def _columns(probe, variants, seeds) -> tuple[list[np.ndarray], dict[tuple[int, str], int]]:

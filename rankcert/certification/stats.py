@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rankcert.certification.words import LevelName, Safety
 from rankcert.config.params import CertifyParams as Rule  # the rule is the certify section: one object, one home
 
 # Δ is a difference of two accuracies k/n; a Δ of exactly −tolerance must pass despite float rounding.
@@ -45,22 +46,33 @@ class VariantSummary:
     pass_rate_binding: bool  # would the verdict differ without the pass-rate condition?
 
     @property
-    def status(self) -> str:
-        return "SAFE" if self.safe else "UNSAFE"
+    def status(self) -> Safety:
+        return Safety.SAFE if self.safe else Safety.UNSAFE
 
     @property
-    def observed(self) -> str | None:
+    def observed(self) -> Safety | None:
         """The status, or None when no seed was measured (a policy claim about it is "not measured")."""
         return None if self.worst_delta is None else self.status
 
 
 def undertrained(probe_accuracy: float | None, rule: Rule) -> bool:
     """The probe quality gate failed (a missing probe fails it too)."""
-    return probe_accuracy is None or probe_accuracy < rule.probe_min_accuracy - EPS
+    return probe_accuracy is None or not at_least(probe_accuracy, rule.probe_min_accuracy)
 
 
-def passes(delta: float, tolerance: float) -> bool:
-    return delta >= -tolerance - EPS
+def at_least(value, bound):
+    """value ≥ bound up to float rounding (EPS); elementwise on numpy arrays."""
+    return value >= bound - EPS
+
+
+def pass_line(tolerance: float) -> float:
+    """The lowest Δ that passes: −tolerance, less EPS."""
+    return -tolerance - EPS
+
+
+def passes(delta, tolerance: float):
+    """The pass test, Δ ≥ −tolerance (a seed's Δ, a worst Δ, a bound on it; elementwise on numpy arrays)."""
+    return delta >= pass_line(tolerance)
 
 
 def mcnemar_exact(probe_correct: np.ndarray, variant_correct: np.ndarray) -> float:
@@ -124,7 +136,7 @@ def summarize(name: str, results: list[SeedResult], rule: Rule) -> VariantSummar
     deltas = [r.delta for r in results if r.delta is not None]
     pass_rate = sum(r.passed for r in results) / len(results) if results else 0.0
     worst = min(deltas) if deltas else None
-    rate_ok = pass_rate >= rule.min_pass_rate - EPS
+    rate_ok = at_least(pass_rate, rule.min_pass_rate)
     worst_ok = worst is not None and passes(worst, rule.tolerance)
     non_inferior = bool(results) and all(r.ci_low is not None and passes(r.ci_low, rule.tolerance) for r in results)
     return VariantSummary(
@@ -137,7 +149,7 @@ def summarize(name: str, results: list[SeedResult], rule: Rule) -> VariantSummar
 
 @dataclass(frozen=True)
 class Level:
-    name: str  # certifiable | screening+ | screening | imported
+    name: LevelName
     reasons: list[str]
 
 
@@ -152,7 +164,7 @@ def validation_level(n_seeds: int, steps: int, train_size: int, eval_size: int, 
     user's adapter (one run, not trained here), which no seed count makes certifiable."""
     short = []
     if imported:
-        return Level("imported", [IMPORTED_CLAIMS] + ([f"{eval_size} eval examples < {need.min_eval_size}"]
+        return Level(LevelName.IMPORTED, [IMPORTED_CLAIMS] + ([f"{eval_size} eval examples < {need.min_eval_size}"]
                                                       if eval_size < need.min_eval_size else []))
     if n_seeds < need.min_seeds:
         short.append(f"{n_seeds} seed(s) < {need.min_seeds}")
@@ -163,5 +175,5 @@ def validation_level(n_seeds: int, steps: int, train_size: int, eval_size: int, 
     if eval_size < need.min_eval_size:
         short.append(f"{eval_size} eval examples < {need.min_eval_size}")
     if not short:
-        return Level("certifiable", [f"{n_seeds} seeds, {steps} steps, {train_size}/{eval_size} examples"])
-    return Level("screening+" if n_seeds >= 2 else "screening", short)
+        return Level(LevelName.CERTIFIABLE, [f"{n_seeds} seeds, {steps} steps, {train_size}/{eval_size} examples"])
+    return Level(LevelName.SCREENING_PLUS if n_seeds >= 2 else LevelName.SCREENING, short)

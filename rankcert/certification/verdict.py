@@ -7,15 +7,17 @@ import numpy as np
 import pandas as pd
 
 from rankcert.certification import evidence, population, stats
-from rankcert.certification.policy import CONTRADICTS, UNSETTLED, ClaimCheck, Policy, check_claims, criteria_differences
+from rankcert.certification.certificate import Reason
+from rankcert.certification.policy import ClaimCheck, Policy, check_claims, criteria_differences
 from rankcert.certification.recorded import Recorded
+from rankcert.certification.words import LevelName, Outcome, ReasonKind, Safety
 from rankcert.config.params import Params, Variant
 
 
 @dataclass(frozen=True)
 class Verdict:
     certified: bool
-    reasons: list[str]  # why not certified (empty when certified)
+    reasons: list[Reason]  # why not certified (empty when certified): decided here once, carried by the certificate
     level: stats.Level
     probe_accuracy: dict[int, float | None]
     undertrained: list[int]
@@ -59,22 +61,35 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     claims = check_claims(policy, {name: s.observed for name, s in summaries.items()},
                           {name: p.verdict for name, p in judged.items()})
     differences = criteria_differences(policy, rule.tolerance, rule.min_pass_rate)
-    reasons = []
-    if level.name != "certifiable":
-        reasons.append(f"validation level is {level.name} ({'; '.join(level.reasons)})")
-    reasons += [f"the run's records disagree with params: {line} (`dvc repro` reruns what is stale)"
-                for line in ran.disagreements]
-    if undertrained:
-        reasons.append(f"probe quality gate failed for seed(s) {undertrained}")
-    reasons += [f"policy claim contradicted: {c.claim} (observed {c.observed}, population verdict {c.population})"
-                for c in claims if c.outcome == CONTRADICTS]
-    reasons += [f"policy claim unsettled: {c.claim} (observed {c.observed}; population verdict UNSETTLED at "
-                f"{judged[c.variant].seeds} seeds: `make settle` adds seeds)" for c in claims if c.outcome == UNSETTLED]
-    reasons += [f"policy criteria differ from params: {d}" for d in differences]
-    if not scope_ok:
-        reasons.append(f"run is outside the policy's scope ({policy.scope.model_family}/{policy.scope.task})")
+    reasons = not_certified(level, ran.disagreements, undertrained, claims, judged, differences, scope_ok, policy)
     return Verdict(not reasons, reasons, level, probe_accuracy, undertrained, summaries, claims, differences, scope_ok,
                    shares, {v.name: v for v in params.variants}, found, judged)
+
+
+def not_certified(level: stats.Level, disagreements: list[str], undertrained: list[int], claims: list[ClaimCheck],
+                  judged: dict[str, population.PopulationVerdict], differences: list[str], scope_ok: bool,
+                  policy: Policy) -> list[Reason]:
+    """Every reason the run is not certified, each worded once: the report, certify's output and the pre-release
+    gate print these (through the certificate)."""
+    reasons = []
+    if level.name != LevelName.CERTIFIABLE:
+        reasons.append(Reason(ReasonKind.LEVEL, f"validation level is {level.name} ({'; '.join(level.reasons)})"))
+    reasons += [Reason(ReasonKind.DISAGREEMENT, f"the run's records disagree with params: {line} (`dvc repro` reruns "
+                                                "what is stale)") for line in disagreements]
+    if undertrained:
+        reasons.append(Reason(ReasonKind.PROBE_GATE, f"probe quality gate failed for seed(s) {undertrained}"))
+    reasons += [Reason(ReasonKind.CLAIM_CONTRADICTED, f"policy claim contradicted: {c.claim} (observed {c.observed}, "
+                                                      f"population verdict {c.population})", c.variant, c.claim)
+                for c in claims if c.outcome == Outcome.CONTRADICTS]
+    reasons += [Reason(ReasonKind.CLAIM_UNSETTLED, f"policy claim unsettled: {c.claim} (observed {c.observed}; "
+                                                   f"population verdict {Safety.UNSETTLED} at {judged[c.variant].seeds} "
+                                                   "seeds: `make settle` adds seeds)", c.variant, c.claim)
+                for c in claims if c.outcome == Outcome.UNSETTLED]
+    reasons += [Reason(ReasonKind.CRITERIA, f"policy criteria differ from params: {d}") for d in differences]
+    if not scope_ok:
+        reasons.append(Reason(ReasonKind.OUT_OF_SCOPE, f"run is outside the policy's scope "
+                                                       f"({policy.scope.model_family}/{policy.scope.task})"))
+    return reasons
 
 
 def _eval_sd(probe: dict, variant: dict):

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rankcert.config.variants import Variant, parse_variant
+from rankcert.runtime import device
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.text import quoted
 from rankcert.runtime.yamlfile import read_yaml
 
-DEVICE = re.compile(r"auto|cpu|cuda(:(0|[1-9][0-9]*))?")  # one spelling per device: cuda:1, not cuda:01
 MAX_RESAMPLES = 1_000_000
 # a number written as text: ASCII digits only, no spaces or underscores (float() would take "١", " 1", "1_0")
 FLOAT_TEXT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:nan|inf|infinity)", re.IGNORECASE)
@@ -102,11 +102,8 @@ class RuntimeParams:
     def __post_init__(self):
         _require(self.cpu_threads is None or self.cpu_threads >= 1,
                  f"runtime.cpu_threads must be null or a whole number of at least 1, not {self.cpu_threads}")
-        if (index := re.fullmatch("cuda:([0-9]+)", self.device)) and not DEVICE.fullmatch(self.device):
-            raise RankcertError(f"runtime.device {self.device!r} means cuda:{int(index.group(1))}; write that "
-                                "(one name per device)")
-        _require(DEVICE.fullmatch(self.device),
-                 f"runtime.device must be auto, cpu, cuda or cuda:<index>, not {self.device!r}")
+        if (problem := device.spelling_problem(self.device)) is not None:
+            raise RankcertError(problem)
 
 
 @dataclass(frozen=True)

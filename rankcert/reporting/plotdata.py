@@ -5,6 +5,7 @@ import re
 
 from rankcert.certification import frontier
 from rankcert.certification.verdict import Verdict
+from rankcert.certification.words import Safety
 from rankcert.evaluation.results import RunResults
 
 COLUMNS = {"loss": ["step", "loss", "series"], "delta": ["variant", "seed", "delta", "ci_low", "ci_high", "threshold"],
@@ -49,7 +50,7 @@ def frontier_rows(points: list[frontier.Point], tolerance: float) -> list[dict]:
     return [{"variant": p.variant, "kind": p.kind, "parameters": round(p.parameters, 1),
              "mean_delta": round(100 * p.mean_delta, 4), "worst_delta": round(100 * p.worst_delta, 4),
              "ci_low": round(100 * p.ci_low, 4), "ci_high": round(100 * p.ci_high, 4),
-             "status": "SAFE" if p.safe else "UNSAFE", "threshold": round(-100 * tolerance, 4)} for p in points]
+             "status": Safety.SAFE if p.safe else Safety.UNSAFE, "threshold": round(-100 * tolerance, 4)} for p in points]
 
 
 def evidence_rows(verdict: Verdict) -> list[dict]:

@@ -7,6 +7,7 @@ from rankcert.certification import evidence, frontier, population
 from rankcert.certification.plan import DOC, Reading
 from rankcert.certification.policy import Policy
 from rankcert.certification.verdict import Verdict
+from rankcert.certification.words import Safety
 from rankcert.config.params import Params
 from rankcert.evaluation.results import RunResults
 from rankcert.runtime.text import pct, pts, rank_summary
@@ -22,7 +23,7 @@ def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, 
     tol = params.certify.tolerance
     head = "CERTIFIED" if verdict.certified else "NOT CERTIFIED"
     lines = [f"# rankcert certification: **{head}**", ""]
-    lines += [f"- {reason}" for reason in verdict.reasons] or [
+    lines += [f"- {reason.text}" for reason in verdict.reasons] or [
         f"- every policy claim agrees, the probe gate passed, and the run is {verdict.level.name}"]
     lines += ["", f"Rule: per seed PASS when Δ ≥ −{100 * tol:.1f} points; a variant is SAFE when its pass rate ≥ "
               f"{params.certify.min_pass_rate:.2f} and its worst-seed Δ ≥ −{100 * tol:.1f} points. "
@@ -86,7 +87,7 @@ def _population_section(params: Params, verdict: Verdict) -> list[str]:
         elif v.verdict != spec:
             notes.append(f"- {name}: the spec rule says {spec} about these {seeds} runs; "
                          + (f"the next run's is not settled (lower limit {pts(v.lower)} points at {v.seeds} seeds)."
-                            if v.verdict == population.UNSETTLED else f"the population verdict is {v.verdict}."))
+                            if v.verdict == Safety.UNSETTLED else f"the population verdict is {v.verdict}."))
     return out + [""] + notes + ([""] if notes else [])
 
 
@@ -153,7 +154,8 @@ def _frontier_section(params: Params, verdict: Verdict, sizes) -> list[str]:
            "|---|---|---|---|---|---|---|---|"]
     for p in found:
         out.append(f"| {p.variant} | {p.parameters:,.0f} | {pts(p.mean_delta)} | {pts(p.worst_delta)} | "
-                   f"[{pts(p.ci_low)}, {pts(p.ci_high)}] | {'SAFE' if p.safe else 'UNSAFE'} | {pct(p.stability)} | "
+                   f"[{pts(p.ci_low)}, {pts(p.ci_high)}] | {Safety.SAFE if p.safe else Safety.UNSAFE} | "
+                   f"{pct(p.stability)} | "
                    f"{'yes' if p.pareto else ''} |")
     smallest, rank = frontier.smallest_safe(found), frontier.smallest_safe_uniform_rank(verdict)
     named = f"**{smallest.variant}** ({smallest.parameters:,.0f} parameters)" if smallest else "none"

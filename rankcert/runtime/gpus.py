@@ -52,29 +52,9 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(len(list(proc.iterdir())))] if proc.is_dir() else []
 
 
-def check_device(device: str) -> None:
-    """runtime.device against this machine, without starting CUDA (validate runs it before DVC removes anything):
-    `cuda` needs a visible GPU and a torch built with CUDA, `cuda:<n>` the n-th visible GPU."""
-    if device in ("auto", "cpu"):
-        return
-    import torch  # heavy, and only a CUDA request needs it; is_built reads the build, not the driver
-
-    visible = visible_gpus()
-    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    where = f"CUDA_VISIBLE_DEVICES={listed!r}" if listed is not None else "nvidia-smi -L"
-    if not torch.backends.cuda.is_built():
-        raise RankcertError(f"runtime.device is {device!r} but this torch {torch.__version__} is built without CUDA; "
-                            "use auto or cpu, or install a CUDA build of torch")
-    if not visible:
-        raise RankcertError(f"runtime.device is {device!r} but no GPU is visible here ({where}); use auto or cpu")
-    index = int(device.split(":")[1]) if ":" in device else 0
-    if index >= len(visible):
-        raise RankcertError(f"runtime.device is {device!r} but only {len(visible)} GPU(s) are visible ({where}: "
-                            f"cuda:0 .. cuda:{len(visible) - 1}); pick one of those, or cuda or auto")
-
-
 def lease(label: str, pinned: int | None = None, poll_s: float = 0.1) -> str | None:
-    """Take a free slot on a GPU (or on GPU `pinned`, the index among the visible ones), waiting while all are taken.
+    """Take a free slot on a GPU (or on GPU `pinned`, an index among the visible ones that
+    rankcert.runtime.device.lease_device has checked), waiting while all are taken.
 
     Returns the GPU's id (now the only one in CUDA_VISIBLE_DEVICES), or None when there is no GPU.
     """
@@ -82,8 +62,6 @@ def lease(label: str, pinned: int | None = None, poll_s: float = 0.1) -> str | N
     if not gpus:
         return None
     if pinned is not None:
-        if pinned >= len(gpus):
-            raise RankcertError(f"runtime.device is cuda:{pinned} but only {len(gpus)} GPU(s) are visible")
         gpus = [gpus[pinned]]
     folder, slots, waited = lease_folder(), settings.gpu_slots(), False
     while True:

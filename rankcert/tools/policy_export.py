@@ -22,6 +22,7 @@ import yaml
 from rankcert.certification import certificate
 from rankcert.certification.certificate import Certificate
 from rankcert.certification.policy import SCHEMA_VERSION, Observed, claims_from
+from rankcert.certification.words import LevelName, Safety
 from rankcert.config import records
 from rankcert.config.harness import run_main
 from rankcert.config.params import Params, load_params
@@ -40,7 +41,7 @@ HEADER = ("# rankcert compression policy (schema version 1), exported by `make p
 def observed(layout: Layout) -> Certificate:
     """The workspace's certificate, refused unless the run can establish claims."""
     found = certificate.read(layout.certificate, layout.certificate_details)
-    if found.metrics.level != "certifiable":
+    if found.metrics.level != LevelName.CERTIFIABLE:
         raise RankcertError(f"{layout.certificate} is at the {found.metrics.level} level; only a certifiable run "
                             "(enough seeds, steps and examples, see params certify.certifiable) can set a policy")
     if found.details.plan.exploratory:
@@ -59,9 +60,9 @@ def observations(found: Certificate) -> dict:
         spec, verdict, seeds = v.spec, v.population, found.details.variants[name].population.seeds
         if verdict == spec:
             seen = Observed(spec, True, f"settled (population verdict {verdict} at {seeds} seeds)")
-        elif verdict == "UNSETTLED":
+        elif verdict == Safety.UNSETTLED:
             lower = found.details.variants[name].population.lower
-            seen = Observed(spec, False, f"not settled (population verdict UNSETTLED at {seeds} seeds, lower "
+            seen = Observed(spec, False, f"not settled (population verdict {verdict} at {seeds} seeds, lower "
                                          f"limit {_points(lower)} points; `make settle` adds seeds)")
         else:
             seen = Observed(spec, False, f"not settled (the spec rule says {spec} about these {seeds} "
@@ -83,10 +84,11 @@ def policy_document(params: Params, found: Certificate, layout: Layout, name: st
         "scope": {"model_family": run.model_type,
                   "task": Path(params.data.source).name if local_data else params.data.config},
         "criteria": {"tolerance": params.certify.tolerance, "min_pass_rate": params.certify.min_pass_rate},
-        "claims": {"expected": claims.expected, "primary_uniform_rank": claims.primary_uniform_rank,
+        "claims": {"expected": {variant: str(status) for variant, status in claims.expected.items()},  # plain str for YAML
+                   "primary_uniform_rank": claims.primary_uniform_rank,
                    "conservative_uniform_rank": claims.conservative_uniform_rank, "avoid_ranks": claims.avoid_ranks,
                    **({"unsettled": claims.unsettled} if claims.unsettled else {})},
-        "provenance": provenance(params, layout, found.metrics.level),
+        "provenance": provenance(params, layout, str(found.metrics.level)),
     }
 
 

@@ -4,9 +4,9 @@
 
 Fails (exit 1) with one `FAIL` line per cause: params or policy that validate refuses (that line alone); each
 stage whose own code, params or inputs changed (stages out of date only through it are counted, not listed);
-each reason the certificate (metrics/certify.json and its details) is not certified: the validation level, the
-probe gate, the policy's scope, criteria that differ between the policy and params, and each contradicted claim
-with both sides ("policy claims uniform_r24 SAFE; observed UNSAFE: seed 123 Δ -3.6 points"); and, against REV
+each reason the certificate (metrics/certify.json and its details) records that the run is not certified, as
+certify decided and worded it (nothing is checked again here), a variant's contradicted claims one line with both
+sides ("policy safe_uniform claims uniform_r24 is SAFE; observed UNSAFE: seed 123 Δ -3.6 points"); and, against REV
 (default: the newest tag matching the pattern, not on HEAD; its committed metrics file), a status flip or a
 worst-Δ drop beyond release.max_worst_delta_drop. An UNSAFE the policy expects is no failure. Prints the
 `dvc metrics diff` as markdown (verdict changes first: the metrics file's keys sort them there); --summary
@@ -23,12 +23,11 @@ from pathlib import Path, PurePosixPath
 
 from rankcert.certification import certificate
 from rankcert.certification.certificate import Certificate, Metrics, VariantDetails
-from rankcert.certification.policy import CONTRADICTS, Policy, check_claims, criteria_differences
+from rankcert.certification.words import ReasonKind, Safety
 from rankcert.config.harness import run_main
-from rankcert.config.params import Params
 from rankcert.runtime.errors import RankcertError, one_line
 from rankcert.runtime.layout import LAYOUT
-from rankcert.runtime.text import pct, pts
+from rankcert.runtime.text import pts
 from rankcert.runtime.yamlfile import read_yaml
 from rankcert.validation import check_inputs
 
@@ -122,7 +121,7 @@ def _failed_seeds(variant: VariantDetails) -> str:
     return ", ".join(failed) or f"every seed passes, yet the pass rate is {variant.pass_rate}"
 
 
-def status_flips(old: Metrics | None, new: Metrics) -> dict[str, str]:
+def status_flips(old: Metrics | None, new: Metrics) -> dict[str, Safety]:
     """Variant -> its spec verdict in `old`, for each variant whose SAFE/UNSAFE differs between two certificates."""
     if old is None:
         return {}
@@ -153,58 +152,31 @@ def released_metrics(rev: str) -> Metrics | None:
     return None if text is None else certificate.parse_metrics(text, f"{CERTIFY} at {rev}")
 
 
-def contradicted_claims(policy: Policy, current: Certificate, old: Metrics | None, rev: str | None) -> dict[str, str]:
-    """Variant -> one line naming what the policy claims and what the run observed, and why, per contradicted
-    variant (a variant claimed twice, e.g. expected SAFE and the primary rank, is one line), with its status at
-    `rev` when that differs (the release comparison's flip, said here once)."""
+def contradicted_claims(policy_name: str, current: Certificate, old: Metrics | None, rev: str | None) -> dict[str, str]:
+    """Variant -> one line naming what the policy claims and what the run observed, and why, per variant the
+    certificate says a claim is contradicted on (a variant claimed twice, e.g. expected SAFE and the primary rank,
+    is one line), with its status at `rev` when that differs (the release comparison's flip, said here once)."""
     variants, flips = current.metrics.variants, status_flips(old, current.metrics)
-    claims: dict[str, list] = {}
-    for check in check_claims(policy, {n: v.observed for n, v in variants.items()},
-                              {n: v.population for n, v in variants.items()}):
-        if check.outcome == CONTRADICTS:
-            claims.setdefault(check.variant, []).append(check)
+    claims: dict[str, list[str]] = {}
+    for reason in current.details.reasons:
+        if reason.kind == ReasonKind.CLAIM_CONTRADICTED:
+            claims.setdefault(reason.variant, []).append(reason.claim)
     lines = {}
-    for name, checks in claims.items():
-        v, expected = variants[name], checks[0].expected  # the policy's claims on one variant agree (load_policy)
-        details = current.details.variants[name]
-        ranks = [c.claim for c in checks if c.claim != f"{name} is {expected}"]  # primary, conservative, avoid
-        why = _failed_seeds(details) if v.spec == "UNSAFE" else f"every seed passes, worst {_worst_seed(details)}"
-        lines[name] = (f"policy {policy.name} claims {name} {expected}" + (f" ({'; '.join(ranks)})" if ranks else "")
-                       + f"; observed {v.spec}: {why}"
-                       + (f" (population verdict {v.population})" if v.spec == expected else "")
+    for name, said in claims.items():
+        v, details = variants[name], current.details.variants[name]
+        why = _failed_seeds(details) if v.spec == Safety.UNSAFE else f"every seed passes, worst {_worst_seed(details)}"
+        lines[name] = (f"policy {policy_name} claims {' and '.join(said)}; observed {v.spec}: {why}"
+                       + (f" (population verdict {v.population})" if v.population != v.spec else "")
                        + (f" ({flips[name]} at {rev}, worst Δ {pts(old.variants[name].worst_delta)})"
                           if name in flips else ""))
     return lines
 
 
-def not_certified(params: Params, policy: Policy, current: Certificate) -> list[str]:
-    """Why the certificate is not certified, a line per reason but the policy's claims and criteria (their own lines)."""
-    result, details = current.metrics, current.details
-    if result.certified:
-        return []
-    lines = [f"not certified: exploratory read, not a look of the declared plan: {details.plan.exploratory}"
-             ] if details.plan.exploratory else []
-    if result.level != "certifiable":  # the level certify read from the stages' records, and why
-        why = f" ({'; '.join(details.level_reasons)})" if details.level_reasons else ""
-        lines.append(f"not certified: validation level {result.level}{why}")
-    lines += [f"not certified: the run's records disagree with params: {line} (`dvc repro` reruns what is stale)"
-              for line in details.disagreements]
-    if not details.probe.gate_passed:
-        low = [f"seed {s} accuracy {pct(p.accuracy)}" for s, p in details.probe.seeds.items()
-               if (p.accuracy or 0.0) < params.certify.probe_min_accuracy]
-        lines.append(f"not certified: probe quality gate failed (needs {pct(params.certify.probe_min_accuracy)}): "
-                     + ", ".join(low))
-    if not details.policy.in_scope:
-        lines.append(f"not certified: the run is outside policy {policy.name}'s scope "
-                     f"({policy.scope.model_family}/{policy.scope.task})")
-    for claim, variant, expected in policy.expectations():
-        found = result.variants.get(variant)
-        if found is not None and found.spec == expected and found.population == "UNSETTLED":
-            seen = details.variants[variant].population
-            lines.append(f"not certified: policy {policy.name} claims {claim}; the spec rule agrees, the population "
-                         f"verdict is UNSETTLED at {seen.seeds} seeds (lower limit {pts(seen.lower)} "
-                         "points): `make settle` adds seeds until it settles")
-    return lines
+def not_certified(current: Certificate) -> list[str]:
+    """Why the certificate is not certified, a line per reason certify recorded, but contradicted claims (their own
+    lines, with the release comparison)."""
+    return [f"not certified: {reason.text}" for reason in current.details.reasons
+            if reason.kind != ReasonKind.CLAIM_CONTRADICTED]
 
 
 def verdict_markdown(report: Path) -> str:
@@ -257,15 +229,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         old = released_metrics(rev)
         if old is None:
             print(f"{CERTIFY} is not committed at {rev}: no release figures to compare with")
-    failures += not_certified(params, policy, current)
-    failures += [f"policy {policy.name} criteria differ from params: {d}" for d in
-                 criteria_differences(policy, params.certify.tolerance, params.certify.min_pass_rate)]
-    claims = contradicted_claims(policy, current, old, rev)
+    failures += not_certified(current)
+    claims = contradicted_claims(policy.name, current, old, rev)
     failures += list(claims.values())
     if old is not None:
         failures += regressions(old, current, params.release.max_worst_delta_drop, rev, set(claims))
-    if not current.metrics.certified and not any(line.startswith(("not certified", "policy")) for line in failures):
-        failures.append(f"not certified ({LAYOUT.report.as_posix()} says why)")
     finish(failures, rev, out + [verdict_markdown(LAYOUT.report)], args.summary)
 
 

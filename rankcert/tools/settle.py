@@ -20,7 +20,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert.certification import certificate, plan, population
+from rankcert.certification import certificate, plan
+from rankcert.certification.words import Safety
 from rankcert.config.harness import run_main
 from rankcert.config.params import Params, load_params
 from rankcert.runtime import gpus
@@ -133,10 +134,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if reading.exploratory:
             raise RankcertError(f"the read at {k} seeds is exploratory, not a look of the plan: {reading.exploratory}"
                                 f" ({plan.DOC})")
-        if all(verdict != population.UNSETTLED for verdict in found.values()):
+        if all(verdict != Safety.UNSETTLED for verdict in found.values()):
             print(f"[settle] every population verdict settled at {k} seeds", flush=True)
             return
-    unsettled = [name for name, verdict in found.items() if verdict == population.UNSETTLED]
+    unsettled = [name for name, verdict in found.items() if verdict == Safety.UNSETTLED]
     print(f"[settle] the last look ({len(params.seeds)} seeds) leaves {', '.join(unsettled)} UNSETTLED: its true "
           "share of passing runs is too close to certify.population.share to tell apart", flush=True)
 

@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rankcert.config.params import ModelParams, RuntimeParams
+from rankcert.config.params import ModelParams
 from rankcert.inputs.padding import PadToken, configure_model, pad_token
 from rankcert.inputs.sources import hub_error, hub_revision
-from rankcert.runtime import gpus
 from rankcert.runtime.errors import RankcertError, one_line
 
 
@@ -30,21 +29,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=False)
     torch.backends.cudnn.benchmark = False
-
-
-def lease_device(runtime: RuntimeParams, label: str) -> torch.device:
-    """The CPU (with runtime.cpu_threads threads), or a GPU leased for this process (gpus.lease: it holds a lock
-    for the life of the process and narrows CUDA_VISIBLE_DEVICES to that GPU, so it must come before anything
-    starts CUDA)."""
-    name = runtime.device
-    pinned = int(name.split(":")[1]) if name.startswith("cuda:") else None
-    if name != "cpu" and gpus.lease(label, pinned) is not None and torch.cuda.is_available():
-        return torch.device("cuda")
-    if name not in ("auto", "cpu"):
-        raise RankcertError(f"runtime.device is {name!r} but no CUDA device is available; use auto or cpu")
-    if runtime.cpu_threads is not None:
-        torch.set_num_threads(runtime.cpu_threads)
-    return torch.device("cpu")
 
 
 def load_base_model(params: ModelParams, pad: PadToken | None = None):
