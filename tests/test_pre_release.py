@@ -81,7 +81,7 @@ def test_a_contradicted_claim_is_one_line_with_both_sides_and_an_expected_unsafe
                      ], result.stdout
     assert "uniform_r16" not in "\n".join(fails)  # UNSAFE, as the policy expects
     written = summary.read_text()
-    assert written.startswith("## Pre-release check: FAILED\n\n- FAIL policy safe_uniform claims uniform_r20 SAFE")
+    assert written.startswith("## Pre-release check: FAILED\n\n- FAIL policy safe_uniform claims uniform_r20 is SAFE")
     assert "## dvc metrics diff v1 → workspace" in written and "spec.uniform_r20" in written
     # DVC sorts the keys: the flag and the verdicts that changed come before the figures
     assert written.index("| certified") < written.index("| spec.uniform_r20") < written.index("| variants.")
