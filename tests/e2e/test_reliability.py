@@ -114,7 +114,7 @@ def test_a_malformed_policy_stops_at_validate_and_the_last_results_stay(reproduc
     assert len(stale) == 1 and stale[0].startswith("FAIL pipeline not up to date: validate (changed outs: "
                                                    "data/inputs/validated.json deleted); ")
     # up to date again: a two-seed demo is not certifiable, and that is what the gate says first
-    assert gate_failures(ws)[0].startswith("FAIL not certified: validation level screening+ (2 seed(s) < 3; ")
+    assert gate_failures(ws)[0].startswith("FAIL not certified: validation level is screening+ (2 seed(s) < 3; ")
 
 
 def gate_failures(ws) -> list[str]:
