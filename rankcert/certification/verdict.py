@@ -53,8 +53,7 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     level = stats.validation_level(len(ran.seeds), ran.steps, ran.train_examples, ran.eval_examples,
                                    params.certify.certifiable, imported=ran.imported)
     judged = {name: population.judge([None if r.status == stats.UNDERTRAINED else r.delta for r in s.seeds],
-                                     rule.population, rule.tolerance, rule.confidence,
-                                     _eval_sd(probe_correct, correct[name]))
+                                     rule.population, rule.tolerance, rule.confidence)
               for name, s in summaries.items()}
     claims = check_claims(policy, {name: s.observed for name, s in summaries.items()},
                           {name: p.verdict for name, p in judged.items()})
@@ -75,17 +74,6 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
         reasons.append(f"run is outside the policy's scope ({policy.scope.model_family}/{policy.scope.task})")
     return Verdict(not reasons, reasons, level, probe_accuracy, undertrained, summaries, claims, differences, scope_ok,
                    shares, {v.name: v for v in params.variants}, found, judged)
-
-
-def _eval_sd(probe: dict, variant: dict):
-    """k -> the eval-set part of one seed's Δ spread over the first k seeds (0 where a seed is missing)."""
-    def at(k: int) -> float:
-        seeds = list(probe)[:k]
-        if k < 2 or any(probe[s] is None or variant.get(s) is None for s in seeds):
-            return 0.0
-        return evidence.components(np.stack([variant[s].astype(np.int8) - probe[s].astype(np.int8)
-                                             for s in seeds])).parts_sd[1]
-    return at
 
 
 def _column(frame: pd.DataFrame | None) -> np.ndarray | None:

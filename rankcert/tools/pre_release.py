@@ -201,8 +201,8 @@ def not_certified(params: Params, policy: Policy, current: Certificate) -> list[
         if found is not None and found.spec == expected and found.population == "UNSETTLED":
             seen = details.variants[variant].population
             lines.append(f"not certified: policy {policy.name} claims {claim}; the spec rule agrees, the population "
-                         f"verdict is UNSETTLED at {seen.seeds} seeds (lower limit {pts(seen.lower)} "
-                         "points): `make settle` adds seeds until it settles")
+                         f"verdict is UNSETTLED at {seen.seeds} seeds (lower bound on the passing "
+                         f"share {pct(seen.lower)}): `make settle` adds seeds until it settles")
     return lines
 
 
