@@ -16,15 +16,17 @@ from rankcert.training import identity
 from stages import certify
 from tests.helpers import PROJECT, stand_in_training, write_stand_in_manifest, write_stand_in_run
 
-SEEDS = [42, 123, 456]
+SEEDS = [42, 123, 456, 789, 1011]  # five: the fewest whose count can settle a population verdict (share 0.5, one look)
 N = 500
 
 
 def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500, seeds=SEEDS, skip=(),
              policy=None):
-    """A data tree with per-example predictions whose Δ per variant and seed are exactly `deltas`."""
+    """A data tree with per-example predictions whose Δ per variant and seed are exactly `deltas` (a list shorter
+    than the seeds: its first Δ for the seeds after it)."""
     params = yaml.safe_load(open(PROJECT / "params.yaml"))
     params["seeds"] = seeds
+    params["certify"]["population"].update(share=0.5, looks=[max(2, len(seeds))])  # all of 5 passing: SAFE (0.5⁵ < 5%)
     params["train"]["steps"] = steps
     params["certify"]["policy"] = policy or str(root / "policy.yaml")
     (root / "policy.yaml").write_text(open(PROJECT / "policies/safe_uniform.yaml").read())
@@ -38,8 +40,12 @@ def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500,
         for name, per_seed in deltas.items():
             if (seed, name) in skip:
                 continue
-            _write_pred(root, seed, name, labels, probe_correct + round(per_seed[seeds.index(seed)] * N))
+            _write_pred(root, seed, name, labels, probe_correct + round(_at(per_seed, seeds.index(seed)) * N))
     return root
+
+
+def _at(per_seed: list[float], i: int) -> float:
+    return per_seed[i] if i < len(per_seed) else per_seed[0]
 
 
 def _write_prepared(root, seed, labels):
@@ -93,22 +99,24 @@ def run_certify(root, monkeypatch, strict=True):
 
 
 ALL_OK = {"per_layer": [0.0, -0.002, 0.0], "uniform_r24": [0.0, 0.0, 0.0], "uniform_r20": [-0.008] * 3,
-          "uniform_r16": [-0.04, -0.01, -0.05]}
+          "uniform_r16": [-0.04, -0.03, -0.05]}
 
 
 def test_spec_safe_with_an_unsettled_population_verdict_is_not_certified(tmp_path, monkeypatch):
-    """Three seeds that all pass but spread: the spec rule says SAFE about them; about the next run nothing is
-    settled, so the certificate says so instead of certifying the claim."""
-    make_run(tmp_path, {**ALL_OK, "per_layer": [0.0, -0.004, 0.002]})
+    """Four seeds that all pass: the spec rule says SAFE about them; about the next run nothing is settled (four
+    passes of four happen with chance 6% when only half of all runs pass), so the certificate says so instead of
+    certifying the claim."""
+    make_run(tmp_path, {**ALL_OK, "per_layer": [0.0, -0.004, 0.002]}, seeds=SEEDS[:4])
     assert run_certify(tmp_path, monkeypatch) == 1
     result = read_certificate(tmp_path)
     per_layer = result.metrics.variants["per_layer"]
     assert per_layer.spec == "SAFE" and per_layer.population == "UNSETTLED"
-    assert result.details.variants["per_layer"].population.looks_used == 1
-    assert result.details.policy.claims_unsettled == 1
+    found = result.details.variants["per_layer"].population
+    assert found.looks_used == 1 and (found.passed, found.safe_at) == (4, 5)  # SAFE would need 5 of 4
+    assert result.details.policy.claims_unsettled == 7  # every claim: four seeds settle none
     report = (tmp_path / "metrics" / "report.md").read_text()
     assert "policy claim unsettled: per_layer is SAFE" in report
-    assert "- per_layer: the spec rule says SAFE about these 3 runs; the next run's is not settled" in report
+    assert "- per_layer: the spec rule says SAFE about these 4 runs; the population verdict is UNSETTLED (4/4" in report
 
 
 def test_policy_agrees_at_small_deltas_and_run_is_certified(tmp_path, monkeypatch):
@@ -175,7 +183,7 @@ def test_missing_variant_for_a_seed_fails_that_seed_and_is_reported(tmp_path, mo
     assert run_certify(tmp_path, monkeypatch) == 1
     result = read_certificate(tmp_path)
     r24 = result.details.variants["uniform_r24"]
-    assert r24.seeds[456].status == "MISSING" and r24.pass_rate == pytest.approx(2 / 3, abs=1e-6)
+    assert r24.seeds[456].status == "MISSING" and r24.pass_rate == pytest.approx(4 / 5, abs=1e-6)
     assert result.metrics.variants["uniform_r24"].spec == "UNSAFE"
     section = (tmp_path / "metrics" / "report.md").read_text().split("## uniform_r24")[1]
     assert "| 456 |" in section and "Seed 456 is MISSING (a failed seed): " in section
@@ -226,7 +234,7 @@ def test_all_seeds_undertrained_is_never_certified(tmp_path, monkeypatch):
     make_run(tmp_path, ALL_OK, probe_correct=300)  # probe accuracy 0.60 < 0.75
     assert run_certify(tmp_path, monkeypatch) == 1
     result = read_certificate(tmp_path)
-    assert result.details.probe.gate_passed is False and result.details.probe.undertrained_seeds == 3
+    assert result.details.probe.gate_passed is False and result.details.probe.undertrained_seeds == len(SEEDS)
     assert all(v.pass_rate == 0.0 for v in result.details.variants.values())
     assert all(v.spec == "UNSAFE" for v in result.metrics.variants.values())
 
@@ -329,9 +337,9 @@ def test_params_changed_after_the_stages_ran_are_not_the_recipe_the_certificate_
     report = (tmp_path / "metrics" / "report.md").read_text()
     assert "- validation level is screening+ (200 steps < 500)" in report
     stale, printed = "(`dvc repro` reruns what is stale)", capsys.readouterr().out
-    for line in ["probe@42, compress@42, probe@123, compress@123, probe@456 and 1 more trained 200 steps; params say "
+    for line in ["probe@42, compress@42, probe@123, compress@123, probe@456 and 5 more trained 200 steps; params say "
                  "train.steps 500",
-                 "probe@42, compress@42, probe@123, compress@123, probe@456 and 1 more trained with train.lr 5e-05; "
+                 "probe@42, compress@42, probe@123, compress@123, probe@456 and 5 more trained with train.lr 5e-05; "
                  "params say train.lr 0.0001",
                  "evaluate@42, evaluate@123, evaluate@456 evaluated 500 examples; params say data.eval_size 600"]:
         assert f"- the run's records disagree with params: {line} {stale}" in report

@@ -119,20 +119,29 @@ def operating(d: Design, pi: float) -> tuple[float, float, float]:
 
 
 @functools.lru_cache(maxsize=65536)
-def lower_bound(looks: tuple[int, ...], counts: tuple[int, ...], confidence: float, spending: str) -> float:
-    """The exact γ lower confidence bound on the pass share from the counts read so far: the largest share q whose
-    test (the same looks and spending, at q) a SAFE crossing has reached. The chance that it exceeds the true
-    share π is the chance of a false SAFE in the test at π: ≤ 1 − γ."""
-    read, budget = looks[:len(counts)], _budget(looks, confidence, spending)[:len(counts)]
+def lower_bound(d: Design, j: int, passed: int, confidence: float, spending: str) -> float:
+    """The lower confidence bound on the pass share from `passed` passing seeds at look j (index) of design d, in
+    the stagewise order: the largest π under which a result at least as far up (a SAFE crossing at an earlier look,
+    or this look's count or more) has chance ≤ the error spent by this look. That chance is an increasing event's,
+    so it grows with π (bisection finds the bound); at π = share it is ≤ the error spent exactly when the verdict
+    is SAFE, so the bound reaches the share exactly then. Its coverage is checked exactly in the tests."""
+    level = spent_by(spending, d.looks[j] / d.looks[-1], 1 - confidence)
+    thresholds = d.safe[:j] + (passed,)
 
-    def crossed(q: float) -> bool:
-        return any(s >= a for s, a in zip(counts, _side(read, q, budget, upper=True)[0]))
+    def chance(pi: float) -> float:
+        alive, before, crossed = np.ones(1), 0, 0.0
+        for k, a in zip(d.looks, thresholds):
+            alive = np.convolve(alive, _pmf(k - before, pi))
+            crossed += float(alive[a:].sum())
+            alive[a:] = 0.0
+            before = k
+        return crossed
     low, high = 0.0, 1.0
-    if not crossed(low):
+    if chance(low) > level:
         return 0.0
     for _ in range(LOWER_STEPS):
         mid = (low + high) / 2
-        low, high = (mid, high) if crossed(mid) else (low, mid)
+        low, high = (mid, high) if chance(mid) <= level else (low, mid)
     return low
 
 
@@ -155,16 +164,16 @@ class PopulationVerdict:
     confidence_spent: float  # false-SAFE error spent through the looks used (at most 1 − confidence)
     looks: list[Look]
     passed: int  # seeds with Δ ≥ −tolerance (a seed without a Δ fails)
-    plan: tuple[int, ...]  # every look of this run's plan (the spending's scale is its last)
+    design: Design | None  # the boundaries of this run's plan of looks
     confidence: float
     spending: str
 
     @functools.cached_property
     def lower(self) -> float | None:
-        """γ lower confidence bound on the share of runs that pass, from the looks read (None: none read)."""
+        """Lower confidence bound on the share of runs that pass, from the looks read (None: none read)."""
         if not self.looks:
             return None
-        return lower_bound(self.plan, tuple(x.passed for x in self.looks), self.confidence, self.spending)
+        return lower_bound(self.design, len(self.looks) - 1, self.looks[-1].passed, self.confidence, self.spending)
 
 
 def judge(deltas: list[float | None], rule: PopulationParams, tolerance: float, confidence: float) -> PopulationVerdict:
@@ -173,7 +182,7 @@ def judge(deltas: list[float | None], rule: PopulationParams, tolerance: float, 
     ok = [d is not None and passes(d, tolerance) for d in deltas]
     looks = plan(tuple(rule.looks), len(deltas)) if deltas else tuple(rule.looks)
     if not deltas:
-        return PopulationVerdict(UNSETTLED, 0, 0, len(looks), 0.0, [], 0, looks, confidence, rule.spending)
+        return PopulationVerdict(UNSETTLED, 0, 0, len(looks), 0.0, [], 0, None, confidence, rule.spending)
     d = design(looks, rule.share, confidence, rule.spending)
     read = []
     for j, k in enumerate(looks):
@@ -185,4 +194,4 @@ def judge(deltas: list[float | None], rule: PopulationParams, tolerance: float, 
         if verdict != UNSETTLED:
             break
     return PopulationVerdict(read[-1].verdict, len(deltas), len(read), len(looks), read[-1].spent, read, sum(ok),
-                             looks, confidence, rule.spending)
+                             d, confidence, rule.spending)

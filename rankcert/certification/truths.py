@@ -124,7 +124,7 @@ def deltas(truth: Truth, tolerance: float, rng: np.random.Generator, runs: int, 
     m = centre(truth, tolerance) + truth.scale * draw(rng, (runs, seeds))
     u = rng.random((runs, seeds))
     shifted = (u >= truth.collapsed) & (u < truth.collapsed + truth.shifted)
-    m = np.where(shifted, m + truth.shift * truth.sd, m)
+    m = np.clip(np.where(shifted, m + truth.shift * truth.sd, m), GRID[0], GRID[-1])  # as the pass table holds it
     collapse = np.where(u < truth.collapsed, np.where(rng.random((runs, seeds)) < 0.5, 1, 2), 0)  # 1 variant, 2 probe
     share = DISAGREE + np.abs(m)
     wins = 0.5 + m / (2 * share)
