@@ -99,7 +99,8 @@ def check(args) -> None:
 def markdown(r: dict) -> str:
     lines = [f"# Population verdict over orderings of a pool of {len(r['pool_seeds'])} seeds", "",
              f"The pool (seeds {r['pool_seeds'][0]}, {r['pool_seeds'][1]}, … {r['pool_seeds'][-1]}), {r['draws']:,} "
-             f"random orderings, each read at looks {r['looks']} ({r['spending']} spending, confidence "
+             f"random orderings, each read at the looks of plan {r['looks']} up to its {len(r['pool_seeds'])} seeds "
+             f"({r['spending']} spending, confidence "
              f"{r['confidence']:.0%}, claimed share {r['share']:.0%}, exact binomial boundaries on the pass count).", ""]
     for pool, variants in r["pools"].items():
         lines += [f"## {pool}", "", "| variant | pool pass share | SAFE | UNSAFE | UNSETTLED |", "|---|---|---|---|---|"]

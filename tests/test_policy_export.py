@@ -99,7 +99,7 @@ def test_an_unsettled_claim_says_so_in_the_exported_policy(tmp_path, monkeypatch
     export(tmp_path, monkeypatch, "--out", "policies/exported.yaml", "--write")
     claims = yaml.safe_load((tmp_path / "policies" / "exported.yaml").read_text())["claims"]
     assert claims["expected"]["uniform_r16"] == "UNSAFE" and claims["primary_uniform_rank"] == 20
-    assert claims["unsettled"]["uniform_r16"].startswith("not settled (the spec rule says UNSAFE")
+    assert claims["unsettled"]["uniform_r16"].startswith("not settled (population verdict UNSETTLED at 5 seeds")
 
 
 def test_provenance_identifies_code_model_and_data_by_content(tmp_path, monkeypatch):
