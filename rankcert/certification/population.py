@@ -31,7 +31,6 @@ LOWER_STEPS = 30  # bisection steps for the lower bound on the share: 2⁻³⁰,
 SPENDING = {  # (t = n_j / n_J, the share of the last look's seeds read; α) -> the error spent by then
     "linear": lambda t, alpha: alpha * t,
     "quadratic": lambda t, alpha: alpha * t * t,
-    "cubic": lambda t, alpha: alpha * t**3,
     "pocock": lambda t, alpha: alpha * math.log(1 + (math.e - 1) * t),  # Lan–DeMets' Pocock-like function
     "obrien-fleming": lambda t, alpha: float(2 * (1 - ndtr(ndtri(1 - alpha / 2) / math.sqrt(t)))),  # Lan–DeMets'
 }
