@@ -90,8 +90,7 @@ def certificate(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation], read
                 seeds_for_stable_verdict=found.seeds_for_stable_verdict, stable_verdict=found.stable_verdict),
             population=record.PopulationDetails(
                 lower=_r(p.lower), seeds=p.seeds, looks_used=p.looks_used, confidence_spent=_r(p.confidence_spent),
-                distribution_free=p.distribution_free,
-                normality_doubtful=None if p.normality is None else p.normality.doubtful),
+                passed=p.looks[-1].passed, safe_at=p.looks[-1].safe_at, unsafe_at=p.looks[-1].unsafe_at),
             mean_reduction_vs_probe=_mean([m.reduction_vs_probe for m in measured]),
             mean_trainable_parameters=_mean([m.trainable_parameters for m in measured]),
             seeds={r.seed: _seed(r, sizes.get((r.seed, name))) for r in s.seeds})

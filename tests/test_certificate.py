@@ -26,7 +26,7 @@ def sample(names=CANONICAL) -> Certificate:
     metrics = {n: VariantMetrics("SAFE", "UNSETTLED", -0.004, -0.01, 0.93) for n in names}
     details = {n: VariantDetails(pass_rate=1.0, std_delta=0.005, non_inferior=True,
                                  evidence=certificate.EvidenceDetails(-0.012, 0.97, 6, "SAFE"),
-                                 population=certificate.PopulationDetails(-0.03, 3, 1, 0.0148, "UNSETTLED", False),
+                                 population=certificate.PopulationDetails(0.53, 3, 1, 0.0002, 3, 4, 0),
                                  mean_reduction_vs_probe=0.5, mean_trainable_parameters=1000.0,
                                  seeds={42: seed(0.0), 123: seed(-0.01), 456: seed(None, "MISSING")})
                for n in names}

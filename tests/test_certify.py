@@ -16,15 +16,17 @@ from rankcert.training import identity
 from stages import certify
 from tests.helpers import PROJECT, stand_in_training, write_stand_in_manifest, write_stand_in_run
 
-SEEDS = [42, 123, 456]
+SEEDS = [42, 123, 456, 789, 1011]  # five: the fewest whose count can settle a population verdict (share 0.5, one look)
 N = 500
 
 
 def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500, seeds=SEEDS, skip=(),
-             policy=None):
-    """A data tree with per-example predictions whose Δ per variant and seed are exactly `deltas`."""
+             policy=None, looks=None):
+    """A data tree with per-example predictions whose Δ per variant and seed are exactly `deltas` (a list shorter
+    than the seeds: its first Δ for the seeds after it)."""
     params = yaml.safe_load(open(PROJECT / "params.yaml"))
     params["seeds"] = seeds
+    params["certify"]["population"].update(share=0.5, looks=looks or [max(2, len(seeds))])  # all of 5 pass: SAFE (0.5⁵ < 5%)
     params["train"]["steps"] = steps
     params["certify"]["policy"] = policy or str(root / "policy.yaml")
     (root / "policy.yaml").write_text(open(PROJECT / "policies/safe_uniform.yaml").read())
@@ -38,8 +40,12 @@ def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500,
         for name, per_seed in deltas.items():
             if (seed, name) in skip:
                 continue
-            _write_pred(root, seed, name, labels, probe_correct + round(per_seed[seeds.index(seed)] * N))
+            _write_pred(root, seed, name, labels, probe_correct + round(_at(per_seed, seeds.index(seed)) * N))
     return root
+
+
+def _at(per_seed: list[float], i: int) -> float:
+    return per_seed[i] if i < len(per_seed) else per_seed[0]
 
 
 def _write_prepared(root, seed, labels):
@@ -93,22 +99,24 @@ def run_certify(root, monkeypatch, strict=True):
 
 
 ALL_OK = {"per_layer": [0.0, -0.002, 0.0], "uniform_r24": [0.0, 0.0, 0.0], "uniform_r20": [-0.008] * 3,
-          "uniform_r16": [-0.04, -0.01, -0.05]}
+          "uniform_r16": [-0.04, -0.03, -0.05]}
 
 
 def test_spec_safe_with_an_unsettled_population_verdict_is_not_certified(tmp_path, monkeypatch):
-    """Three seeds that all pass but spread: the spec rule says SAFE about them; about the next run nothing is
-    settled, so the certificate says so instead of certifying the claim."""
-    make_run(tmp_path, {**ALL_OK, "per_layer": [0.0, -0.004, 0.002]})
+    """Four seeds that all pass: the spec rule says SAFE about them; about the next run nothing is settled (four
+    passes of four happen with chance 6% when only half of all runs pass), so the certificate says so instead of
+    certifying the claim."""
+    make_run(tmp_path, {**ALL_OK, "per_layer": [0.0, -0.004, 0.002]}, seeds=SEEDS[:4])
     assert run_certify(tmp_path, monkeypatch) == 1
     result = read_certificate(tmp_path)
     per_layer = result.metrics.variants["per_layer"]
     assert per_layer.spec == "SAFE" and per_layer.population == "UNSETTLED"
-    assert result.details.variants["per_layer"].population.looks_used == 1
-    assert result.details.policy.claims_unsettled == 1
+    found = result.details.variants["per_layer"].population
+    assert found.looks_used == 1 and (found.passed, found.safe_at) == (4, 5)  # SAFE would need 5 of 4
+    assert result.details.policy.claims_unsettled == 7  # every claim: four seeds settle none
     report = (tmp_path / "metrics" / "report.md").read_text()
     assert "policy claim unsettled: per_layer is SAFE" in report
-    assert "- per_layer: the spec rule says SAFE about these 3 runs; the next run's is not settled" in report
+    assert "- per_layer: the spec rule says SAFE about these 4 runs; the population verdict is UNSETTLED (4/4" in report
 
 
 def test_policy_agrees_at_small_deltas_and_run_is_certified(tmp_path, monkeypatch):
@@ -171,7 +179,7 @@ def test_exactly_minus_tolerance_passes_end_to_end(tmp_path, monkeypatch):
 
 
 def test_missing_variant_for_a_seed_fails_that_seed_and_is_reported(tmp_path, monkeypatch):
-    make_run(tmp_path, ALL_OK, skip={(456, "uniform_r24")})
+    make_run(tmp_path, ALL_OK, skip={(456, "uniform_r24")}, seeds=SEEDS[:3])
     assert run_certify(tmp_path, monkeypatch) == 1
     result = read_certificate(tmp_path)
     r24 = result.details.variants["uniform_r24"]
@@ -226,7 +234,7 @@ def test_all_seeds_undertrained_is_never_certified(tmp_path, monkeypatch):
     make_run(tmp_path, ALL_OK, probe_correct=300)  # probe accuracy 0.60 < 0.75
     assert run_certify(tmp_path, monkeypatch) == 1
     result = read_certificate(tmp_path)
-    assert result.details.probe.gate_passed is False and result.details.probe.undertrained_seeds == 3
+    assert result.details.probe.gate_passed is False and result.details.probe.undertrained_seeds == len(SEEDS)
     assert all(v.pass_rate == 0.0 for v in result.details.variants.values())
     assert all(v.spec == "UNSAFE" for v in result.metrics.variants.values())
 
@@ -318,7 +326,7 @@ def _named_rank(name: str) -> int | None:
 def test_params_changed_after_the_stages_ran_are_not_the_recipe_the_certificate_states(tmp_path, monkeypatch, capsys):
     """The issue's stale recipe: the stages ran 200 steps; params now say 500 and certify runs alone (as `dvc
     repro -s certify` does). The level is what ran, each disagreement is a line, and nothing is certified."""
-    make_run(tmp_path, ALL_OK, steps=200)
+    make_run(tmp_path, ALL_OK, steps=200, seeds=SEEDS[:3])
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     params["train"].update(steps=500, lr=1e-4)
     params["data"]["eval_size"] = 600

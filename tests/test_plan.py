@@ -13,8 +13,9 @@ from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.layout import LAYOUT, Layout
 from rankcert.tools import policy_export
 from tests.helpers import PROJECT
-from tests.test_certify import ALL_OK, make_run, read_certificate, run_certify
+from tests.test_certify import ALL_OK, SEEDS, make_run, read_certificate, run_certify
 
+LOOKS = [5, 6]  # with share 0.5: five passes of five say SAFE at the first look (pocock spends 4.4% by 5 of 6)
 DECLARED = plan.Plan(0.9, 0.025, 0.95, [3, 6, 12], "calibrated", [42, 123, 456, *range(1000, 1009)])
 
 
@@ -29,8 +30,8 @@ def test_the_plan_params_state_reads_the_seeds_in_order_up_to_the_last_look():
     params = load_params(PROJECT / "params.yaml")
     stated = plan.from_params(params)
     assert (stated.share, stated.tolerance, stated.confidence) == (0.9, 0.025, 0.95)
-    assert stated.looks == [3, 6, 12, 24] and stated.spending == "calibrated"
-    assert stated.seeds == [42, 123, 456, *range(1000, 1021)]
+    assert stated.looks == [3, 8, 16, 32, 40, 48, 56, 64] and stated.spending == "pocock"
+    assert stated.seeds == [42, 123, 456, *range(1000, 1061)]
 
 
 def test_the_hash_is_the_sha256_of_the_canonical_encoding_and_every_term_changes_it():
@@ -120,8 +121,8 @@ def test_the_first_read_declares_even_when_it_is_not_a_look():
 
 @pytest.fixture(scope="module")
 def first_look(tmp_path_factory):
-    """A certified first look at 3 seeds (looks 3, 6, 12, 24), made once for the module."""
-    root = make_run(tmp_path_factory.mktemp("plan"), ALL_OK)
+    """A certified first look at 5 seeds (looks 5, 6; share 0.5), made once for the module."""
+    root = make_run(tmp_path_factory.mktemp("plan"), ALL_OK, looks=LOOKS)
     with pytest.MonkeyPatch.context() as patch:
         assert run_certify(root, patch) == 0
     return root
@@ -163,16 +164,17 @@ def exploratory(root, monkeypatch) -> str:
 def test_the_first_look_writes_the_plan_and_its_hash_goes_into_the_certificate(first_look):
     written = json.loads((first_look / LAYOUT.certify_plan).read_text())
     declared = plan.read_plan(first_look / LAYOUT.certify_plan)
-    assert written["looks"] == [3, 6, 12, 24] and written["seeds"][:4] == [42, 123, 456, 1000]
+    assert written["looks"] == LOOKS and written["seeds"] == [*SEEDS, 1000]
     details = read_certificate(first_look).details.plan
     assert details.sha256 == written["sha256"] == declared.sha256 and details.declared == declared
     assert details.exploratory is None
     assert [(lk.seeds, lk.verdicts["uniform_r16"], lk.plan_sha256) for lk in details.looks] == [
-        ([42, 123, 456], "UNSAFE", declared.sha256)]
+        (SEEDS, "UNSAFE", declared.sha256)]
     assert plan.read_looks(first_look / LAYOUT.certify_looks) == details.looks
     report = (first_look / LAYOUT.report).read_text()
     assert f"## Plan\n\nDeclared at the first read and fixed since (sha256 `{declared.sha256}`)" in report
-    assert "| 3 | 42, 123, 456 | per_layer SAFE (1.4%), uniform_r16 UNSAFE (1.4%)" in report
+    spent = read_certificate(first_look).details.variants["per_layer"].population.confidence_spent
+    assert f"| 5 | 42, 123, 456, 789, 1011 | per_layer SAFE ({spent:.1%}), uniform_r16 UNSAFE ({spent:.1%})" in report
 
 
 def test_certify_again_at_the_same_look_is_the_same_bytes_and_records_the_look_once(workspace, monkeypatch):
@@ -183,40 +185,38 @@ def test_certify_again_at_the_same_look_is_the_same_bytes_and_records_the_look_o
 
 
 def test_reordered_seeds_are_exploratory(workspace, monkeypatch):
-    edit_params(workspace, seeds=[123, 42, 456])
-    assert exploratory(workspace, monkeypatch).startswith("seed 1 of 3 is 123 where the declared sequence has 42")
+    edit_params(workspace, seeds=[123, 42, 456, 789, 1011])
+    assert exploratory(workspace, monkeypatch).startswith("seed 1 of 5 is 123 where the declared sequence has 42")
 
 
 def test_looks_edited_after_a_look_was_read_are_exploratory_and_set_no_policy(workspace, monkeypatch):
-    edit_params(workspace, **{"certify.population.looks": [3]})
-    assert exploratory(workspace, monkeypatch) == "the plan changed after look(s) were read: looks [3, 6, 12, 24] → [3]"
+    edit_params(workspace, **{"certify.population.looks": [5]})
+    assert exploratory(workspace, monkeypatch) == "the plan changed after look(s) were read: looks [5, 6] → [5]"
     with pytest.raises(RankcertError, match="is an exploratory read .*only a look of the declared plan can set a policy"):
         policy_export.observed(Layout(workspace))
 
 
 def test_a_read_between_looks_is_exploratory(workspace, monkeypatch):
-    make_run(workspace, {k: [*v, v[0]] for k, v in ALL_OK.items()}, seeds=[42, 123, 456, 1000])
-    assert exploratory(workspace, monkeypatch) == ("4 seeds is not a declared look ([3, 6, 12, 24]); certify is "
-                                                   "read at looks only")
+    make_run(workspace, ALL_OK, seeds=SEEDS[:4], looks=LOOKS)
+    assert exploratory(workspace, monkeypatch) == "4 seeds is not a declared look ([5, 6]); certify is read at looks only"
 
 
 def test_a_replaced_seed_is_exploratory(workspace, monkeypatch):
-    make_run(workspace, ALL_OK, seeds=[42, 123, 789])
-    assert exploratory(workspace, monkeypatch).startswith("seed 3 of 3 is 789 where the declared sequence has 456")
+    make_run(workspace, ALL_OK, seeds=[*SEEDS[:4], 7], looks=LOOKS)
+    assert exploratory(workspace, monkeypatch).startswith("seed 5 of 5 is 7 where the declared sequence has 1011")
 
 
 def test_the_same_look_read_again_with_other_results_is_exploratory(workspace, monkeypatch):
-    make_run(workspace, dict(ALL_OK, uniform_r16=[0.0, 0.0, 0.0]))  # r16 was UNSAFE at this look
-    assert exploratory(workspace, monkeypatch) == ("the look at 3 seeds was read before with other verdicts "
+    make_run(workspace, dict(ALL_OK, uniform_r16=[0.0]), looks=LOOKS)  # r16 was UNSAFE at this look
+    assert exploratory(workspace, monkeypatch) == ("the look at 5 seeds was read before with other verdicts "
                                                    "(uniform_r16 UNSAFE → SAFE); a look is read once")
 
 
 def test_the_next_look_is_appended_and_a_new_plan_starts_once_both_files_are_deleted(workspace, monkeypatch):
-    six = {k: v * 2 for k, v in ALL_OK.items()}
-    make_run(workspace, six, seeds=[42, 123, 456, 1000, 1001, 1002])
+    make_run(workspace, ALL_OK, seeds=[*SEEDS, 1000], looks=LOOKS)
     run_certify(workspace, monkeypatch, strict=False)
     looks = read_certificate(workspace).details.plan.looks
-    assert [lk.seeds for lk in looks] == [[42, 123, 456], [42, 123, 456, 1000, 1001, 1002]]
+    assert [lk.seeds for lk in looks] == [SEEDS, [*SEEDS, 1000]]
     # a new plan (a new release cycle): the files deleted in a commit, then certify declares params' plan
     edit_params(workspace, **{"certify.population.looks": [6, 12]})
     assert exploratory(workspace, monkeypatch).startswith("the plan changed after look(s) were read")

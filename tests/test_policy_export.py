@@ -27,7 +27,7 @@ def test_certify_agrees_with_an_exported_policy(tmp_path, monkeypatch, capsys):
                                                "uniform_r16": "UNSAFE"},
                                   "primary_uniform_rank": 20, "conservative_uniform_rank": 24, "avoid_ranks": [16]}
     assert exported["scope"] == {"model_family": "distilbert", "task": "sst2"}
-    assert exported["provenance"]["seeds"] == "42, 123, 456"
+    assert exported["provenance"]["seeds"] == "42, 123, 456, 789, 1011"
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     params["certify"]["policy"] = "policies/exported.yaml"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -93,14 +93,13 @@ def test_when_no_safe_rank_is_settled_the_export_says_what_would_settle_it():
 
 
 def test_an_unsettled_claim_says_so_in_the_exported_policy(tmp_path, monkeypatch):
-    # r24's three seeds all pass, but one sits at −2.4 points: the next run's Δ is anyone's guess
-    make_run(tmp_path, dict(ALL_OK, uniform_r24=[-0.024, 0.0, 0.0]))
+    # r16 passes on one seed of five: UNSAFE by the spec rule, but one pass of five is no proof that most runs fail
+    make_run(tmp_path, dict(ALL_OK, uniform_r16=[-0.04, 0.0, -0.05]))
     run_certify(tmp_path, monkeypatch, strict=False)
     export(tmp_path, monkeypatch, "--out", "policies/exported.yaml", "--write")
     claims = yaml.safe_load((tmp_path / "policies" / "exported.yaml").read_text())["claims"]
-    assert claims["expected"]["uniform_r24"] == "SAFE" and claims["primary_uniform_rank"] == 20
-    assert claims["unsettled"]["uniform_r24"].startswith("not settled (population verdict UNSETTLED at 3 seeds")
-    assert claims["conservative_uniform_rank"] == 20  # chosen among population-SAFE verdicts only
+    assert claims["expected"]["uniform_r16"] == "UNSAFE" and claims["primary_uniform_rank"] == 20
+    assert claims["unsettled"]["uniform_r16"].startswith("not settled (population verdict UNSETTLED at 5 seeds")
 
 
 def test_provenance_identifies_code_model_and_data_by_content(tmp_path, monkeypatch):

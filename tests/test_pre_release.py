@@ -145,9 +145,8 @@ def test_worst_delta_drop_beyond_the_allowance_fails_even_when_still_safe(releas
     result = gate(released)
     assert result.returncode == 1
     assert "FAIL uniform_r20: worst Δ dropped 1.2 points (-0.8 → -2.0), more than the allowed 1.0; seed 123" in result.stdout
-    # still SAFE by the spec rule; about the next run, one seed at -2.0 leaves it open, and the gate says so
-    assert ("FAIL not certified: policy claim unsettled: uniform_r20 is SAFE (observed SAFE; population verdict UNSETTLED "
-            "at 3 seeds: `make settle` adds seeds)") in result.stdout
+    # still SAFE by the spec rule, and about the next run: every seed passes, and the pass count is all it reads
+    assert "population verdict is UNSETTLED" not in result.stdout
 
 
 def test_stale_pipeline_fails(released):

@@ -98,12 +98,13 @@ class EvidenceDetails:
 
 @dataclass(frozen=True)
 class PopulationDetails:
-    lower: float | None  # the deciding look's lower tolerance limit
+    lower: float | None  # γ lower confidence bound on the share of runs that pass, at the deciding look
     seeds: int
     looks_used: int
     confidence_spent: float
-    distribution_free: Safety
-    normality_doubtful: bool | None
+    passed: int  # passing seeds at the deciding look
+    safe_at: int  # the deciding look's boundaries: SAFE at ≥ safe_at passing seeds, UNSAFE at ≤ unsafe_at
+    unsafe_at: int
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,7 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     level = stats.validation_level(len(ran.seeds), ran.steps, ran.train_examples, ran.eval_examples,
                                    params.certify.certifiable, imported=ran.imported)
     judged = {name: population.judge([None if r.status == stats.UNDERTRAINED else r.delta for r in s.seeds],
-                                     rule.population, rule.tolerance, rule.confidence,
-                                     _eval_sd(probe_correct, correct[name]))
+                                     rule.population, rule.tolerance, rule.confidence)
               for name, s in summaries.items()}
     claims = check_claims(policy, {name: s.observed for name, s in summaries.items()},
                           {name: p.verdict for name, p in judged.items()})
@@ -90,17 +89,6 @@ def not_certified(level: stats.Level, disagreements: list[str], undertrained: li
         reasons.append(Reason(ReasonKind.OUT_OF_SCOPE, f"run is outside the policy's scope "
                                                        f"({policy.scope.model_family}/{policy.scope.task})"))
     return reasons
-
-
-def _eval_sd(probe: dict, variant: dict):
-    """k -> the eval-set part of one seed's Δ spread over the first k seeds (0 where a seed is missing)."""
-    def at(k: int) -> float:
-        seeds = list(probe)[:k]
-        if k < 2 or any(probe[s] is None or variant.get(s) is None for s in seeds):
-            return 0.0
-        return evidence.components(np.stack([variant[s].astype(np.int8) - probe[s].astype(np.int8)
-                                             for s in seeds])).parts_sd[1]
-    return at
 
 
 def _column(frame: pd.DataFrame | None) -> np.ndarray | None:

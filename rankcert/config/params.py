@@ -147,11 +147,12 @@ class CertifiableLevel:
 @dataclass(frozen=True)
 class PopulationParams:
     """The population verdict (rankcert.certification.population): with confidence certify.confidence, at least `share` of
-    training runs have Δ ≥ −tolerance; read at the seed counts `looks`, the error split over them by `spending`."""
+    training runs have Δ ≥ −tolerance; read at the seed counts `looks`, the error spent along them by `spending` (a
+    spending function of the share of the last look's seeds read: pocock, linear, quadratic, obrien-fleming)."""
 
     share: float
     looks: list[int]
-    spending: Literal["bonferroni", "calibrated"]
+    spending: Literal["pocock", "linear", "quadratic", "obrien-fleming"]
 
     def __post_init__(self):
         _require(0.5 <= self.share < 1, f"certify.population.share must be in [0.5, 1), not {self.share}")

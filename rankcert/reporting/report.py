@@ -60,35 +60,40 @@ def _population_section(params: Params, verdict: Verdict) -> list[str]:
     c = params.certify
     p, tol, seeds = c.population, 100 * c.tolerance, len(params.seeds)
     looks = population.plan(tuple(p.looks), seeds)
+    d = population.design(looks, p.share, c.confidence, p.spending)
     out = ["## Population verdict: the next training run", "",
            f"Claim per variant: with {c.confidence:.0%} confidence, at least {p.share:.0%} of training runs (seeds), "
-           f"evaluated on this eval set, have Δ ≥ −{tol:.1f} points. **SAFE** when the lower one-sided normal tolerance "
-           f"limit of the per-seed Δs is ≥ −{tol:.1f}; **UNSAFE** when the upper confidence bound on the same "
-           f"{1 - p.share:.0%}-quantile is below it; **UNSETTLED** otherwise. Read at looks "
-           f"{', '.join(map(str, looks))} seeds ({p.spending} split of the {1 - c.confidence:.0%} error, so a false "
-           f"SAFE stays ≤ {1 - c.confidence:.0%} however early it stops); a variant's verdict is the first look that "
-           f"settles it. The limit is m − k·s with k = {population.factor(seeds, p.share, c.confidence):.2f} at "
-           f"{seeds} seeds on a single look (about 6.2 at 3, 3.4 at 5, 2.6 at 8). It assumes the per-seed Δs are "
-           f"normal (checked below); with no assumption the same claim needs "
-           f"{population.runs_needed(p.share, c.confidence)} passing seeds in a row. Each seed's Δ includes this "
-           "eval set's noise: the seed part is the training run's own spread, the eval part the noise of judging it "
-           "on these examples.", "",
-           "| variant | spec verdict | population verdict | lower limit | looks used | error spent | passing seeds | "
-           "distribution-free | seed part SD | eval part SD | normal model |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+           f"evaluated on this eval set, have Δ ≥ −{tol:.1f} points. A seed passes when its Δ does; a seed with no Δ "
+           "(missing, or its probe failed the gate) fails. The count of passing seeds is binomial whatever the Δs' "
+           "distribution, so the verdict reads only that count: **SAFE** at the first look whose count reaches the "
+           "look's SAFE boundary, **UNSAFE** at the first look whose count falls to its UNSAFE boundary, "
+           f"**UNSETTLED** otherwise. Read at looks {', '.join(map(str, looks))} seeds; the {1 - c.confidence:.0%} "
+           f"error is spent along them ({p.spending}) and the boundaries are exact (binomial, at a true share of "
+           f"{p.share:.0%}), so a false SAFE, or a false UNSAFE, stays ≤ {1 - c.confidence:.0%} however early it "
+           "stops (docs/population.md). Boundaries used (passing seeds): "
+           + "; ".join(f"{k}: SAFE ≥ {_bound(a, k)}, UNSAFE ≤ {_bound(b, k)}"
+                       for k, a, b in zip(looks, d.safe, d.unsafe)) + ". The lower bound is the "
+           f"{c.confidence:.0%} lower confidence bound on the share of runs that pass, from the looks read.", "",
+           "| variant | spec verdict | population verdict | passing seeds | boundaries (SAFE / UNSAFE) | lower bound on "
+           "the share | looks used | error spent | seed part SD | eval part SD |", "|---|---|---|---|---|---|---|---|---|---|"]
     notes = []
     for name, v in verdict.population.items():
         spec, e = verdict.summaries[name].status, verdict.evidence.get(name)
         parts = e.parts_sd if e is not None and e.parts_sd else (None, None)
-        out.append(f"| {name} | {spec} | **{v.verdict}** | {pts(v.lower)} | {v.looks_used} of {v.looks_planned} | "
-                   f"{v.confidence_spent:.1%} | {v.passed}/{v.seeds} | {v.distribution_free} | "
-                   f"{_sd(parts[0])} | {_sd(parts[1])} | {_normal_model(v, params.seeds)} |")
-        if v.why_not:
-            notes.append(f"- {name}: no population verdict: {v.why_not}.")
-        elif v.verdict != spec:
-            notes.append(f"- {name}: the spec rule says {spec} about these {seeds} runs; "
-                         + (f"the next run's is not settled (lower limit {pts(v.lower)} points at {v.seeds} seeds)."
-                            if v.verdict == Safety.UNSETTLED else f"the population verdict is {v.verdict}."))
+        last = v.looks[-1] if v.looks else None
+        counts = "—" if last is None else f"{last.passed}/{last.seeds}"
+        bounds = "—" if last is None else f"≥ {_bound(last.safe_at, last.seeds)} / ≤ {_bound(last.unsafe_at, last.seeds)}"
+        out.append(f"| {name} | {spec} | **{v.verdict}** | {counts} | {bounds} | {pct(v.lower)} | "
+                   f"{v.looks_used} of {v.looks_planned} | {v.confidence_spent:.1%} | {_sd(parts[0])} | {_sd(parts[1])} |")
+        if v.verdict != spec:
+            notes.append(f"- {name}: the spec rule says {spec} about these {seeds} runs; the population verdict is "
+                         f"{v.verdict} ({counts} seeds pass; lower bound on the share {pct(v.lower)}).")
     return out + [""] + notes + ([""] if notes else [])
+
+
+def _bound(count: int, seeds: int) -> str:
+    """A boundary count, or — where this look cannot reach it."""
+    return "—" if count < 0 or count > seeds else str(count)
 
 
 def _plan_section(reading: Reading) -> list[str]:
@@ -112,18 +117,6 @@ def _plan_section(reading: Reading) -> list[str]:
 
 def _sd(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}"
-
-
-def _normal_model(v: population.PopulationVerdict, seeds: list[int]) -> str:
-    n = v.normality
-    if n is None:
-        return "—"
-    found = [f"outlier seed {seeds[i]}" for i in n.outliers]
-    if n.p_value is not None and n.p_value < 0.05:
-        found.append(f"skewed or heavy-tailed (plot r {n.plot_correlation:.2f}, p {n.p_value:.2f})")
-    if found:
-        return "doubtful: " + ", ".join(found)
-    return "no departure seen" + (" (too few seeds to see one)" if n.p_value is None else f" (p {n.p_value:.2f})")
 
 
 def _probe_table(params: Params, verdict: Verdict, sizes) -> list[str]:

@@ -33,6 +33,7 @@ from rankcert.runtime import runfacts
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.layout import Layout
 from rankcert.runtime.outputs import write_text
+from rankcert.runtime.text import pct
 
 HEADER = ("# rankcert compression policy (schema version 1), exported by `make policy` from a certifiable run;\n"
           "# the keys are documented in policies/safe_uniform.yaml.\n")
@@ -63,16 +64,12 @@ def observations(found: Certificate) -> dict:
         elif verdict == Safety.UNSETTLED:
             lower = found.details.variants[name].population.lower
             seen = Observed(spec, False, f"not settled (population verdict {verdict} at {seeds} seeds, lower "
-                                         f"limit {_points(lower)} points; `make settle` adds seeds)")
+                                         f"bound on the passing share {pct(lower)}; `make settle` adds seeds)")
         else:
             seen = Observed(spec, False, f"not settled (the spec rule says {spec} about these {seeds} "
                                          f"runs, the population verdict {verdict} about the next one)")
         out[parse_variant(name)] = seen
     return out
-
-
-def _points(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:+.1f}"
 
 
 def policy_document(params: Params, found: Certificate, layout: Layout, name: str) -> dict:
