@@ -105,7 +105,14 @@ def certificate(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation], read
         claims_unsettled=counts[Outcome.UNSETTLED], claims_not_measured=counts[Outcome.NOT_MEASURED])
     return record.Certificate(record.Metrics(verdict.certified, verdict.level.name, metrics),
                               record.Details(verdict.level.reasons, verdict.reasons, probe, policy, details,
-                                             frontier.summary(verdict, sizes), reading))
+                                             frontier.summary(verdict, sizes), reading, _collapses(verdict)))
+
+
+def _collapses(verdict: Verdict) -> record.Collapses:
+    runs = [dataclasses.replace(c, accuracy=_r(c.accuracy), chance=_r(c.chance), reference=_r(c.reference))
+            for c in verdict.collapses]
+    rates = {name: dataclasses.replace(r, low=_r(r.low), high=_r(r.high)) for name, r in verdict.collapse_rates.items()}
+    return record.Collapses(runs, rates)
 
 
 def _seed(r: SeedResult, size: Evaluation | None) -> record.SeedDetails:
@@ -120,9 +127,11 @@ def console_lines(params: Params, verdict: Verdict) -> list[str]:
     c = params.certify
     lines = [f"{'CERTIFIED' if verdict.certified else 'NOT CERTIFIED'} ({verdict.level.name}); "
              + ", ".join(f"{n} {s.status}" for n, s in verdict.summaries.items()),
-             f"population verdict (at least {c.population.share:.0%} of runs, {c.confidence:.0%} confidence): "
+             f"population verdict (at least {c.population.share:.0%} of training runs pass on this eval set of "
+             f"{params.data.eval_size} examples, {c.confidence:.0%} confidence): "
              + ", ".join(f"{n} {p.verdict}" for n, p in verdict.population.items())]
     lines += [f"  {reason.text}" for reason in verdict.reasons]
+    lines += [f"  collapsed: {c.line()} (a failed run)" for c in verdict.collapses]
     lines += [f"  {name} {verdict.summaries[name].status} is {found.advice()}"
               for name, found in verdict.evidence.items() if not found.settled]
     return lines

@@ -7,7 +7,8 @@ from dvc.utils.flatten import flatten
 
 from rankcert.certification import certificate, plan
 from rankcert.certification.certificate import Certificate, Metrics, SeedDetails, VariantDetails, VariantMetrics
-from rankcert.certification.words import ReasonKind
+from rankcert.certification.collapse import Collapse, CollapseRate
+from rankcert.certification.words import CollapseKind, ReasonKind
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.outputs import together
 
@@ -36,7 +37,12 @@ def sample(names=CANONICAL) -> Certificate:
                        certificate.Details(["3 seed(s) < 5"], [LEVEL_REASON], probe,
                                            certificate.PolicyDetails(True, True, 5, 0, 2, 0), details,
                                            certificate.FrontierSummary(20, 1000.0, "uniform_r20", 4, 1, None, None),
-                                           reading(names)))
+                                           reading(names), collapses(names)))
+
+
+def collapses(names) -> certificate.Collapses:
+    run = Collapse(456, names[0], 0.53, 0.53, 0.82, CollapseKind.AT_CHANCE)
+    return certificate.Collapses([run], {n: CollapseRate(int(n == names[0]), 3, 0.0, 0.7) for n in ["probe", *names]})
 
 
 def reading(names) -> plan.Reading:

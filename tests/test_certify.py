@@ -154,15 +154,32 @@ def test_figures_fill_the_dvc_templates(tmp_path):
     assert figures.render_png(spec) == figures.render_png(spec)  # same spec, same bytes
 
 
-def test_r20_at_minus_3_points_on_one_seed_contradicts_the_policy(tmp_path, monkeypatch):
+def test_r20_at_minus_3_points_on_one_seed_leaves_the_policy_unsettled_not_contradicted(tmp_path, monkeypatch):
+    """One failed run of five: the spec rule says UNSAFE about these runs, but the claim is about runs in general
+    (share 0.5 here): four passes of five settle nothing, so the claim is unsettled, not contradicted."""
     deltas = dict(ALL_OK, uniform_r20=[-0.008, -0.030, -0.008])
     make_run(tmp_path, deltas)
     assert run_certify(tmp_path, monkeypatch) == 1
     result = read_certificate(tmp_path)
     assert result.metrics.certified is False
+    assert result.metrics.variants["uniform_r20"].spec == "UNSAFE"
     assert result.details.variants["uniform_r20"].seeds[123].status == "FAIL"
-    assert result.details.policy.claims_contradicted == 2  # "uniform_r20 is SAFE" and "primary uniform rank 20"
-    assert "policy claim contradicted: uniform_r20 is SAFE" in (tmp_path / "metrics" / "report.md").read_text()
+    assert result.details.policy.claims_contradicted == 0 and result.details.policy.claims_unsettled == 2
+    assert "policy claim unsettled: uniform_r20 is SAFE (observed UNSAFE" in (tmp_path / "metrics" / "report.md").read_text()
+
+
+def test_a_collapsed_run_is_named_and_counts_as_a_failed_run(tmp_path, monkeypatch):
+    make_run(tmp_path, dict(ALL_OK, uniform_r24=[0.0, -0.32, 0.0]))  # seed 123 falls 32 points below its others
+    run_certify(tmp_path, monkeypatch, strict=False)
+    result = read_certificate(tmp_path)
+    [run] = result.details.collapses.runs
+    assert (run.seed, run.adapter, run.why) == (123, "uniform_r24", "far below its seed")
+    assert result.details.variants["uniform_r24"].seeds[123].status == "FAIL"
+    rate = result.details.collapses.rates["uniform_r24"]
+    assert (rate.collapsed, rate.runs, rate.low) == (1, 5, 0.005051)
+    report = (tmp_path / "metrics" / "report.md").read_text()
+    assert "## Collapsed runs" in report and f"- {run.line()}" in report
+    assert "| uniform_r24 | 1 of 5 | 20.0% | 0.5% to 71.6% |" in report
 
 
 def test_r16_claimed_unsafe_is_contradicted_when_it_passes(tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ import pytest
 from scipy.stats import binom
 
 from rankcert.certification import collapse
+from rankcert.certification.words import CollapseKind
 
 
 def test_chance_is_the_majority_share():
@@ -14,7 +15,7 @@ def test_chance_is_the_majority_share():
 def test_a_run_at_chance_is_named_with_the_chance_level():
     runs = {3000: {"probe": 0.818, "uniform_r24": 0.530, "uniform_r20": 0.824}}
     [found] = collapse.find(runs, chance_share=0.53, examples=500)
-    assert (found.seed, found.adapter, found.why) == (3000, "uniform_r24", collapse.AT_CHANCE)
+    assert (found.seed, found.adapter, found.why) == (3000, "uniform_r24", CollapseKind.AT_CHANCE)
     assert found.line() == "uniform_r24 seed 3000: 53.0%, chance is 53.0%: collapsed"
 
 
@@ -23,6 +24,7 @@ def test_the_chance_band_is_three_binomial_standard_errors():
     assert collapse.at_chance(edge, 0.53, 500)
     assert not collapse.at_chance(edge + 0.002, 0.53, 500)
     assert collapse.at_chance(0.49, 0.53, 500)  # answering at random scores below the majority share
+    assert not collapse.at_chance(0.82, 1.0, 500)  # one label: no band, nothing to tell apart
 
 
 def test_far_below_its_seed_counts_only_past_fifteen_points():
@@ -30,7 +32,7 @@ def test_far_below_its_seed_counts_only_past_fifteen_points():
     far = {1: {"probe": 0.84, "a": 0.69, "b": 0.85}}  # 15.5 points below
     assert collapse.find(near, 0.53, 500) == []
     [found] = collapse.find(far, 0.53, 500)
-    assert found.why == collapse.FAR_BELOW_SEED and found.reference == pytest.approx(0.845)
+    assert found.why == CollapseKind.FAR_BELOW_SEED and found.reference == pytest.approx(0.845)
     assert "15.5% below its seed's other runs (84.5%)" in found.line()
 
 

@@ -30,7 +30,7 @@ def verdict(deltas: dict[str, list[int]]) -> Verdict:
                  for name, per_seed in deltas.items()}
     level = stats.Level("certifiable", [])
     return Verdict(True, [], level, {}, [], summaries, [], [], True, dict.fromkeys(deltas, 0.5),
-                   {name: parse_variant(name) for name in deltas}, {}, {})
+                   {name: parse_variant(name) for name in deltas}, {}, {}, [], {})
 
 
 def sizes(params: dict[str, int], seeds: int = 3) -> dict:

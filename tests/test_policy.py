@@ -85,7 +85,8 @@ def test_claims_agree_contradict_or_are_not_measured():
     observed = {n: s.observed for n, s in summaries.items()}
     outcome = {c.claim: c.outcome for c in check_claims(policy, observed, population)}
     assert outcome["per_layer is SAFE"] == Outcome.AGREES
-    assert outcome["uniform_r20 is SAFE"] == Outcome.CONTRADICTS
+    # the spec rule says UNSAFE about these runs; the claim is about runs in general, which are not settled yet
+    assert outcome["uniform_r20 is SAFE"] == Outcome.UNSETTLED
     assert outcome["uniform_r16 is UNSAFE"] == Outcome.CONTRADICTS
     assert outcome["rank 16 is to be avoided (UNSAFE)"] == Outcome.CONTRADICTS
     assert outcome["uniform_r24 is SAFE"] == Outcome.NOT_MEASURED

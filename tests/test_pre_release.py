@@ -75,15 +75,15 @@ def test_clean_certified_run_passes_against_the_previous_tag(released):
 
 
 def test_a_contradicted_claim_is_one_line_with_both_sides_and_an_expected_unsafe_is_no_failure(released):
-    rerun_with(released, dict(ALL_OK, uniform_r20=[-0.008, -0.030, -0.008]))
+    rerun_with(released, dict(ALL_OK, uniform_r20=[-0.030]))  # every seed fails: population UNSAFE at 5 (share 0.5)
     summary = released / "summary.md"
     result = gate(released, "--summary", str(summary))
     assert result.returncode == 1
     fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     # the claim, what was observed and why, and the flip against v1: one line, as it is one thing wrong
+    seeds = ", ".join(f"seed {s} Δ -3.0 points" for s in (42, 123, 456, 789, 1011))
     assert fails == ["FAIL policy safe_uniform claims uniform_r20 is SAFE and primary uniform rank 20 is SAFE; "
-                     "observed UNSAFE: seed 123 Δ -3.0 points (population verdict UNSETTLED) (SAFE at v1, worst Δ -0.8)"
-                     ], result.stdout
+                     f"observed UNSAFE: {seeds} (SAFE at v1, worst Δ -0.8)"], result.stdout
     assert "uniform_r16" not in "\n".join(fails)  # UNSAFE, as the policy expects
     written = summary.read_text()
     assert written.startswith("## Pre-release check: FAILED\n\n- FAIL policy safe_uniform claims uniform_r20 is SAFE")

@@ -21,6 +21,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+from rankcert.certification.collapse import Collapse, CollapseRate
 from rankcert.certification.plan import Reading
 from rankcert.certification.words import LevelName, ReasonKind, Safety
 from rankcert.runtime.errors import RankcertError
@@ -168,6 +169,14 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class Collapses:
+    """Runs that fell to chance or far below their seed's other runs (rankcert.certification.collapse): each a failed
+    run, named; and each adapter's collapse rate with its exact 95% interval."""
+    runs: list[Collapse]
+    rates: dict[str, CollapseRate]  # "probe" or a variant's name -> its rate over the runs measured
+
+
+@dataclass(frozen=True)
 class Details:
     level_reasons: list[str]  # why the level is what it is, from what the stages' records say ran
     reasons: list[Reason]  # why not certified (empty when certified): every reason, in the report's order
@@ -176,6 +185,7 @@ class Details:
     variants: dict[str, VariantDetails]
     frontier: FrontierSummary
     plan: Reading  # the declared plan, its hash, the looks read under it, and why this read is exploratory if it is
+    collapses: Collapses
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ visible apart from a genuine loss of accuracy.
 
 The rule, on one eval set of n examples whose majority label has share c (chance: what always answering the
 majority label scores):
-- at chance: accuracy ≤ c + 3·√(c(1 − c)/n), within three binomial standard errors of chance (6.7 points at
-  n = 500, c = 0.53): a model that learned nothing scores about c, or below it when it answers at random;
+- at chance: |accuracy − c| ≤ 3·√(c(1 − c)/n), within three binomial standard errors of chance (6.7 points at
+  n = 500, c = 0.53): a model that learned nothing scores about c answering the majority label, about 0.5 answering
+  at random (an eval set with one label has no chance band: it has nothing to tell apart);
 - far below its seed: accuracy more than FAR_BELOW (15 points, six times the spec's 2.5-point tolerance) under the
   median of the seed's other runs (its probe and other variants, trained on the same data and seed). Retrained
   runs of one seed differ by about a point (measured on SST-2), so 15 points is no ordinary spread.
@@ -19,7 +20,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from scipy.stats import beta
+from rankcert.certification.words import CollapseKind
 
 CHANCE_SE = 3.0  # binomial standard errors above chance that still count as chance
 FAR_BELOW = 0.15  # accuracy below the median of the seed's other runs that counts as a collapse
@@ -33,16 +34,13 @@ class Collapse:
     accuracy: float
     chance: float  # the eval set's majority share
     reference: float | None  # the median accuracy of the seed's other runs (None: no other run)
-    why: str  # "at chance" | "far below its seed"
+    why: CollapseKind
 
     def line(self) -> str:
-        if self.why == AT_CHANCE:
+        if self.why == CollapseKind.AT_CHANCE:
             return (f"{self.adapter} seed {self.seed}: {self.accuracy:.1%}, chance is {self.chance:.1%}: collapsed")
         return (f"{self.adapter} seed {self.seed}: {self.accuracy:.1%}, {self.reference - self.accuracy:.1%} below "
                 f"its seed's other runs ({self.reference:.1%}): collapsed")
-
-
-AT_CHANCE, FAR_BELOW_SEED = "at chance", "far below its seed"
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ def chance(labels) -> float:
 
 
 def at_chance(accuracy: float, chance_share: float, examples: int) -> bool:
-    return accuracy <= chance_share + CHANCE_SE * math.sqrt(chance_share * (1 - chance_share) / examples) + 1e-12
+    return abs(accuracy - chance_share) <= CHANCE_SE * math.sqrt(chance_share * (1 - chance_share) / examples) + 1e-12
 
 
 def find(accuracies: dict[int, dict[str, float | None]], chance_share: float, examples: int) -> list[Collapse]:
@@ -79,20 +77,38 @@ def find(accuracies: dict[int, dict[str, float | None]], chance_share: float, ex
             others = [a for name, a in runs.items() if name != adapter and a is not None]
             reference = statistics.median(others) if others else None
             if at_chance(accuracy, chance_share, examples):
-                found.append(Collapse(seed, adapter, accuracy, chance_share, reference, AT_CHANCE))
+                found.append(Collapse(seed, adapter, accuracy, chance_share, reference, CollapseKind.AT_CHANCE))
             elif reference is not None and accuracy < reference - FAR_BELOW - 1e-12:
-                found.append(Collapse(seed, adapter, accuracy, chance_share, reference, FAR_BELOW_SEED))
+                found.append(Collapse(seed, adapter, accuracy, chance_share, reference, CollapseKind.FAR_BELOW_SEED))
     return found
 
 
 def rate(collapsed: int, runs: int) -> CollapseRate:
-    """The collapse rate with its exact two-sided Clopper–Pearson interval."""
+    """The collapse rate with its exact two-sided Clopper–Pearson interval: each end is the rate at which the count
+    seen is just in the binomial's 2.5% tail."""
     if runs < 1:
         raise ValueError("a collapse rate needs at least one run")
     tail = (1 - INTERVAL) / 2
-    low = 0.0 if collapsed == 0 else float(beta.ppf(tail, collapsed, runs - collapsed + 1))
-    high = 1.0 if collapsed == runs else float(beta.ppf(1 - tail, collapsed + 1, runs - collapsed))
+    low = 0.0 if collapsed == 0 else _root(lambda p: _at_least(collapsed, runs, p) - tail)
+    high = 1.0 if collapsed == runs else _root(lambda p: tail - _at_most(collapsed, runs, p))
     return CollapseRate(collapsed, runs, low, high)
+
+
+def _at_least(k: int, n: int, p: float) -> float:
+    return math.fsum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+
+
+def _at_most(k: int, n: int, p: float) -> float:
+    return math.fsum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
+
+
+def _root(rising) -> float:
+    """Where a function rising in p on [0, 1] crosses zero (bisection to 2⁻⁵⁰)."""
+    low, high = 0.0, 1.0
+    for _ in range(50):
+        mid = (low + high) / 2
+        low, high = (low, mid) if rising(mid) >= 0 else (mid, high)
+    return (low + high) / 2
 
 
 def rates(found: list[Collapse], adapters: list[str], runs: dict[str, int]) -> dict[str, CollapseRate]:

@@ -109,9 +109,10 @@ def criteria_differences(policy: Policy, tolerance: float, min_pass_rate: float)
 
 
 def check_claims(policy: Policy, observed: dict[str, Safety | None], population: dict[str, Safety]) -> list[ClaimCheck]:
-    """Each claim against the spec rule's observed SAFE/UNSAFE (None: no measured seed, so not measured) and the
-    population verdict: it agrees when both say what it claims, is contradicted when either says the opposite, is
-    unsettled when the spec rule agrees and the population verdict is UNSETTLED."""
+    """Each claim, about the population of training runs, against the population verdict: it agrees when that says
+    what the claim says, is contradicted when it says the opposite, and is unsettled while it is UNSETTLED. The spec
+    rule's observed SAFE/UNSAFE (about the runs made) stands beside it, decides nothing: its worst-seed condition
+    fails with any one failed run, however many pass. A variant with no measured seed (None) is not measured."""
     checks = []
     for claim, variant, expected in policy.expectations():
         status = observed.get(variant)
@@ -119,10 +120,8 @@ def check_claims(policy: Policy, observed: dict[str, Safety | None], population:
             checks.append(ClaimCheck(claim, variant, expected, None, None, Outcome.NOT_MEASURED))
             continue
         seen = population.get(variant)
-        if status != expected or seen not in (expected, Safety.UNSETTLED):
-            outcome = Outcome.CONTRADICTS
-        else:
-            outcome = Outcome.AGREES if seen == expected else Outcome.UNSETTLED
+        outcome = (Outcome.UNSETTLED if seen == Safety.UNSETTLED else
+                   Outcome.AGREES if seen == expected else Outcome.CONTRADICTS)
         checks.append(ClaimCheck(claim, variant, expected, status, seen, outcome))
     return checks
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rankcert.certification import evidence, population, stats
+from rankcert.certification import collapse, evidence, population, stats
 from rankcert.certification.certificate import Reason
 from rankcert.certification.policy import ClaimCheck, Policy, check_claims, criteria_differences
 from rankcert.certification.recorded import Recorded
@@ -29,6 +29,8 @@ class Verdict:
     variants: dict[str, Variant]  # name -> what the variant is (its kind, rank, what it truncates)
     evidence: dict[str, evidence.Evidence]  # variant -> the population reading and how much evidence it needs
     population: dict[str, population.PopulationVerdict]  # variant -> the claim about the next training run
+    collapses: list[collapse.Collapse]  # every run that fell to chance or far below its seed's other runs
+    collapse_rates: dict[str, collapse.CollapseRate]  # adapter ("probe" or a variant) -> its collapse rate
 
 
 def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd.DataFrame | None],
@@ -60,23 +62,37 @@ def decide(params: Params, policy: Policy, predictions: dict[tuple[int, str], pd
     claims = check_claims(policy, {name: s.observed for name, s in summaries.items()},
                           {name: p.verdict for name, p in judged.items()})
     differences = criteria_differences(policy, rule.tolerance, rule.min_pass_rate)
-    reasons = not_certified(level, ran.disagreements, undertrained, claims, judged, differences, scope_ok, policy)
+    reasons = not_certified(level, ran.disagreements, claims, judged, differences, scope_ok, policy)
+    collapsed, rates = collapses(probes, probe_correct, correct)
     return Verdict(not reasons, reasons, level, probe_accuracy, undertrained, summaries, claims, differences, scope_ok,
-                   shares, {v.name: v for v in params.variants}, found, judged)
+                   shares, {v.name: v for v in params.variants}, found, judged, collapsed, rates)
 
 
-def not_certified(level: stats.Level, disagreements: list[str], undertrained: list[int], claims: list[ClaimCheck],
+def collapses(probes: dict, probe_correct: dict, correct: dict) -> tuple[list[collapse.Collapse],
+                                                                        dict[str, collapse.CollapseRate]]:
+    """Every collapsed run and each adapter's collapse rate, from the per-example correctness of every run."""
+    labels = next((frame["label"].to_numpy() for frame in probes.values() if frame is not None), None)
+    if labels is None:
+        return [], {}
+    runs = {"probe": probe_correct, **correct}
+    accuracies = {seed: {name: None if by_seed.get(seed) is None else float(by_seed[seed].mean())
+                         for name, by_seed in runs.items()} for seed in probes}
+    found = collapse.find(accuracies, collapse.chance(labels.tolist()), len(labels))
+    measured = {name: sum(c is not None for c in by_seed.values()) for name, by_seed in runs.items()}
+    return found, collapse.rates(found, list(runs), measured)
+
+
+def not_certified(level: stats.Level, disagreements: list[str], claims: list[ClaimCheck],
                   judged: dict[str, population.PopulationVerdict], differences: list[str], scope_ok: bool,
                   policy: Policy) -> list[Reason]:
     """Every reason the run is not certified, each worded once: the report, certify's output and the pre-release
-    gate print these (through the certificate)."""
+    gate print these (through the certificate). A probe that failed its gate is no reason of its own: its seed is a
+    failed run for every variant (the spec's rule), which costs the population verdict seeds, not its settling."""
     reasons = []
     if level.name != LevelName.CERTIFIABLE:
         reasons.append(Reason(ReasonKind.LEVEL, f"validation level is {level.name} ({'; '.join(level.reasons)})"))
     reasons += [Reason(ReasonKind.DISAGREEMENT, f"the run's records disagree with params: {line} (`dvc repro` reruns "
                                                 "what is stale)") for line in disagreements]
-    if undertrained:
-        reasons.append(Reason(ReasonKind.PROBE_GATE, f"probe quality gate failed for seed(s) {undertrained}"))
     reasons += [Reason(ReasonKind.CLAIM_CONTRADICTED, f"policy claim contradicted: {c.claim} (observed {c.observed}, "
                                                       f"population verdict {c.population})", c.variant, c.claim)
                 for c in claims if c.outcome == Outcome.CONTRADICTS]

@@ -27,7 +27,7 @@ class Outcome(StrEnum):
     """A policy claim checked against a run (rankcert.certification.policy.check_claims)."""
     AGREES = "agrees"
     CONTRADICTS = "contradicts"
-    UNSETTLED = "unsettled"  # the spec rule agrees, the population verdict is UNSETTLED
+    UNSETTLED = "unsettled"  # the population verdict is UNSETTLED
     NOT_MEASURED = "not measured"
 
 
@@ -36,8 +36,13 @@ class ReasonKind(StrEnum):
     EXPLORATORY = "exploratory"  # the read departs from the declared plan (rankcert.certification.plan)
     LEVEL = "level"
     DISAGREEMENT = "disagreement"
-    PROBE_GATE = "probe gate"
     CLAIM_CONTRADICTED = "claim contradicted"
     CLAIM_UNSETTLED = "claim unsettled"
     CRITERIA = "criteria differ"
     OUT_OF_SCOPE = "out of scope"
+
+
+class CollapseKind(StrEnum):
+    """Why a training run counts as collapsed (rankcert.certification.collapse)."""
+    AT_CHANCE = "at chance"
+    FAR_BELOW_SEED = "far below its seed"

@@ -24,7 +24,7 @@ def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, 
     head = "CERTIFIED" if verdict.certified else "NOT CERTIFIED"
     lines = [f"# rankcert certification: **{head}**", ""]
     lines += [f"- {reason.text}" for reason in verdict.reasons] or [
-        f"- every policy claim agrees, the probe gate passed, and the run is {verdict.level.name}"]
+        f"- every policy claim agrees with its population verdict, and the run is {verdict.level.name}"]
     lines += ["", f"Rule: per seed PASS when Δ ≥ −{100 * tol:.1f} points; a variant is SAFE when its pass rate ≥ "
               f"{params.certify.min_pass_rate:.2f} and its worst-seed Δ ≥ −{100 * tol:.1f} points. "
               f"Probe quality gate: accuracy ≥ {params.certify.probe_min_accuracy:.2f}, else the seed is "
@@ -33,6 +33,7 @@ def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, 
               "measured and every probe through the gate the pass-rate condition is implied (worst Δ ≥ the line means "
               "every seed passes), so the worst-seed condition decides.", ""]
     lines += _population_section(params, verdict)
+    lines += _collapse_section(verdict)
     lines += _plan_section(reading) if reading else []
     lines += _picture(pictures, "delta", "Δ vs probe with paired bootstrap CI; the dashed line is the tolerance")
     lines += _probe_table(params, verdict, sizes)
@@ -61,9 +62,11 @@ def _population_section(params: Params, verdict: Verdict) -> list[str]:
     p, tol, seeds = c.population, 100 * c.tolerance, len(params.seeds)
     looks = population.plan(tuple(p.looks), seeds)
     d = population.design(looks, p.share, c.confidence, p.spending)
-    out = ["## Population verdict: the next training run", "",
+    out = ["## Population verdict: training runs, on this eval set", "",
            f"Claim per variant: with {c.confidence:.0%} confidence, at least {p.share:.0%} of training runs (seeds), "
-           f"evaluated on this eval set, have Δ ≥ −{tol:.1f} points. A seed passes when its Δ does; a seed with no Δ "
+           f"evaluated on this eval set ({params.data.eval_size} examples), have Δ ≥ −{tol:.1f} points. The claim is "
+           "about runs on these examples: another sample of the task's examples is not covered by it. "
+           "A seed passes when its Δ does; a seed with no Δ "
            "(missing, or its probe failed the gate) fails. The count of passing seeds is binomial whatever the Δs' "
            "distribution, so the verdict reads only that count: **SAFE** at the first look whose count reaches the "
            "look's SAFE boundary, **UNSAFE** at the first look whose count falls to its UNSAFE boundary, "
@@ -94,6 +97,21 @@ def _population_section(params: Params, verdict: Verdict) -> list[str]:
 def _bound(count: int, seeds: int) -> str:
     """A boundary count, or — where this look cannot reach it."""
     return "—" if count < 0 or count > seeds else str(count)
+
+
+def _collapse_section(verdict: Verdict) -> list[str]:
+    """Collapsed runs named, and each adapter's collapse rate: a collapse is a failed run, nothing more."""
+    if not verdict.collapses:
+        return []
+    out = ["## Collapsed runs", "", "A run collapsed when its accuracy is within 3 binomial standard errors of chance "
+           "(the eval set's majority share) or more than 15 points below the median of its seed's other runs "
+           "(rankcert/certification/collapse.py). It counts as a failed run, nothing more; a collapsed probe fails "
+           "its seed for every variant.", ""]
+    out += [f"- {c.line()}" for c in verdict.collapses]
+    out += ["", "| adapter | collapsed runs | rate | exact 95% interval |", "|---|---|---|---|"]
+    out += [f"| {name} | {r.collapsed} of {r.runs} | {pct(r.collapsed / r.runs)} | {pct(r.low)} to {pct(r.high)} |"
+            for name, r in verdict.collapse_rates.items()]
+    return out + [""]
 
 
 def _plan_section(reading: Reading) -> list[str]:

@@ -217,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if stale and downstream:
         failures[-1] += f"; {downstream} more stage(s) are out of date only through {'it' if len(stale) == 1 else 'these'}"
     current = certificate.read(LAYOUT.certificate, LAYOUT.certificate_details)
+    for run in current.details.collapses.runs:  # named, not failed on: a collapse is a failed run, in the verdicts
+        print(f"NOTE collapsed: {run.line()} (counted as a failed run)")
     rev = args.rev or last_release(args.tag_pattern)
     old = None
     if rev is None:
