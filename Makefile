@@ -31,8 +31,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(OFFLINE) $(PYTEST) -m "not e2e"
 
+# ruff, then the import contracts in pyproject.toml (each pipeline step imports only earlier ones; the gate stays light).
 lint: $(STAMP)
 	$(PYTHON) -m ruff check .
+	$(CURDIR)/$(VENV)/bin/lint-imports
 
 pre-release: $(STAMP)
 	$(PYTHON) -m rankcert.tools.pre_release $(PRE_RELEASE_ARGS)

@@ -17,8 +17,6 @@ from rankcert.runtime.errors import RankcertError
 if typing.TYPE_CHECKING:
     import torch
 
-    from rankcert.config.params import RuntimeParams
-
 SPELLING = re.compile(r"auto|cpu|cuda(:(0|[1-9][0-9]*))?")  # one spelling per device: cuda:1, not cuda:01
 
 
@@ -73,7 +71,18 @@ def check(name: str) -> None:
         raise RankcertError(problem)
 
 
-def lease_device(runtime: RuntimeParams, label: str) -> torch.device:
+class Runtime(typing.Protocol):
+    """What lease_device reads of the runtime section: rankcert.config.params.RuntimeParams, named by its shape
+    because config is a later step than runtime (its checks use this module)."""
+
+    @property
+    def device(self) -> str: ...
+
+    @property
+    def cpu_threads(self) -> int | None: ...
+
+
+def lease_device(runtime: Runtime, label: str) -> torch.device:
     """The CPU (with runtime.cpu_threads threads), or a GPU leased for this process (gpus.lease: it holds a lock
     for the life of the process and narrows CUDA_VISIBLE_DEVICES to that GPU, so it must come before anything
     starts CUDA)."""
