@@ -45,7 +45,8 @@ def packed_rule(raw: dict) -> CertifyParams:
     """The packed run's certify section (the rule), with this checkout's values for keys an older rankcert lacked;
     only the rule, the seeds and the variants are read: a run packed by an older rankcert has other sections."""
     current = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())["certify"]
-    return build_config(CertifyParams, {**current, **raw["certify"]}, "certify")
+    packed = {k: v for k, v in raw["certify"].items() if k != "population"}  # the procedure is this checkout's
+    return build_config(CertifyParams, {**current, **packed}, "certify")
 
 
 def reading(seeds: list[int], variants: list[str], correct: dict, rule: CertifyParams, split_rows: int | None,

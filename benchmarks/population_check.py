@@ -29,7 +29,7 @@ from benchmarks.evidence_check import packed_rule, read_run  # noqa: E402
 from benchmarks.multi_gpu_bench import timed, verdicts  # noqa: E402
 from benchmarks.per_seed_bench import keep_predictions, workspace  # noqa: E402
 from benchmarks.warm_bench import device_name  # noqa: E402
-from rankcert.certification import population  # noqa: E402
+from rankcert.certification import collapse, population  # noqa: E402
 from rankcert.certification.stats import passes  # noqa: E402
 from rankcert.config.params import load_params  # noqa: E402
 from rankcert.runtime.runfacts import package_versions  # noqa: E402
@@ -87,13 +87,44 @@ def check(args) -> None:
         variants[name] = {"pool_pass_share": round(passing / len(seeds), 4),
                           **{v: round(c / args.draws, 4) for v, c in counts.items()}}
     name = args.name or f"{len(seeds)}-seed pool"
+    found = pooled_collapses(args.pool)
+    for adapter, rate in found["rates"].items():
+        variants.setdefault(adapter, {})["collapse"] = rate
     result = {"pool_seeds": seeds, "draws": args.draws, "share": p.share, "confidence": rule.confidence,
               "tolerance": rule.tolerance, "looks": list(population.plan(tuple(p.looks), len(seeds))),
-              "spending": p.spending, "pools": {name: variants}}
+              "spending": p.spending, "pools": {name: variants}, "collapses": {name: found["runs"]}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(result))
     print(args.out.with_suffix(".md").read_text())
+
+
+def pooled_collapses(archives: list[Path]) -> dict:
+    """The pool's collapsed runs (rankcert.certification.collapse) and each adapter's rate with its exact interval."""
+    accuracies, labels = {}, None
+    for archive in archives:
+        _, correct = read_run(archive)
+        for (seed, adapter), right in correct.items():
+            accuracies.setdefault(seed, {})[adapter] = float(right.mean())
+        labels = read_labels(archive)
+    runs = collapse.find(accuracies, collapse.chance(labels), len(labels))
+    adapters = sorted({a for by_seed in accuracies.values() for a in by_seed})
+    rates = collapse.rates(runs, adapters, {a: sum(a in by_seed for by_seed in accuracies.values()) for a in adapters})
+    return {"runs": [c.line() for c in runs],
+            "rates": {a: {"collapsed": r.collapsed, "runs": r.runs, "low": round(r.low, 4), "high": round(r.high, 4)}
+                      for a, r in rates.items()}}
+
+
+def read_labels(archive: Path) -> list[int]:
+    """The eval labels of the archive's first prediction file (every file of a run has the same)."""
+    import io
+    import tarfile
+
+    import pandas as pd
+
+    with tarfile.open(archive) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".csv"))
+        return pd.read_csv(io.BytesIO(tar.extractfile(member).read()))["label"].tolist()
 
 
 def markdown(r: dict) -> str:
@@ -105,7 +136,12 @@ def markdown(r: dict) -> str:
     for pool, variants in r["pools"].items():
         lines += [f"## {pool}", "", "| variant | pool pass share | SAFE | UNSAFE | UNSETTLED |", "|---|---|---|---|---|"]
         lines += [f"| {n} | {v['pool_pass_share']:.1%} | {v['SAFE']:.1%} | {v['UNSAFE']:.1%} | {v['UNSETTLED']:.1%} |"
-                  for n, v in variants.items()]
+                  for n, v in variants.items() if "SAFE" in v]
+        lines += ["", "Collapsed runs (rankcert/certification/collapse.py):", ""]
+        lines += [f"- {line}" for line in r["collapses"][pool]] or ["- none"]
+        lines += ["", "| adapter | collapsed | exact 95% interval |", "|---|---|---|"]
+        lines += [f"| {n} | {v['collapse']['collapsed']} of {v['collapse']['runs']} | {v['collapse']['low']:.1%} to "
+                  f"{v['collapse']['high']:.1%} |" for n, v in variants.items() if "collapse" in v]
         lines.append("")
     return "\n".join(lines)
 
