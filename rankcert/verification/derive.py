@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from rankcert.certification import evidence, plan, population, stats
-from rankcert.certification.policy import ClaimCheck, criteria_differences, check_claims, load_policy
+from rankcert.certification.policy import ClaimCheck, check_claims, criteria_differences, load_policy
 from rankcert.certification.recorded import disagreements
-from rankcert.certification.stats import MISSING, PASS, FAIL, UNDERTRAINED
+from rankcert.certification.stats import FAIL, MISSING, PASS, UNDERTRAINED
 from rankcert.certification.words import LevelName, Outcome, ReasonKind, Safety
 from rankcert.config.records import IMPORTED
 from rankcert.evaluation.results import RunResults
