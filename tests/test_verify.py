@@ -93,6 +93,12 @@ def test_a_tampered_figure_is_the_one_mismatch_named(run, capsys, path, key, val
     assert line.startswith(f"mismatch: {path}: {key} ") and says in line, line
 
 
+def test_a_certified_flag_its_reasons_do_not_support_is_a_mismatch(run, capsys):
+    _edit_json(run / METRICS, ["certified"], False)
+    code, line = run_verify(run, capsys)
+    assert code == 1 and line.startswith("mismatch: ") and "says certified False but" in line
+
+
 def test_a_changed_prediction_row_is_named_by_the_figure_it_moves(run, capsys):
     path = run / "data/eval/123/uniform_r20.csv"
     lines = path.read_text().splitlines()

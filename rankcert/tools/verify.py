@@ -24,7 +24,7 @@ from rankcert.runtime.errors import RankcertError, one_line
 from rankcert.verification import checks, workspace
 from rankcert.verification.derive import derive
 
-NOT_REDERIVED = "the reasons' wording (their kinds, variants and claims are), the report and its plots"
+NOT_REDERIVED = "the reasons' wording (their kinds are), the report and its plots (docs/verify.md)"
 
 
 def verify(root: Path) -> str:

@@ -10,7 +10,7 @@ a policy claim's outcome (policy.check_claims), what counts as a record disagree
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +82,11 @@ class Derived:
     disagreements: list[str]
     exploratory: str | None
     frontier: Frontier
-    reasons: list[tuple[ReasonKind, str | None, str | None]] = field(default_factory=list)  # (kind, variant, claim)
+
+    @property
+    def reasons(self) -> list[tuple[ReasonKind, str | None, str | None]]:
+        """Why the run is not certified, as (kind, variant, claim)."""
+        return reasons(self)
 
 
 def derive(release: Release) -> Derived:
@@ -104,14 +108,12 @@ def derive(release: Release) -> Derived:
     first = next((a.run for (_, name), a in release.adapters.items() if name == PROBE), None)
     tasks = {Path(params.data.source).name.lower(), params.data.config.lower()}
     in_scope = (first and first.model_type) == policy.scope.model_family and policy.scope.task.lower() in tasks
-    derived = Derived(
+    return Derived(
         seeds=list(params.seeds), probe_accuracy=probe_accuracy, undertrained=undertrained, variants=variants,
         population=judged, evidence=found, level=level(release), claims=claims,
         criteria=criteria_differences(policy, rule.tolerance, rule.min_pass_rate), in_scope=in_scope,
         disagreements=disagreements(params, _as_results(release)), exploratory=exploratory(release, judged),
         frontier=frontier(release, variants))
-    derived.reasons.extend(reasons(derived))
-    return derived
 
 
 def seed_figures(probe: np.ndarray | None, other: np.ndarray | None, seed: int, rule: stats.Rule) -> SeedFigures:

@@ -74,11 +74,11 @@ def read(root: Path) -> Release:
     looks = _looks(layout)
     manifests = {s: records.read(p, Manifest) for s in params.seeds
                  if (p := layout.prepared(s) / "manifest.json").is_file()}
-    adapters = {}
+    adapters, wanted = {}, measured(found)
     for seed in params.seeds:
-        for name in [PROBE, *params.variant_names]:
-            if (seed, name) in measured(found) or layout.predictions(seed, name).is_file():
-                adapters[(seed, name)] = read_adapter(layout, seed, name)
+        names = [n for n in [PROBE, *params.variant_names] if (seed, n) in wanted or layout.predictions(seed, n).is_file()]
+        labels = eval_labels(layout, seed) if names else None
+        adapters |= {(seed, name): read_adapter(layout, seed, name, labels) for name in names}
     return Release(root, layout, params, found, terms, stated, looks, adapters, manifests)
 
 
@@ -121,14 +121,13 @@ def _looks(layout: Layout) -> list[plan.Look]:
         raise Mismatch(str(err)) from err
 
 
-def read_adapter(layout: Layout, seed: int, name: str) -> Adapter:
-    """One adapter's predictions (checked against the prepared eval labels), records and files."""
+def read_adapter(layout: Layout, seed: int, name: str, labels: np.ndarray) -> Adapter:
+    """One adapter's predictions (checked against the seed's prepared eval `labels`), records and files."""
     path = layout.predictions(seed, name)
     for needed in (path, layout.eval_metrics(seed, name), layout.run(seed, name) / "run.json"):
         if not needed.is_file():
             raise RankcertError(f"{needed} is not in the workspace but the certificate relies on it: {PULL}")
     rows = read_predictions(path)
-    labels = eval_labels(layout, seed)
     if len(rows) != len(labels):
         raise Mismatch(f"{path} has {len(rows)} rows, {layout.prepared(seed)}/eval.safetensors {len(labels)} labels")
     if (wrong := np.flatnonzero(rows[:, 1] != labels)).size:
