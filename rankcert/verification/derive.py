@@ -102,18 +102,27 @@ def derive(release: Release) -> Derived:
     split_rows = next((m.eval.split_rows for m in release.manifests.values()), None)
     found = evidence.assess(probe, {name: {s: correct.get((s, name)) for s in params.seeds}
                                     for name in params.variant_names}, rule, split_rows)
-    policy = load_policy(_at(release.root, rule.policy), params.variant_names)
-    claims = check_claims(policy, {n: v.observed for n, v in variants.items()}, {n: p.verdict for n, p in judged.items()})
+    claims, criteria, in_scope = against_policy(release, variants, judged)
     undertrained = [s for s, a in probe_accuracy.items() if stats.undertrained(a, rule)]
-    first = next((a.run for (_, name), a in release.adapters.items() if name == PROBE), None)
-    tasks = {Path(params.data.source).name.lower(), params.data.config.lower()}
-    in_scope = (first and first.model_type) == policy.scope.model_family and policy.scope.task.lower() in tasks
     return Derived(
         seeds=list(params.seeds), probe_accuracy=probe_accuracy, undertrained=undertrained, variants=variants,
         population=judged, evidence=found, level=level(release), claims=claims,
-        criteria=criteria_differences(policy, rule.tolerance, rule.min_pass_rate), in_scope=in_scope,
+        criteria=criteria, in_scope=in_scope,
         disagreements=disagreements(params, _as_results(release)), exploratory=exploratory(release, judged),
         frontier=frontier(release, variants))
+
+
+def against_policy(release: Release, variants: dict[str, VariantFigures],
+                   judged: dict[str, population.PopulationVerdict]) -> tuple[list[ClaimCheck], list[str], bool]:
+    """(each claim checked, where the policy's criteria differ from params, whether the run is in its scope: the
+    first probe's model type and the data's task)."""
+    params, rule = release.params, release.params.certify
+    policy = load_policy(_at(release.root, rule.policy), params.variant_names)
+    claims = check_claims(policy, {n: v.observed for n, v in variants.items()}, {n: p.verdict for n, p in judged.items()})
+    first = next((a.run for (_, name), a in release.adapters.items() if name == PROBE), None)
+    tasks = {Path(params.data.source).name.lower(), params.data.config.lower()}
+    in_scope = (first and first.model_type) == policy.scope.model_family and policy.scope.task.lower() in tasks
+    return claims, criteria_differences(policy, rule.tolerance, rule.min_pass_rate), bool(in_scope)
 
 
 def seed_figures(probe: np.ndarray | None, other: np.ndarray | None, seed: int, rule: stats.Rule) -> SeedFigures:
