@@ -12,7 +12,7 @@ STAMP := $(VENV)/.rankcert-installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 DVC_NO_ANALYTICS=1
 
-.PHONY: demo test test-fast lint pre-release policy settle repro-parallel worker-status worker-stop clean-scratch clean-venv
+.PHONY: demo test test-fast lint pre-release verify policy settle repro-parallel worker-status worker-stop clean-scratch clean-venv
 
 # PROFILE=llama or PROFILE=gpt2: a tiny decoder (its tokenizer has no pad token) instead of the tiny DistilBERT;
 # PROFILE=adapter: a LoRA adapter trained first on the tiny DistilBERT, then cuts of it certified (probe.adapter).
@@ -38,6 +38,11 @@ lint: $(STAMP)
 
 pre-release: $(STAMP)
 	$(PYTHON) -m rankcert.tools.pre_release $(PRE_RELEASE_ARGS)
+
+# Every figure of the certificate re-derived from the predictions and run records, no GPU (docs/verify.md):
+# VERIFY_ARGS="--pull" fetches them from the DVC remote first, "--root DIR" checks another checkout.
+verify: $(STAMP)
+	$(PYTHON) -m rankcert.tools.verify $(VERIFY_ARGS)
 
 # The policy the last certifiable run supports: shows the diff; POLICY_ARGS="--write" (or --out, --name) to write it.
 policy: $(STAMP)

@@ -1,0 +1,1 @@
+"""Verification of a release's certificate: every figure re-derived from the predictions and run records."""
