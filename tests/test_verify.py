@@ -82,7 +82,18 @@ TAMPERED = [  # (file, key path, new value, what the mismatch line says the file
     (METRICS, "variants.per_layer.mean_delta", 0.001, "is 0.001, the predictions give -0.0004"),
     (METRICS, "variants.uniform_r20.stability", 0.2, "is 0.2, the predictions give"),
     (METRICS, "level", "screening", "is screening, the run records give certifiable"),
+    (DETAILS, "collapses.rates.uniform_r16.collapsed", 1, "is 1, the predictions give 0"),
 ]
+
+
+def test_a_collapse_hidden_from_the_certificate_is_named(run, capsys, monkeypatch):
+    make_run(run, dict(ALL_OK, uniform_r24=[0.0, -0.32, 0.0]))  # seed 123's r24 falls 32 points below its others
+    run_certify(run, monkeypatch, strict=False)
+    assert run_verify(run, capsys)[0] == 0
+    _edit_json(run / DETAILS, ["collapses", "runs"], [])
+    code, line = run_verify(run, capsys)
+    assert code == 1 and line.startswith(f"mismatch: {DETAILS}: collapses.runs is [], the predictions give "
+                                         '["uniform_r24 seed 123: '), line
 
 
 @pytest.mark.parametrize("path, key, value, says", TAMPERED, ids=[t[1] for t in TAMPERED])

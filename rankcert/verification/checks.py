@@ -202,6 +202,21 @@ def check_frontier(r: Release, d: Derived, t: Tally) -> None:
         t.same(r.layout.certificate_details, f"frontier.{field}", getattr(r.certificate.details.frontier, field), value)
 
 
+def check_collapses(r: Release, d: Derived, t: Tally) -> None:
+    """Each collapsed run (which adapter, which seed, why) and each adapter's collapse rate with its interval."""
+    path, stated = r.layout.certificate_details, r.certificate.details.collapses
+    t.same(path, "collapses.runs", [c.line() for c in stated.runs], [c.line() for c in _rounded(d.collapses)])
+    t.same(path, "collapses.rates", sorted(stated.rates), sorted(d.collapse_rates))
+    for name, rate in d.collapse_rates.items():
+        for field in ("collapsed", "runs", "low", "high"):
+            t.same(path, f"collapses.rates.{name}.{field}", getattr(stated.rates[name], field), getattr(rate, field))
+
+
+def _rounded(found: list) -> list:
+    return [dataclasses.replace(c, accuracy=round(c.accuracy, PLACES), chance=round(c.chance, PLACES),
+                                reference=None if c.reference is None else round(c.reference, PLACES)) for c in found]
+
+
 def check_reasons(r: Release, d: Derived, t: Tally) -> None:
     """Every reason the run is not certified (its kind, and a claim's variant and claim), and the flag."""
     stated = Counter((str(x.kind), x.variant, x.claim) for x in r.certificate.details.reasons)
@@ -217,4 +232,5 @@ def _listed(reasons: Counter) -> str:
 
 Section = Callable[[Release, Derived, Tally], None]
 SECTIONS: list[Section] = [check_names, check_plan, check_seeds, check_adapters, check_variants, check_population,
-                           check_evidence, check_probe, check_level, check_policy, check_frontier, check_reasons]
+                           check_evidence, check_probe, check_level, check_policy, check_frontier, check_collapses,
+                           check_reasons]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rankcert.certification import evidence, plan, population, stats
+from rankcert.certification import collapse, evidence, plan, population, stats
 from rankcert.certification.policy import ClaimCheck, check_claims, criteria_differences, load_policy
 from rankcert.certification.recorded import disagreements
 from rankcert.certification.stats import FAIL, MISSING, PASS, UNDERTRAINED
@@ -23,7 +23,7 @@ from rankcert.certification.words import LevelName, Outcome, ReasonKind, Safety
 from rankcert.config.records import IMPORTED
 from rankcert.evaluation.results import RunResults
 from rankcert.runtime.layout import PROBE
-from rankcert.verification.workspace import Release
+from rankcert.verification.workspace import Release, eval_labels
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,8 @@ class Derived:
     disagreements: list[str]
     exploratory: str | None
     frontier: Frontier
+    collapses: list[collapse.Collapse]
+    collapse_rates: dict[str, collapse.CollapseRate]
 
     @property
     def reasons(self) -> list[tuple[ReasonKind, str | None, str | None]]:
@@ -109,7 +111,20 @@ def derive(release: Release) -> Derived:
         population=judged, evidence=found, level=level(release), claims=claims,
         criteria=criteria, in_scope=in_scope,
         disagreements=disagreements(params, _as_results(release)), exploratory=exploratory(release, judged),
-        frontier=frontier(release, variants))
+        frontier=frontier(release, variants), **collapses(release))
+
+
+def collapses(release: Release) -> dict:
+    """Collapsed runs and each adapter's collapse rate, from every adapter's accuracy and the eval labels' chance."""
+    seeds, names = release.params.seeds, [PROBE, *release.params.variant_names]
+    labels = next((eval_labels(release.layout, s) for s in seeds if (s, PROBE) in release.adapters), None)
+    if labels is None:
+        return {"collapses": [], "collapse_rates": {}}
+    accuracy = {s: {n: float(a.correct.mean()) if (a := release.adapters.get((s, n))) else None for n in names}
+                for s in seeds}
+    found = collapse.find(accuracy, collapse.chance(labels.tolist()), len(labels))
+    runs = {n: sum((s, n) in release.adapters for s in seeds) for n in names}
+    return {"collapses": found, "collapse_rates": collapse.rates(found, names, runs)}
 
 
 def against_policy(release: Release, variants: dict[str, VariantFigures],
@@ -214,7 +229,6 @@ def reasons(d: Derived) -> list[tuple[ReasonKind, str | None, str | None]]:
     found = [(ReasonKind.EXPLORATORY, None, None)] if d.exploratory else []
     found += [(ReasonKind.LEVEL, None, None)] if d.level.name != LevelName.CERTIFIABLE else []
     found += [(ReasonKind.DISAGREEMENT, None, None)] * len(d.disagreements)
-    found += [(ReasonKind.PROBE_GATE, None, None)] if d.undertrained else []
     for outcome, kind in ((Outcome.CONTRADICTS, ReasonKind.CLAIM_CONTRADICTED), (Outcome.UNSETTLED, ReasonKind.CLAIM_UNSETTLED)):
         found += [(kind, c.variant, c.claim) for c in d.claims if c.outcome == outcome]
     found += [(ReasonKind.CRITERIA, None, None)] * len(d.criteria)
