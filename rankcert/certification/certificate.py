@@ -35,7 +35,7 @@ FIGURES = ("mean_delta", "stability", "worst_delta")
 class VariantMetrics:
     """One variant as a release compares it: about five numbers."""
     spec: Safety  # SAFE or UNSAFE: the spec rule's verdict, about the runs that were made
-    population: Safety  # the population verdict, about the next training run
+    population: Safety  # the population verdict, about training runs on this eval set
     mean_delta: float | None  # Δ = acc(variant) − acc(probe), mean over the seeds measured
     worst_delta: float | None  # the lowest seed's Δ (None: no seed measured)
     stability: float | None  # share of joint bootstrap resamples in which it is SAFE

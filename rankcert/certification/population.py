@@ -1,4 +1,4 @@
-"""The population verdict: a claim about the next training run, not only about the runs that were made.
+"""The population verdict: a claim about training runs on this eval set, not only about the runs that were made.
 
 The claim, per variant: "with confidence γ, at least a share p of training runs (seeds), evaluated on this eval
 set, have Δ ≥ −tolerance". A run passes when its Δ ≥ −tolerance (stats.passes); a seed with no Δ (a missing

@@ -28,7 +28,7 @@ class Verdict:
     stability: dict[str, float]  # variant -> share of joint bootstrap resamples in which it is SAFE
     variants: dict[str, Variant]  # name -> what the variant is (its kind, rank, what it truncates)
     evidence: dict[str, evidence.Evidence]  # variant -> the population reading and how much evidence it needs
-    population: dict[str, population.PopulationVerdict]  # variant -> the claim about the next training run
+    population: dict[str, population.PopulationVerdict]  # variant -> the claim about training runs on this eval set
     collapses: list[collapse.Collapse]  # every run that fell to chance or far below its seed's other runs
     collapse_rates: dict[str, collapse.CollapseRate]  # adapter ("probe" or a variant) -> its collapse rate
 

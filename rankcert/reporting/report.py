@@ -57,7 +57,7 @@ def render(params: Params, policy: Policy, verdict: Verdict, found: RunResults, 
 
 
 def _population_section(params: Params, verdict: Verdict) -> list[str]:
-    """The spec verdict (about these runs) beside the population verdict (about the next run)."""
+    """The spec verdict (about these runs) beside the population verdict (about training runs on this eval set)."""
     c = params.certify
     p, tol, seeds = c.population, 100 * c.tolerance, len(params.seeds)
     looks = population.plan(tuple(p.looks), seeds)

@@ -55,7 +55,7 @@ def observed(layout: Layout) -> Certificate:
 
 def observations(found: Certificate) -> dict:
     """Variant -> what the certificate says of it (names parsed here, at the file's edge). A verdict is settled when
-    the population verdict (about the next training run) says what the spec rule says about these runs."""
+    the population verdict (about training runs on this eval set) says what the spec rule says about these runs."""
     out = {}
     for name, v in found.metrics.variants.items():
         spec, verdict, seeds = v.spec, v.population, found.details.variants[name].population.seeds
@@ -67,7 +67,7 @@ def observations(found: Certificate) -> dict:
                                          f"bound on the passing share {pct(lower)}; `make settle` adds seeds)")
         else:
             seen = Observed(spec, False, f"not settled (the spec rule says {spec} about these {seeds} "
-                                         f"runs, the population verdict {verdict} about the next one)")
+                                         f"runs, the population verdict {verdict} about runs on this eval set)")
         out[parse_variant(name)] = seen
     return out
 
