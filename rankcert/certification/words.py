@@ -39,5 +39,6 @@ class ReasonKind(StrEnum):
     PROBE_GATE = "probe gate"
     CLAIM_CONTRADICTED = "claim contradicted"
     CLAIM_UNSETTLED = "claim unsettled"
+    CLAIM_NOT_MEASURED = "claim not measured"  # about a variant the run did not measure (params' variants lack it)
     CRITERIA = "criteria differ"
     OUT_OF_SCOPE = "out of scope"
