@@ -64,8 +64,7 @@ def test_a_certificate_reads_back_as_written_and_is_the_same_bytes_every_time(tm
 def test_the_run_file_holds_a_few_keys_and_each_variant_file_the_same_five(tmp_path):
     """`dvc metrics show` puts every file in a row and every key in a column: a row per variant, few columns."""
     metrics, _ = written(tmp_path, sample())
-    assert json.loads(metrics.read_text()) == {"certified": False, "level": "screening+", "spec_safe": 4,
-                                               "population_safe": 0}
+    assert json.loads(metrics.read_text()) == {"certified": False, "level": "screening+", "safe": 4, "settled": 0}
     folder = tmp_path / "variants"
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.json" for n in CANONICAL)
     assert json.loads((folder / "uniform_r20.json").read_text()) == {
@@ -91,10 +90,10 @@ def test_a_hand_edited_file_is_one_line_naming_the_key(tmp_path):
         certificate.read(metrics, details)
     written(tmp_path, sample())
     data = json.loads(metrics.read_text())
-    data["spec_safe"] = 3
+    data["safe"] = 3
     metrics.write_text(json.dumps(data))
-    with pytest.raises(RankcertError, match=r"certify.json says spec_safe 3, population_safe 0 but .*variants holds "
-                                            r"spec_safe 4, population_safe 0: run certify again"):
+    with pytest.raises(RankcertError, match=r"certify.json says safe 3, settled 0 but .*variants holds safe 4, settled 0: "
+                                            r"run certify again"):
         certificate.read(metrics, details)
     written(tmp_path, sample())
     data = json.loads(details.read_text())

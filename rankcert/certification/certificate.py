@@ -1,8 +1,9 @@
 """The certificate certify writes, as typed records: the metrics a release compares, and the details beside them.
 
 The DVC metrics (`dvc metrics show`, `dvc metrics diff`, `dvc exp show`) are small files, each a row of
-`dvc metrics show` within a 160-column terminal: metrics/certify.json, the run's (certified, level, and how many
-variants each verdict finds SAFE, which `dvc exp show` lists per experiment), and metrics/variants/<variant>.json,
+`dvc metrics show` within a 160-column terminal: metrics/certify.json, the run's (certified, level, how many
+variants are SAFE and how many verdicts the population verdict settles: what `dvc exp show` lists per
+experiment), and metrics/variants/<variant>.json,
 one per variant with the same five keys (spec and population verdicts, mean and worst Δ, the lower bound on the
 share of runs that pass), so `dvc metrics diff` gives each verdict flip a row of its own.
 metrics/certify_details.json holds everything else certify computes (per seed figures and adapter hashes, the
@@ -28,7 +29,7 @@ from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.layout import LAYOUT
 from rankcert.runtime.outputs import Staged, to_json
 
-RUN_KEYS = {"certified", "level", "spec_safe", "population_safe"}  # metrics/certify.json
+RUN_KEYS = {"certified", "level", "safe", "settled"}  # metrics/certify.json
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,9 @@ class Metrics:
     variants: dict[str, VariantMetrics]
 
     def counts(self) -> dict[str, int]:
-        """How many variants each verdict finds SAFE: a run's verdicts in two columns of `dvc exp show`."""
-        return {f"{verdict}_safe": sum(getattr(m, verdict) == Safety.SAFE for m in self.variants.values())
-                for verdict in ("spec", "population")}
+        """A run's verdicts in two columns of `dvc exp show`: how many variants the spec rule finds SAFE, and how
+        many verdicts the population verdict settles (says the same)."""
+        return counts(self.variants.values())
 
     def run_json(self) -> dict:
         return {"certified": self.certified, "level": self.level, **self.counts()}
@@ -314,6 +315,12 @@ def _mapping(value: object, where: str, keys: set[str] | None = None) -> dict:
     return value
 
 
+def counts(variants: typing.Iterable[VariantMetrics]) -> dict[str, int]:
+    variants = list(variants)
+    return {"safe": sum(v.spec == Safety.SAFE for v in variants),
+            "settled": sum(v.population == v.spec for v in variants)}
+
+
 def _pairs(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items())
 
@@ -331,5 +338,5 @@ def _from_earlier_layout(data: dict, where: str) -> tuple[dict, dict]:
         spec, population = data.get("spec") or {}, data.get("population") or {}
     found = {n: {"spec": spec.get(n), "population": population.get(n), "mean_delta": v.get("mean_delta"),
                  "worst_delta": v.get("worst_delta"), "share_lower": None} for n, v in figures.items()}
-    counts = {f"{verdict}_safe": sum(v[verdict] == Safety.SAFE for v in found.values()) for verdict in ("spec", "population")}
-    return {"certified": data.get("certified"), "level": data.get("level"), **counts}, found
+    made = counts([VariantMetrics(**v) for v in found.values()])
+    return {"certified": data.get("certified"), "level": data.get("level"), **made}, found
