@@ -198,7 +198,7 @@ def test_the_gate_says_each_reason_the_certificate_recorded_once_and_checks_noth
     found = sample()
     found = dataclasses.replace(found, details=dataclasses.replace(found.details,
                                                                    reasons=[level, claim, disagree, unmeasured]))
-    assert list(certificate_lines("safe_uniform", found, None, None).values()) == [
+    assert certificate_lines("safe_uniform", found, None, None) == [
         f"not certified: {level.text}",
         "policy safe_uniform claims uniform_r16 is UNSAFE and rank 16 is to be avoided (UNSAFE); observed SAFE: every "
         "seed passes, worst seed 123 Δ -1.0 points (population verdict UNSETTLED)",

@@ -3,9 +3,9 @@
 The DVC metrics (`dvc metrics show`, `dvc metrics diff`, `dvc exp show`) are small files, each a row of
 `dvc metrics show` within a 160-column terminal: metrics/certify.json, the run's (certified, level, how many
 variants are SAFE and how many verdicts the population verdict settles: what `dvc exp show` lists per
-experiment), and metrics/variants/<variant>.json,
-one per variant with the same five keys (spec and population verdicts, mean and worst Δ, the lower bound on the
-share of runs that pass), so `dvc metrics diff` gives each verdict flip a row of its own.
+experiment), and metrics/variants/<variant>.json, one per variant with the same five keys (the spec and population
+verdicts, mean and worst Δ, the lower bound on the share of runs that pass), so `dvc metrics diff` gives each
+verdict flip a row of its own.
 metrics/certify_details.json holds everything else certify computes (per seed figures and adapter hashes, the
 probe gate, the policy check, the evidence and population readings, the frontier, the plan and the looks read
 under it): an output, not a metrics file; its `reasons` are every reason certify found the run not certified,
@@ -56,7 +56,7 @@ class Metrics:
     def counts(self) -> dict[str, int]:
         """A run's verdicts in two columns of `dvc exp show`: how many variants the spec rule finds SAFE, and how
         many verdicts the population verdict settles (says the same)."""
-        return counts(self.variants.values())
+        return _counts(self.variants.values())
 
     def run_json(self) -> dict:
         return {"certified": self.certified, "level": self.level, **self.counts()}
@@ -315,7 +315,8 @@ def _mapping(value: object, where: str, keys: set[str] | None = None) -> dict:
     return value
 
 
-def counts(variants: typing.Iterable[VariantMetrics]) -> dict[str, int]:
+def _counts(variants: typing.Iterable[VariantMetrics]) -> dict[str, int]:
+    """The run file's `safe` (the spec rule's SAFE variants) and `settled` (the population verdict says the same)."""
     variants = list(variants)
     return {"safe": sum(v.spec == Safety.SAFE for v in variants),
             "settled": sum(v.population == v.spec for v in variants)}
@@ -338,5 +339,5 @@ def _from_earlier_layout(data: dict, where: str) -> tuple[dict, dict]:
         spec, population = data.get("spec") or {}, data.get("population") or {}
     found = {n: {"spec": spec.get(n), "population": population.get(n), "mean_delta": v.get("mean_delta"),
                  "worst_delta": v.get("worst_delta"), "share_lower": None} for n, v in figures.items()}
-    made = counts([VariantMetrics(**v) for v in found.values()])
+    made = _counts([VariantMetrics(**v) for v in found.values()])
     return {"certified": data.get("certified"), "level": data.get("level"), **made}, found

@@ -160,24 +160,24 @@ def released_metrics(rev: str) -> Metrics | None:
                                      LAYOUT.certificate, rev)
 
 
-def certificate_lines(policy_name: str, current: Certificate, old: Metrics | None, rev: str | None) -> dict[str, str]:
-    """Why the certificate is not certified, a line per reason certify recorded and in its order (key: the reason's
-    text): as certify worded it, but a contradicted claim, whose line names what the policy claims (a variant's
-    claims are one reason: "uniform_r20 is SAFE and primary uniform rank 20 is SAFE"), what the run observed and
-    why, and its status at `rev` when that differs (the release comparison's flip, said here once)."""
+def certificate_lines(policy_name: str, current: Certificate, old: Metrics | None, rev: str | None) -> list[str]:
+    """Why the certificate is not certified, a line per reason certify recorded, in its order: as certify worded
+    it, but a contradicted claim, whose line names what the policy claims (a variant's claims are one reason:
+    "uniform_r20 is SAFE and primary uniform rank 20 is SAFE"), what the run observed and why, and its status at
+    `rev` when that differs (the release comparison's flip, said here once)."""
     variants, flips = current.metrics.variants, status_flips(old, current.metrics)
-    lines = {}
+    lines = []
     for reason in current.details.reasons:
         if reason.kind != ReasonKind.CLAIM_CONTRADICTED:
-            lines[reason.text] = f"not certified: {reason.text}"
+            lines.append(f"not certified: {reason.text}")
             continue
         name = reason.variant
         v, details = variants[name], current.details.variants[name]
         why = _failed_seeds(details) if v.spec == Safety.UNSAFE else f"every seed passes, worst {_worst_seed(details)}"
-        lines[reason.text] = (f"policy {policy_name} claims {reason.claim}; observed {v.spec}: {why}"
-                              + (f" (population verdict {v.population})" if v.population != v.spec else "")
-                              + (f" ({flips[name]} at {rev}, worst Δ {pts(old.variants[name].worst_delta)})"
-                                 if name in flips else ""))
+        lines.append(f"policy {policy_name} claims {reason.claim}; observed {v.spec}: {why}"
+                     + (f" (population verdict {v.population})" if v.population != v.spec else "")
+                     + (f" ({flips[name]} at {rev}, worst Δ {pts(old.variants[name].worst_delta)})"
+                        if name in flips else ""))
     return lines
 
 
@@ -256,7 +256,7 @@ def check(args: argparse.Namespace) -> tuple[str, list[str], str | None, list[st
         old = released_metrics(rev)
         if old is None:
             print(f"{CERTIFY} is not committed at {rev}: no release figures to compare with")
-    failures += certificate_lines(policy.name, current, old, rev).values()
+    failures += certificate_lines(policy.name, current, old, rev)
     regressed = [] if old is None else regressions(old, current, params.release.max_worst_delta_drop, rev,
                                                    claimed(current))
     first = headline(current, len(stale), len(regressed), rev)
