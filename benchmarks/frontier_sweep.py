@@ -60,8 +60,8 @@ def main() -> None:
                    check=True)
     out = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("metrics/report.md", "metrics/certify.json", "metrics/certify_details.json", "metrics/figures",
-                 "plots/data"):
+    for name in ("metrics/report.md", "metrics/certify.json", "metrics/variants", "metrics/certify_details.json",
+                 "metrics/figures", "plots/data"):
         source = ws / name
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, out / Path(name).name)
     shutil.copy2(policy, out / policy.name)

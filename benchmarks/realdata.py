@@ -104,6 +104,7 @@ def main() -> None:
         shutil.copytree(Layout(workspace).adapter(params.seeds[0], "probe"), args.save_probe)
     for name in ("certify.json", "certify_details.json"):
         shutil.copy(workspace / "metrics" / name, args.out / name)
+    shutil.copytree(workspace / "metrics" / "variants", args.out / "variants", dirs_exist_ok=True)
     summary = {"repro_wall_s": wall, "params": raw,
                "eval": {f"{p.parent.name}/{p.stem}": json.loads(p.read_text())
                         for p in sorted((workspace / "metrics" / "eval").glob("*/*.json"))},

@@ -56,7 +56,7 @@ def main() -> None:
     result = certificate.read(ws / LAYOUT.certificate, ws / LAYOUT.certificate_details)
     details = {name: v.population for name, v in result.details.variants.items()}
     verdicts = {name: {"population": v.population, "spec": v.spec, "looks_used": details[name].looks_used,
-                       "lower": details[name].lower} for name, v in result.metrics.variants.items()}
+                       "lower": v.share_lower} for name, v in result.metrics.variants.items()}
     seeds = next(iter(details.values())).seeds
     facts = {"device": device_name(), "packages": package_versions(), "settle_s": round(seconds, 2),
              "seeds_used": seeds, "per_gpu": args.per_gpu,

@@ -41,7 +41,7 @@ class Certification:
 
 def certify(params: Params, layout: Layout, templates: Path, report_path: Path, figures_path: Path) -> Certification:
     """Everything certify concludes about the workspace at `layout`; nothing is written."""
-    policy = load_policy(params.certify.policy, params.variant_names)
+    policy = load_policy(params.certify.policy)
     found = read_results(layout, params.seeds, params.variant_names, params.model.num_labels,
                          identity.base_model(params.model))
     ran = recorded(params, found)
@@ -81,15 +81,16 @@ def certificate(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation], read
     for name, s in verdict.summaries.items():
         found, p = verdict.evidence.get(name), verdict.population[name]
         metrics[name] = record.VariantMetrics(spec=s.status, population=p.verdict, mean_delta=_r(s.mean_delta),
-                                              worst_delta=_r(s.worst_delta), stability=_r(verdict.stability.get(name)))
+                                              worst_delta=_r(s.worst_delta), share_lower=_r(p.lower))
         measured = [sizes[(r.seed, name)] for r in s.seeds if (r.seed, name) in sizes]
         details[name] = record.VariantDetails(
-            pass_rate=_r(s.pass_rate), std_delta=_r(s.std_delta), non_inferior=s.non_inferior,
+            pass_rate=_r(s.pass_rate), stability=_r(verdict.stability.get(name)), std_delta=_r(s.std_delta),
+            non_inferior=s.non_inferior,
             evidence=None if found is None else record.EvidenceDetails(
                 mean_delta_lower_95=_r(found.mean_delta_lower_95), p_new_seed_passes=_r(found.p_new_seed_passes),
                 seeds_for_stable_verdict=found.seeds_for_stable_verdict, stable_verdict=found.stable_verdict),
             population=record.PopulationDetails(
-                lower=_r(p.lower), seeds=p.seeds, looks_used=p.looks_used, confidence_spent=_r(p.confidence_spent),
+                seeds=p.seeds, looks_used=p.looks_used, confidence_spent=_r(p.confidence_spent),
                 passed=p.looks[-1].passed, safe_at=p.looks[-1].safe_at, unsafe_at=p.looks[-1].unsafe_at),
             mean_reduction_vs_probe=_mean([m.reduction_vs_probe for m in measured]),
             mean_trainable_parameters=_mean([m.trainable_parameters for m in measured]),

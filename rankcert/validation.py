@@ -20,7 +20,7 @@ def check_inputs(params_path: Path, data: bool = True) -> tuple[Params, Policy]:
     a local data folder as prepare would (pandas); the pre-release gate, whose CI job has no pandas, leaves it to
     validate, whose output the gate's `dvc status` check covers."""
     params = load_params(params_path)
-    policy = load_policy(params.certify.policy, params.variant_names)
+    policy = load_policy(params.certify.policy)
     check_model_limits(params.model.name, params.model.max_length)
     check_tracked(params.model.name, "model.name", params.inputs)
     check_tracked(params.data.source, "data.source", params.inputs)

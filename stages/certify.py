@@ -16,7 +16,8 @@ from rankcert.runtime.outputs import together
 def main(argv: Sequence[str] | None = None) -> None:
     parser = command_line(__doc__, params=True)
     parser.add_argument("--root", type=Path, default=Path("."), help="the workspace whose outputs to certify")
-    parser.add_argument("--out", type=Path, help="certify.json, the metrics (default: the layout's, under --root)")
+    parser.add_argument("--out", type=Path, help="certify.json, the run's metrics, with a file per variant in variants/ "
+                                                 "beside it (default: the layout's, under --root)")
     parser.add_argument("--details", type=Path, help="certify_details.json (default: the layout's)")
     parser.add_argument("--report", type=Path, help="report.md (default: the layout's)")
     parser.add_argument("--plots", type=Path, help="plot data for `dvc plots` (default: the layout's)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -24,6 +25,11 @@ def sh(cwd: Path, *command: str, check: bool = True, env: dict | None = None) ->
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def terminal(columns: int = 160) -> dict[str, str]:
+    """The environment of a terminal `columns` wide: DVC's tables fit themselves to COLUMNS."""
+    return {**os.environ, "COLUMNS": str(columns)}
 
 
 def commit(cwd: Path, message: str, tag: str | None = None) -> None:

@@ -1,9 +1,10 @@
 """The certificate's two files: what DVC shows of the metrics, and every reader's typed view of both."""
 import dataclasses
 import json
+import shutil
+from pathlib import Path
 
 import pytest
-from dvc.utils.flatten import flatten
 
 from rankcert.certification import certificate, plan
 from rankcert.certification.certificate import Certificate, Metrics, SeedDetails, VariantDetails, VariantMetrics
@@ -24,10 +25,10 @@ def seed(delta: float | None, status: str = "PASS") -> SeedDetails:
 
 
 def sample(names=CANONICAL) -> Certificate:
-    metrics = {n: VariantMetrics("SAFE", "UNSETTLED", -0.004, -0.01, 0.93) for n in names}
-    details = {n: VariantDetails(pass_rate=1.0, std_delta=0.005, non_inferior=True,
+    metrics = {n: VariantMetrics("SAFE", "UNSETTLED", -0.004, -0.01, 0.53) for n in names}
+    details = {n: VariantDetails(pass_rate=1.0, stability=0.93, std_delta=0.005, non_inferior=True,
                                  evidence=certificate.EvidenceDetails(-0.012, 0.97, 6, "SAFE"),
-                                 population=certificate.PopulationDetails(0.53, 3, 1, 0.0002, 3, 4, 0),
+                                 population=certificate.PopulationDetails(3, 1, 0.0002, 3, 4, 0),
                                  mean_reduction_vs_probe=0.5, mean_trainable_parameters=1000.0,
                                  seeds={42: seed(0.0), 123: seed(-0.01), 456: seed(None, "MISSING")})
                for n in names}
@@ -66,30 +67,39 @@ def test_a_certificate_reads_back_as_written_and_is_the_same_bytes_every_time(tm
     assert [p.read_bytes() for p in paths] == first
 
 
-def test_the_metrics_file_holds_the_flag_the_level_and_five_values_a_variant():
-    keys = flatten(sample().metrics.to_json())
-    assert len(keys) == 2 + 5 * len(CANONICAL)
-    assert {k for k in keys if "uniform_r20" in k} == {
-        "spec.uniform_r20", "population.uniform_r20", "variants.uniform_r20.mean_delta",
-        "variants.uniform_r20.worst_delta", "variants.uniform_r20.stability"}
-    assert not any("sha256" in k or "seed" in k for k in keys)  # hashes and per-seed figures are details
+def test_the_run_file_holds_a_few_keys_and_each_variant_file_the_same_five(tmp_path):
+    """`dvc metrics show` puts every file in a row and every key in a column: a row per variant, few columns."""
+    metrics, _ = written(tmp_path, sample())
+    assert json.loads(metrics.read_text()) == {"certified": False, "level": "screening+", "safe": 4, "settled": 0}
+    folder = tmp_path / "variants"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.json" for n in CANONICAL)
+    assert json.loads((folder / "uniform_r20.json").read_text()) == {
+        "spec": "SAFE", "population": "UNSETTLED", "mean_delta": -0.004, "worst_delta": -0.01, "share_lower": 0.53}
+    for path in folder.iterdir():
+        assert set(json.loads(path.read_text())) == {f.name for f in dataclasses.fields(VariantMetrics)}
 
 
-def test_dvc_sorts_the_flag_level_and_verdicts_before_any_figure():
-    """`dvc metrics diff` and `dvc metrics show` sort the flattened keys (DVC's own flatten): a verdict change
-    is listed before every figure that changed with it."""
-    keys = sorted(flatten(sample(CANONICAL + ("truncated_per_layer", "uniform_r4")).metrics.to_json()))
-    verdicts = [k for k in keys if k.split(".")[0] in ("certified", "level", *certificate.VERDICTS)]
-    assert keys[:2] == ["certified", "level"] and keys[:len(verdicts)] == verdicts
-    assert all(k.startswith("variants.") for k in keys[len(verdicts):])
+def test_a_variant_no_longer_run_leaves_no_file(tmp_path):
+    written(tmp_path, sample(CANONICAL + ("uniform_r4",)))
+    metrics, details = written(tmp_path, sample())
+    assert not (tmp_path / "variants" / "uniform_r4.json").exists()
+    assert set(certificate.read(metrics, details).metrics.variants) == set(CANONICAL)
 
 
 def test_a_hand_edited_file_is_one_line_naming_the_key(tmp_path):
     metrics, details = written(tmp_path, sample())
+    variant = tmp_path / "variants" / "uniform_r20.json"
+    data = json.loads(variant.read_text())
+    data["spec"] = True
+    variant.write_text(json.dumps(data))
+    with pytest.raises(RankcertError, match=r"variants/uniform_r20.json: spec is True, expected one of \['SAFE', "):
+        certificate.read(metrics, details)
+    written(tmp_path, sample())
     data = json.loads(metrics.read_text())
-    data["spec"]["uniform_r20"] = True
+    data["safe"] = 3
     metrics.write_text(json.dumps(data))
-    with pytest.raises(RankcertError, match=r"certify.json: variant uniform_r20: spec is True, expected one of \['SAFE', "):
+    with pytest.raises(RankcertError, match=r"certify.json says safe 3, settled 0 but .*variants holds safe 4, settled 0: "
+                                            r"run certify again"):
         certificate.read(metrics, details)
     written(tmp_path, sample())
     data = json.loads(details.read_text())
@@ -101,9 +111,10 @@ def test_a_hand_edited_file_is_one_line_naming_the_key(tmp_path):
 
 def test_a_verdict_word_the_vocabulary_lacks_is_refused(tmp_path):
     metrics, details = written(tmp_path, sample())
-    data = json.loads(metrics.read_text())
-    data["population"]["uniform_r20"] = "unsettled"
-    metrics.write_text(json.dumps(data))
+    variant = tmp_path / "variants" / "uniform_r20.json"
+    data = json.loads(variant.read_text())
+    data["population"] = "unsettled"
+    variant.write_text(json.dumps(data))
     with pytest.raises(RankcertError, match=r"population is 'unsettled', expected one of \['SAFE', 'UNSAFE', 'UNSETTLED'\]"):
         certificate.read(metrics, details)
 
@@ -123,11 +134,16 @@ def test_the_details_carry_each_reason_with_its_kind_and_agree_with_the_flag(tmp
     details.write_text(json.dumps(data))
     with pytest.raises(RankcertError, match=r"reasons name variants \['uniform_r99'\] that .* lacks"):
         certificate.read(metrics, details)
+    data["reasons"][0]["kind"] = "claim not measured"  # a claim about a variant the run did not measure
+    details.write_text(json.dumps(data))
+    assert certificate.read(metrics, details).details.reasons[0].variant == "uniform_r99"
 
 
 def test_files_of_different_runs_are_refused_together(tmp_path):
     metrics, details = written(tmp_path, sample())
-    metrics.write_text(json.dumps(sample(("per_layer",)).metrics.to_json()))
+    (tmp_path / "variants" / "uniform_r20.json").unlink()
+    metrics.write_text(json.dumps(dataclasses.replace(sample(), metrics=Metrics(False, "screening+", {
+        n: v for n, v in sample().metrics.variants.items() if n != "uniform_r20"})).metrics.run_json()))
     with pytest.raises(RankcertError, match="name other variants"):
         certificate.read(metrics, details)
 
@@ -135,6 +151,10 @@ def test_files_of_different_runs_are_refused_together(tmp_path):
 def test_a_missing_file_says_what_makes_it(tmp_path):
     with pytest.raises(RankcertError, match=r"certify.json not found; run `dvc repro` first"):
         certificate.read_metrics(tmp_path / "certify.json")
+    metrics, _ = written(tmp_path, sample())
+    shutil.rmtree(tmp_path / "variants")
+    with pytest.raises(RankcertError, match=r"variants not found; run `dvc repro` first"):
+        certificate.read_metrics(metrics)
 
 
 def test_seeds_read_back_in_numeric_order(tmp_path):
@@ -144,16 +164,31 @@ def test_seeds_read_back_in_numeric_order(tmp_path):
     assert worst[0] == 123 and worst[1].delta == -0.01
 
 
-def test_a_release_certified_before_the_split_is_still_read():
-    """A release tagged with the earlier one-file certify.json: the gate compares its verdicts and figures."""
-    earlier = {"certified": True, "level": "certifiable", "probe": {"gate_passed": True},
-               "variants": {"uniform_r20": {"status": "SAFE", "safe": True, "mean_delta": -0.004, "worst_delta": -0.01,
-                                            "stability": 0.93, "population": {"verdict": "UNSETTLED", "seeds": 3},
-                                            "seeds": {"seed_42": {"delta": -0.01}}}},
-               "frontier": {"safe_variants": 1}}
-    found = certificate.parse_metrics(json.dumps(earlier), "certify.json at v1")
-    assert found == Metrics(True, "certifiable", {"uniform_r20": VariantMetrics("SAFE", "UNSETTLED", -0.004, -0.01,
-                                                                                0.93)})
+def test_a_release_certified_in_an_earlier_layout_is_still_read():
+    """A release tagged with certify.json holding every variant (before the metrics/details split, or before a
+    file per variant): the gate compares its verdicts and figures."""
+    before_split = {"certified": True, "level": "certifiable", "probe": {"gate_passed": True},
+                    "variants": {"uniform_r20": {"status": "SAFE", "safe": True, "mean_delta": -0.004,
+                                                 "worst_delta": -0.01, "stability": 0.93,
+                                                 "population": {"verdict": "UNSETTLED", "seeds": 3},
+                                                 "seeds": {"seed_42": {"delta": -0.01}}}},
+                    "frontier": {"safe_variants": 1}}
+    one_file = {"certified": True, "level": "certifiable", "population": {"uniform_r20": "UNSETTLED"},
+                "spec": {"uniform_r20": "SAFE"},
+                "variants": {"uniform_r20": {"mean_delta": -0.004, "stability": 0.93, "worst_delta": -0.01}}}
+    for earlier in (before_split, one_file):
+        found = certificate.parse_metrics(json.dumps(earlier), {}, Path("metrics/certify.json"), "v1")
+        assert found == Metrics(True, "certifiable", {"uniform_r20": VariantMetrics("SAFE", "UNSETTLED", -0.004,
+                                                                                    -0.01, None)})
+
+
+def test_a_release_s_files_are_read_from_their_texts():
+    files = sample().metrics
+    texts = {n: json.dumps(v) for n, v in files.variant_json().items()}
+    assert certificate.parse_metrics(json.dumps(files.run_json()), texts, Path("metrics/certify.json"), "v2") == files
+    texts["uniform_r20"] = "{"
+    with pytest.raises(RankcertError, match=r"metrics/variants/uniform_r20.json at v2 is not JSON"):
+        certificate.parse_metrics(json.dumps(files.run_json()), texts, Path("metrics/certify.json"), "v2")
 
 
 def test_no_measured_seed_is_not_observed():

@@ -134,7 +134,7 @@ def test_policy_agrees_at_small_deltas_and_run_is_certified(tmp_path, monkeypatc
     for plot in ("loss", "delta", "frontier", "rank_plan", "spectra"):
         assert (tmp_path / "plots" / "data" / f"{plot}.csv").is_file()
     assert result.details.frontier.smallest_safe_uniform_rank == 20
-    assert metrics.variants["uniform_r20"].stability > 0.5 > metrics.variants["uniform_r16"].stability
+    assert result.details.variants["uniform_r20"].stability > 0.5 > result.details.variants["uniform_r16"].stability
     assert "## Frontier" in report and "(figures/frontier.png)" in report
     assert (tmp_path / "metrics" / "figures" / "frontier.png").read_bytes().startswith(b"\x89PNG")
     # the Δ picture is rendered from the same template as `dvc plots`, and embedded right under the verdict
@@ -165,7 +165,8 @@ def test_r20_at_minus_3_points_on_one_seed_leaves_the_policy_unsettled_not_contr
     assert result.metrics.variants["uniform_r20"].spec == "UNSAFE"
     assert result.details.variants["uniform_r20"].seeds[123].status == "FAIL"
     assert result.details.policy.claims_contradicted == 0 and result.details.policy.claims_unsettled == 2
-    assert "policy claim unsettled: uniform_r20 is SAFE (observed UNSAFE" in (tmp_path / "metrics" / "report.md").read_text()
+    assert ("policy claim unsettled: uniform_r20 is SAFE and primary uniform rank 20 is SAFE (observed UNSAFE"
+            in (tmp_path / "metrics" / "report.md").read_text())
 
 
 def test_a_collapsed_run_is_named_and_counts_as_a_failed_run(tmp_path, monkeypatch):
@@ -377,3 +378,25 @@ def test_a_run_record_edited_by_hand_is_refused(tmp_path, monkeypatch, capsys):
     assert ("data/variants/123/uniform_r20/run.json was edited after its stage wrote it (it claims to be "
             "'uniform_r20' of seed 123, but its record_sha256 doesn't cover that)") in err
     assert not (tmp_path / "metrics" / "certify.json").exists()
+
+
+def test_a_study_of_one_variant_runs_under_the_whole_policy_and_its_other_claims_are_not_measured(tmp_path, monkeypatch):
+    """`variants: [uniform_r16]` with the shipped policy: nothing refused, the run not certified, a line per
+    variant not run (however many claims name it), the measured variant's claim checked as usual."""
+    make_run(tmp_path, {"uniform_r16": ALL_OK["uniform_r16"]})
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["variants"] = ["uniform_r16"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert run_certify(tmp_path, monkeypatch) == 1
+    result = read_certificate(tmp_path)
+    assert list(result.metrics.variants) == ["uniform_r16"] and result.metrics.variants["uniform_r16"].spec == "UNSAFE"
+    assert [r.text for r in result.details.reasons] == [
+        "policy claim not measured: per_layer is SAFE (params.yaml variants do not include it: add it to certify the "
+        "claim)",
+        "policy claim not measured: uniform_r24 is SAFE and conservative uniform rank 24 is SAFE (params.yaml "
+        "variants do not include it: add it to certify the claim)",
+        "policy claim not measured: uniform_r20 is SAFE and primary uniform rank 20 is SAFE (params.yaml variants "
+        "do not include it: add it to certify the claim)"]
+    assert {r.kind for r in result.details.reasons} == {"claim not measured"}
+    assert result.details.policy.claims_not_measured == 5 and result.details.policy.claims_agree == 2
+    assert "- policy claim not measured: per_layer is SAFE" in (tmp_path / "metrics" / "report.md").read_text()

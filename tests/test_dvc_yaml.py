@@ -82,7 +82,8 @@ def test_the_per_seed_outputs_are_the_layouts():
                     "evaluate": [LAYOUT.predictions_folder(seed).as_posix(), LAYOUT.eval_metrics_folder(seed).as_posix()]}
     certify = DVC["certify"]
     declared = {next(iter(o)) if isinstance(o, dict) else o for o in certify["outs"] + certify["metrics"]}
-    assert declared == {p.as_posix() for p in (LAYOUT.certificate, LAYOUT.certificate_details, LAYOUT.report,
+    assert declared == {p.as_posix() for p in (LAYOUT.certificate, LAYOUT.variant_metrics, LAYOUT.certificate_details,
+                                               LAYOUT.report,
                                                LAYOUT.figures, LAYOUT.plot_data, LAYOUT.certify_plan,
                                                LAYOUT.certify_looks)}
 
@@ -99,11 +100,12 @@ def test_eval_batch_size_retrains_nothing():
         assert not [p for p in params if p == "evaluate" or p.startswith("evaluate.")], name
 
 
-def test_certify_json_is_the_only_metrics_file():
-    """dvc metrics diff and dvc exp show lead with the verdicts: per-adapter figures are cached outs, certify's
-    details an output beside the metrics, kept (persist) like them."""
+def test_the_run_and_its_variants_are_the_only_metrics_files():
+    """dvc metrics show, diff and exp show read the run's file and a file per variant: per-adapter figures are
+    cached outs, certify's details an output beside the metrics, kept (persist) like them."""
     metrics = [m for name in DVC for m in stage_body(name).get("metrics", [])]
-    assert metrics == [{LAYOUT.certificate.as_posix(): {"cache": False, "persist": True}}]
+    assert metrics == [{path.as_posix(): {"cache": False, "persist": True}}
+                       for path in (LAYOUT.certificate, LAYOUT.variant_metrics)]
     assert {LAYOUT.certificate_details.as_posix(): {"cache": False, "persist": True}} in DVC["certify"]["outs"]
 
 

@@ -21,7 +21,7 @@ def write(tmp_path, raw, text=None):
 
 
 def test_shipped_policy_loads_and_states_the_spec_claims():
-    policy = load_policy("policies/safe_uniform.yaml", VARIANTS)
+    policy = load_policy("policies/safe_uniform.yaml")
     expected = {(variant, status) for _, variant, status in policy.expectations()}
     assert expected == {("per_layer", "SAFE"), ("uniform_r20", "SAFE"), ("uniform_r24", "SAFE"),
                         ("uniform_r16", "UNSAFE")}
@@ -41,8 +41,8 @@ def _mutate(raw, path, value):
 BAD = [
     (("criteria", "tolerance"), None, "missing key 'criteria.tolerance'"),
     (("claims", "expected", "uniform_r20"), "MAYBE", "must be SAFE or UNSAFE"),
-    (("claims", "expected", "uniform_r8"), "SAFE", "'uniform_r8', which params.yaml variants"),
-    (("claims", "avoid_ranks"), [12], "'uniform_r12', which params.yaml variants"),
+    (("claims", "expected", "uniform_rx8"), "SAFE", "'uniform_rx8', which no variant kind defines; use "),
+    (("claims", "expected", "per_layer_e950"), "SAFE", "'per_layer_e950', which no variant kind defines"),
     (("claims", "primary_uniform_rank"), 16, "conflicts with claims.expected.uniform_r16"),
     (("version",), 2, "version 2 is not supported"),
     (("scope", "familly"), "x", "unknown key 'scope.familly'"),
@@ -55,15 +55,15 @@ def test_malformed_policy_names_the_bad_key(tmp_path, path, value, message):
     raw = policy_dict()
     _mutate(raw, path, value)
     with pytest.raises(RankcertError) as err:
-        load_policy(write(tmp_path, raw), VARIANTS)
+        load_policy(write(tmp_path, raw))
     assert message in str(err.value)
 
 
 def test_unreadable_policy(tmp_path):
     with pytest.raises(RankcertError, match="not valid YAML"):
-        load_policy(write(tmp_path, None, "claims: [oops\n"), VARIANTS)
+        load_policy(write(tmp_path, None, "claims: [oops\n"))
     with pytest.raises(RankcertError, match="not found"):
-        load_policy(tmp_path / "none.yaml", VARIANTS)
+        load_policy(tmp_path / "none.yaml")
 
 
 def test_claims_agree_contradict_or_are_not_measured():
@@ -80,7 +80,7 @@ def test_claims_agree_contradict_or_are_not_measured():
         "uniform_r16": summarize("uniform_r16", [seed_result(s, labels, probe, ok, rule) for s in (1, 2, 3)], rule),
         "uniform_r24": summarize("uniform_r24", [seed_result(s, labels, probe, None, rule) for s in (1, 2, 3)], rule),
     }
-    policy = load_policy("policies/safe_uniform.yaml", VARIANTS)
+    policy = load_policy("policies/safe_uniform.yaml")
     population = {"per_layer": "SAFE", "uniform_r20": "UNSETTLED", "uniform_r16": "SAFE", "uniform_r24": "UNSETTLED"}
     observed = {n: s.observed for n, s in summaries.items()}
     outcome = {c.claim: c.outcome for c in check_claims(policy, observed, population)}
@@ -100,8 +100,22 @@ def test_a_claim_the_spec_rule_agrees_with_is_unsettled_until_the_population_ver
     ok = (np.arange(1000) < 795).astype(int)
     summaries = {name: summarize(name, [seed_result(s, labels, probe, ok, rule) for s in (1, 2, 3)], rule)
                  for name in VARIANTS}
-    policy = load_policy("policies/safe_uniform.yaml", VARIANTS)
+    policy = load_policy("policies/safe_uniform.yaml")
     observed = {n: s.observed for n, s in summaries.items()}
     checks = {c.claim: c for c in check_claims(policy, observed, {"uniform_r20": "UNSETTLED", "per_layer": "UNSAFE"})}
     assert checks["uniform_r20 is SAFE"].outcome == Outcome.UNSETTLED
     assert checks["per_layer is SAFE"].outcome == Outcome.CONTRADICTS and checks["per_layer is SAFE"].population == "UNSAFE"
+
+
+def test_a_claim_about_a_variant_the_run_does_not_measure_loads_and_is_not_measured(tmp_path):
+    """A study of some variants needs no edit of the policy: its other claims are not measured (not certified)."""
+    raw = policy_dict()
+    raw["claims"]["expected"]["uniform_r8"] = "SAFE"
+    raw["claims"]["avoid_ranks"] = [12, 16]
+    policy = load_policy(write(tmp_path, raw))
+    checks = check_claims(policy, {"uniform_r16": "UNSAFE"}, {"uniform_r16": "UNSAFE"})
+    outcome = {c.claim: c.outcome for c in checks}
+    assert outcome.pop("uniform_r16 is UNSAFE") == outcome.pop("rank 16 is to be avoided (UNSAFE)") == Outcome.AGREES
+    assert set(outcome.values()) == {Outcome.NOT_MEASURED}
+    assert {c.variant for c in checks if c.outcome == Outcome.NOT_MEASURED} == {
+        "per_layer", "uniform_r20", "uniform_r24", "uniform_r8", "uniform_r12"}

@@ -10,7 +10,7 @@ import yaml
 from rankcert.certification.certificate import Reason
 from rankcert.certification.words import ReasonKind
 from rankcert.runtime.layout import LAYOUT
-from rankcert.tools.pre_release import contradicted_claims, not_certified, stage_changes, stale_stages
+from rankcert.tools.pre_release import certificate_lines, headline, stage_changes, stale_stages
 from tests.helpers import PROJECT, commit, sh
 from tests.test_certificate import sample
 from tests.test_certify import ALL_OK, make_run
@@ -79,17 +79,21 @@ def test_a_contradicted_claim_is_one_line_with_both_sides_and_an_expected_unsafe
     summary = released / "summary.md"
     result = gate(released, "--summary", str(summary))
     assert result.returncode == 1
-    fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    lines = result.stdout.splitlines()
+    fails = [line for line in lines if line.startswith("FAIL")]
     # the claim, what was observed and why, and the flip against v1: one line, as it is one thing wrong
     seeds = ", ".join(f"seed {s} Δ -3.0 points" for s in (42, 123, 456, 789, 1011))
     assert fails == ["FAIL policy safe_uniform claims uniform_r20 is SAFE and primary uniform rank 20 is SAFE; "
                      f"observed UNSAFE: {seeds} (SAFE at v1, worst Δ -0.8)"], result.stdout
+    assert lines[lines.index(fails[0]) - 1] == "NOT CERTIFIED: 1 reason"  # the headline, right before the lines
     assert "uniform_r16" not in "\n".join(fails)  # UNSAFE, as the policy expects
     written = summary.read_text()
-    assert written.startswith("## Pre-release check: FAILED\n\n- FAIL policy safe_uniform claims uniform_r20 is SAFE")
-    assert "## dvc metrics diff v1 → workspace" in written and "spec.uniform_r20" in written
-    # DVC sorts the keys: the flag and the verdicts that changed come before the figures
-    assert written.index("| certified") < written.index("| spec.uniform_r20") < written.index("| variants.")
+    assert written.startswith("## Pre-release check: FAILED\n\n- NOT CERTIFIED: 1 reason\n- FAIL policy safe_uniform "
+                              "claims uniform_r20 is SAFE")
+    assert "## dvc metrics diff v1 → workspace" in written
+    # the flip is a row of its own: the variant's file, its verdict, before and after
+    assert [[cell.strip() for cell in row.split("|")[1:5]] for row in written.splitlines() if "| spec " in row] == [
+        ["metrics/variants/uniform_r20.json", "spec", "SAFE", "UNSAFE"]]
     assert "### rankcert certification: **NOT CERTIFIED**\n\n- policy claim contradicted" in written
     assert "\n### Frontier\n\n| variant |" in written
     assert "| uniform_r20 |" in written and "| uniform_r16 |" in written  # the report's verdict table
@@ -124,20 +128,26 @@ def test_a_criteria_mismatch_is_its_own_line(released):
         "were read: tolerance 0.025 → 0.05")], fails
 
 
-def test_a_failed_validate_is_one_line_and_what_it_leaves_out_of_date_one_more(released):
+def test_bad_input_is_one_line_and_exit_2_and_what_it_leaves_out_of_date_one_more_line(released):
     policy = (released / POLICY).read_text()
-    (released / POLICY).write_text(policy.replace("uniform_r24: SAFE", "uniform_r99: SAFE"))
+    (released / POLICY).write_text(policy.replace("uniform_r24: SAFE", "uniform_rx24: SAFE"))
     assert sh(released, "dvc", "repro", check=False).returncode != 0  # validate refuses; DVC removed its marker
-    result = gate(released)
-    assert result.returncode == 1
-    fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
-    assert len(fails) == 1 and fails[0].startswith("FAIL validate: policy policies/safe_uniform.yaml: claim "
-                                                   "'uniform_r99 is SAFE' is about 'uniform_r99'"), result.stdout
+    summary = released / "summary.md"
+    result = gate(released, "--summary", str(summary))
+    assert result.returncode == 2 and "FAIL" not in result.stdout
+    assert result.stderr.startswith("rankcert: error: policy policies/safe_uniform.yaml: claim 'uniform_rx24 is SAFE' "
+                                    "is about 'uniform_rx24', which no variant kind defines") and \
+        result.stderr.count("\n") == 1, result.stderr
+    assert summary.read_text().startswith("## Pre-release check: bad input (exit 2)\n\n- rankcert: error: policy ")
     (released / POLICY).write_text(policy)  # fixed, but validate has not run again since
     result = gate(released)
     fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     assert fails == ["FAIL pipeline not up to date: validate (changed outs: data/inputs/validated.json deleted); "
                      "1 more stage(s) are out of date only through it"], result.stdout
+    assert "CERTIFIED; 1 stage not up to date" in result.stdout.splitlines()
+    (released / LAYOUT.certificate).write_text("{")
+    result = gate(released)
+    assert result.returncode == 2 and result.stderr.startswith("rankcert: error: metrics/certify.json is not JSON")
 
 
 def test_worst_delta_drop_beyond_the_allowance_fails_even_when_still_safe(released):
@@ -173,21 +183,28 @@ def test_uncertified_run_fails_without_any_tag(tmp_path):
     assert "FAIL not certified: validation level is screening+ (100 steps < 500)" in result.stdout
 
 
-def test_the_gate_says_each_reason_the_certificate_recorded_and_checks_nothing_again():
-    """The lines come from the certificate alone (no params, no policy): the reasons certify worded, in its order,
-    a variant's contradicted claims one line with the evidence."""
+def test_the_gate_says_each_reason_the_certificate_recorded_once_and_checks_nothing_again():
+    """The lines come from the certificate alone (no params, no policy): a line per reason certify worded, in its
+    order, a variant's contradicted claims (one reason) one line with the evidence; the headline counts them."""
     level = Reason(ReasonKind.LEVEL, "validation level is screening+ (2 seed(s) < 3; 40 steps < 500)")
     disagree = Reason(ReasonKind.DISAGREEMENT, "the run's records disagree with params: seed 42's probe ran 40 steps; "
                                                "params say 500 (`dvc repro` reruns what is stale)")
-    claims = [Reason(ReasonKind.CLAIM_CONTRADICTED, f"policy claim contradicted: {claim} (observed SAFE, population "
-                                                    "verdict UNSETTLED)", "uniform_r16", claim)
-              for claim in ("uniform_r16 is UNSAFE", "rank 16 is to be avoided (UNSAFE)")]
+    said = "uniform_r16 is UNSAFE and rank 16 is to be avoided (UNSAFE)"
+    claim = Reason(ReasonKind.CLAIM_CONTRADICTED, f"policy claim contradicted: {said} (observed SAFE, population "
+                                                  "verdict UNSETTLED)", "uniform_r16", said)
+    unmeasured = Reason(ReasonKind.CLAIM_NOT_MEASURED, "policy claim not measured: uniform_r8 is SAFE (params.yaml "
+                                                       "variants do not include it: add it to certify the claim)",
+                        "uniform_r8", "uniform_r8 is SAFE")
     found = sample()
-    found = dataclasses.replace(found, details=dataclasses.replace(found.details, reasons=[level, *claims, disagree]))
-    assert not_certified(found) == [f"not certified: {level.text}", f"not certified: {disagree.text}"]
-    assert contradicted_claims("safe_uniform", found, None, None) == {"uniform_r16": (
+    found = dataclasses.replace(found, details=dataclasses.replace(found.details,
+                                                                   reasons=[level, claim, disagree, unmeasured]))
+    assert certificate_lines("safe_uniform", found, None, None) == [
+        f"not certified: {level.text}",
         "policy safe_uniform claims uniform_r16 is UNSAFE and rank 16 is to be avoided (UNSAFE); observed SAFE: every "
-        "seed passes, worst seed 123 Δ -1.0 points (population verdict UNSETTLED)")}
+        "seed passes, worst seed 123 Δ -1.0 points (population verdict UNSETTLED)",
+        f"not certified: {disagree.text}", f"not certified: {unmeasured.text}"]
+    assert headline(found, 0, 0, None) == "NOT CERTIFIED: 4 reasons"
+    assert headline(found, 2, 1, "v1") == "NOT CERTIFIED: 4 reasons; 2 stages not up to date; 1 regression against v1"
 
 
 def test_the_gate_imports_with_what_its_ci_job_installs():

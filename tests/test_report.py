@@ -48,3 +48,11 @@ def test_a_correlation_that_cannot_be_computed_says_why():
     assert "is undefined: one of them is the same in every pair" in "\n".join(flat)
     three = report._truncation_section(verdict({"uniform_r8": [-4, 0, 2], "truncated_uniform_r8": [-10, 2, 4]}))
     assert ", correlation of the two Δs 0." in "\n".join(three)
+
+
+def test_a_lower_bound_on_a_delta_is_shown_within_what_a_delta_can_be():
+    """A Δ of accuracies is never below −100 points: a bound that few seeds leave below it says nothing yet."""
+    from rankcert.runtime.text import bound_pts
+
+    assert bound_pts(-0.0312, 3) == "-3.1" and bound_pts(None, 3) == "—"
+    assert bound_pts(-4.595, 2) == bound_pts(-1.0, 2) == "no bound yet at 2 seeds"

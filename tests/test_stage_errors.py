@@ -99,7 +99,7 @@ def test_compress_with_spectra_for_other_modules(tmp_path, raw_params, monkeypat
 POLICY_CASES = [
     ("malformed yaml", "claims: [oops\n", "is not valid YAML"),
     ("missing field", "version: 1\nname: x\n", "missing key 'scope'"),
-    ("claim about undefined variant", None, "'uniform_r8', which params.yaml variants"),
+    ("claim about a name no kind defines", None, "'uniform_rx8', which no variant kind defines"),
 ]
 
 
@@ -108,7 +108,7 @@ def test_certify_bad_policy(tmp_path, raw_params, monkeypatch, capsys, label, te
     monkeypatch.chdir(tmp_path)
     if text is None:
         policy = yaml.safe_load(open(PROJECT / "policies" / "safe_uniform.yaml"))
-        policy["claims"]["expected"]["uniform_r8"] = "SAFE"
+        policy["claims"]["expected"]["uniform_rx8"] = "SAFE"
         text = yaml.safe_dump(policy)
     (tmp_path / "policy.yaml").write_text(text)
     raw_params["certify"]["policy"] = "policy.yaml"

@@ -73,14 +73,14 @@ TAMPERED = [  # (file, key path, new value, what the mismatch line says the file
     (DETAILS, "variants.per_layer.seeds.42.adapter_sha256", "0" * 64,
      f"is {'0' * 64}, the files in data/variants/42/per_layer/adapter hash to "),
     (DETAILS, "probe.seeds.789.adapter_sha256", "f" * 64, "the files in data/probe/789/adapter hash to "),
-    (DETAILS, "variants.per_layer.population.lower", 0.9, "is 0.9, the predictions give 0.54928"),
+    ("metrics/variants/per_layer.json", "share_lower", 0.9, "is 0.9, the predictions give 0.54928"),
     (DETAILS, "variants.uniform_r16.evidence.p_new_seed_passes", 0.5, "is 0.5, the predictions give"),
     (DETAILS, "frontier.smallest_safe_uniform_rank", 24, "is 24, the predictions give 20"),
     (DETAILS, "level_reasons", ["5 seeds"], "the run records give ['5 seeds, 500 steps, 2000/500 examples']"),
-    (METRICS, "spec.uniform_r16", "SAFE", "is SAFE, the predictions give UNSAFE"),
-    (METRICS, "population.uniform_r20", "UNSETTLED", "is UNSETTLED, the predictions give SAFE"),
-    (METRICS, "variants.per_layer.mean_delta", 0.001, "is 0.001, the predictions give -0.0004"),
-    (METRICS, "variants.uniform_r20.stability", 0.2, "is 0.2, the predictions give"),
+    ("metrics/variants/uniform_r16.json", "spec", "SAFE", "is SAFE, the predictions give UNSAFE"),
+    ("metrics/variants/uniform_r20.json", "population", "UNSETTLED", "is UNSETTLED, the predictions give SAFE"),
+    ("metrics/variants/per_layer.json", "mean_delta", 0.001, "is 0.001, the predictions give -0.0004"),
+    (DETAILS, "variants.uniform_r20.stability", 0.2, "is 0.2, the predictions give"),
     (METRICS, "level", "screening", "is screening, the run records give certifiable"),
     (DETAILS, "collapses.rates.uniform_r16.collapsed", 1, "is 1, the predictions give 0"),
 ]
@@ -99,6 +99,10 @@ def test_a_collapse_hidden_from_the_certificate_is_named(run, capsys, monkeypatc
 @pytest.mark.parametrize("path, key, value, says", TAMPERED, ids=[t[1] for t in TAMPERED])
 def test_a_tampered_figure_is_the_one_mismatch_named(run, capsys, path, key, value, says):
     _edit_json(run / path, key.split("."), value)
+    if path.startswith("metrics/variants/"):  # a careful tamperer keeps the run file's counts in step
+        variants = [json.loads(f.read_text()) for f in (run / "metrics/variants").glob("*.json")]
+        _edit_json(run / METRICS, ["safe"], sum(v["spec"] == "SAFE" for v in variants))
+        _edit_json(run / METRICS, ["settled"], sum(v["population"] == v["spec"] for v in variants))
     code, line = run_verify(run, capsys)
     assert code == 1
     assert line.startswith(f"mismatch: {path}: {key} ") and says in line, line

@@ -1,14 +1,16 @@
 """The certificate certify writes, as typed records: the metrics a release compares, and the details beside them.
 
-metrics/certify.json is the DVC metrics file (`dvc metrics show`, `dvc metrics diff`, `dvc exp show`): the
-certified flag, the validation level and, per variant, its two verdicts and three figures. DVC sorts the
-flattened keys, so the file groups them by kind, verdicts first: `certified`, `level`, `population.<variant>`,
-`spec.<variant>`, then `variants.<variant>.mean_delta|stability|worst_delta`; a diff lists verdict changes before
-figures. metrics/certify_details.json holds everything else certify computes (per seed figures and adapter
-hashes, the probe gate, the policy check, the evidence and population readings, the frontier, the plan and the
-looks read under it): an output, not a metrics file; its `reasons` are every reason certify found the run not
-certified, each with its kind, as the report lists them. Every reader goes through read() or read_metrics(); no
-other module knows the files' keys.
+The DVC metrics (`dvc metrics show`, `dvc metrics diff`, `dvc exp show`) are small files, each a row of
+`dvc metrics show` within a 160-column terminal: metrics/certify.json, the run's (certified, level, how many
+variants are SAFE and how many verdicts the population verdict settles: what `dvc exp show` lists per
+experiment), and metrics/variants/<variant>.json, one per variant with the same five keys (the spec and population
+verdicts, mean and worst Δ, the lower bound on the share of runs that pass), so `dvc metrics diff` gives each
+verdict flip a row of its own.
+metrics/certify_details.json holds everything else certify computes (per seed figures and adapter hashes, the
+probe gate, the policy check, the evidence and population readings, the frontier, the plan and the looks read
+under it): an output, not a metrics file; its `reasons` are every reason certify found the run not certified,
+each with its kind, as the report lists them. Every reader goes through read() or read_metrics(); no other module
+knows the files' keys.
 Standard library only: the pre-release gate's CI job has no torch, pandas or scipy.
 """
 from __future__ import annotations
@@ -25,10 +27,10 @@ from rankcert.certification.collapse import Collapse, CollapseRate
 from rankcert.certification.plan import Reading
 from rankcert.certification.words import LevelName, ReasonKind, Safety
 from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.layout import LAYOUT
 from rankcert.runtime.outputs import Staged, to_json
 
-VERDICTS = ("population", "spec")  # the metrics file's verdict groups; "variants" (the figures) sorts after them
-FIGURES = ("mean_delta", "stability", "worst_delta")
+RUN_KEYS = {"certified", "level", "safe", "settled"}  # metrics/certify.json
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class VariantMetrics:
     population: Safety  # the population verdict, about training runs on this eval set
     mean_delta: float | None  # Δ = acc(variant) − acc(probe), mean over the seeds measured
     worst_delta: float | None  # the lowest seed's Δ (None: no seed measured)
-    stability: float | None  # share of joint bootstrap resamples in which it is SAFE
+    share_lower: float | None  # γ lower confidence bound on the share of runs that pass, at the deciding look
 
     @property
     def observed(self) -> Safety | None:
@@ -52,26 +54,30 @@ class Metrics:
     level: LevelName
     variants: dict[str, VariantMetrics]
 
-    def to_json(self) -> dict:
-        v = self.variants
-        return {"certified": self.certified, "level": self.level,
-                "population": {n: m.population for n, m in v.items()}, "spec": {n: m.spec for n, m in v.items()},
-                "variants": {n: {f: getattr(m, f) for f in FIGURES} for n, m in v.items()}}
+    def counts(self) -> dict[str, int]:
+        """A run's verdicts in two columns of `dvc exp show`: how many variants the spec rule finds SAFE, and how
+        many verdicts the population verdict settles (says the same)."""
+        return _counts(self.variants.values())
+
+    def run_json(self) -> dict:
+        return {"certified": self.certified, "level": self.level, **self.counts()}
+
+    def variant_json(self) -> dict[str, dict]:
+        return {name: _dump(m) for name, m in self.variants.items()}
 
     @classmethod
-    def from_json(cls, data: object, where: str) -> Metrics:
-        if isinstance(data, dict) and "spec" not in data and _earlier_layout(data):
-            data = _from_earlier_layout(data)
-        data = _mapping(data, where, {"certified", "level", *VERDICTS, "variants"})
-        names = list(_mapping(data["variants"], f"{where}: variants"))
-        for group in VERDICTS:
-            if set(_mapping(data[group], f"{where}: {group}")) != set(names):
-                raise RankcertError(f"{where}: {group} names other variants than variants ({sorted(names)})")
-        figures = {n: _mapping(data["variants"][n], f"{where}: variants: {n}") for n in names}
-        variants = {n: _load(VariantMetrics, {**figures[n], **{g: data[g][n] for g in VERDICTS}}, f"{where}: variant {n}")
-                    for n in names}
-        return cls(_load(bool, data["certified"], f"{where}: certified"),
-                   _load(LevelName, data["level"], f"{where}: level"), variants)
+    def from_json(cls, run: object, variants: dict[str, object], path: Path, at: str = "") -> Metrics:
+        """The run's file (at `path`) and each variant's (name -> its data); `at`: " at REV" for a release's."""
+        where, folder = f"{path}{at}", variants_folder(path)
+        if isinstance(run, dict) and "variants" in run:  # a release certified before the one-file-per-variant split
+            run, variants = _from_earlier_layout(run, where)
+        data = _mapping(run, where, RUN_KEYS)
+        found = cls(_load(bool, data["certified"], f"{where}: certified"), _load(LevelName, data["level"], f"{where}: level"),
+                    {n: _load(VariantMetrics, v, f"{folder / n}.json{at}") for n, v in sorted(variants.items())})
+        if {k: data[k] for k in found.counts()} != found.counts():
+            raise RankcertError(f"{where} says {_pairs({k: data[k] for k in found.counts()})} but {folder}{at} holds "
+                                f"{_pairs(found.counts())}: run certify again (`dvc repro certify`)")
+        return found
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,6 @@ class EvidenceDetails:
 
 @dataclass(frozen=True)
 class PopulationDetails:
-    lower: float | None  # γ lower confidence bound on the share of runs that pass, at the deciding look
     seeds: int
     looks_used: int
     confidence_spent: float
@@ -111,6 +116,7 @@ class PopulationDetails:
 @dataclass(frozen=True)
 class VariantDetails:
     pass_rate: float
+    stability: float | None  # share of joint bootstrap resamples in which it is SAFE
     std_delta: float | None
     non_inferior: bool
     evidence: EvidenceDetails | None
@@ -194,37 +200,57 @@ class Certificate:
     details: Details
 
 
+def variants_folder(metrics: Path) -> Path:
+    """The variants' metrics files, beside the run's (metrics/variants/ beside metrics/certify.json)."""
+    return metrics.with_name(LAYOUT.variant_metrics.name)
+
+
 def write(out: Staged, certificate: Certificate, metrics: Path, details: Path) -> None:
-    """Stage both files (sorted keys: the same certificate is the same bytes)."""
-    out.text(metrics, to_json(certificate.metrics.to_json()))
+    """Stage every file (sorted keys: the same certificate is the same bytes); the variants' folder is replaced
+    whole, so a variant no longer run leaves no file."""
+    out.text(metrics, to_json(certificate.metrics.run_json()))
+    folder = out.folder(variants_folder(metrics))
+    for name, data in certificate.metrics.variant_json().items():
+        (folder / f"{name}.json").write_text(to_json(data), encoding="utf-8")
     out.text(details, to_json(_dump(certificate.details)))
 
 
 def read_metrics(path: Path) -> Metrics:
-    return Metrics.from_json(_read(path), str(path))
+    """The run's metrics file and the variants' beside it."""
+    run, folder = _read(path), variants_folder(path)
+    if not folder.is_dir() and not (isinstance(run, dict) and "variants" in run):
+        raise RankcertError(f"{folder} not found; run `dvc repro` first")
+    return Metrics.from_json(run, {p.stem: _read(p) for p in sorted(folder.glob("*.json"))}, path)
 
 
 def read(metrics: Path, details: Path) -> Certificate:
-    """Both files, each checked against its record: a missing or hand-edited key is one line naming it."""
+    """Every file, each checked against its record: a missing or hand-edited key is one line naming it."""
     found = Certificate(read_metrics(metrics), _load(Details, _read(details), str(details)))
     if set(found.details.variants) != set(found.metrics.variants):
         raise RankcertError(f"{details} and {metrics} name other variants: run certify again (`dvc repro certify`)")
     if found.metrics.certified == bool(found.details.reasons):
         raise RankcertError(f"{metrics} says certified {found.metrics.certified} but {details} lists "
                             f"{len(found.details.reasons)} reason(s) it is not: run certify again (`dvc repro certify`)")
-    if unknown := sorted({r.variant for r in found.details.reasons} - {None, *found.metrics.variants}):
+    named = {r.variant for r in found.details.reasons if r.kind != ReasonKind.CLAIM_NOT_MEASURED}  # not run: no file
+    if unknown := sorted(named - {None, *found.metrics.variants}):
         raise RankcertError(f"{details}: reasons name variants {unknown} that {metrics} lacks: run certify again "
                             "(`dvc repro certify`)")
     return found
 
 
-def parse_metrics(text: str, where: str) -> Metrics:
-    """The metrics file's text, e.g. at a release (`git show REV:metrics/certify.json`)."""
+def parse_metrics(run: str, variants: dict[str, str], path: Path, rev: str) -> Metrics:
+    """The metrics files' texts at a release (`git show REV:metrics/certify.json`): the run's, at `path`, and each
+    variant's by name (none for a release certified before the split)."""
+    at = f" at {rev}"
+    return Metrics.from_json(_parse(run, f"{path}{at}"),
+                             {n: _parse(t, f"{variants_folder(path) / n}.json{at}") for n, t in variants.items()}, path, at)
+
+
+def _parse(text: str, where: str) -> object:
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as err:
         raise RankcertError(f"{where} is not JSON: {err}") from err
-    return Metrics.from_json(data, where)
 
 
 def _read(path: Path) -> object:
@@ -299,15 +325,29 @@ def _mapping(value: object, where: str, keys: set[str] | None = None) -> dict:
     return value
 
 
-def _earlier_layout(data: dict) -> bool:
-    """certify.json as rankcert wrote it before the metrics/details split (a release tagged then)."""
-    variants = data.get("variants")
-    return isinstance(variants, dict) and all(isinstance(v, dict) and "status" in v for v in variants.values())
+def _counts(variants: typing.Iterable[VariantMetrics]) -> dict[str, int]:
+    """The run file's `safe` (the spec rule's SAFE variants) and `settled` (the population verdict says the same)."""
+    variants = list(variants)
+    return {"safe": sum(v.spec == Safety.SAFE for v in variants),
+            "settled": sum(v.population == v.spec for v in variants)}
 
 
-def _from_earlier_layout(data: dict) -> dict:
-    variants = data["variants"]
-    return {"certified": data.get("certified"), "level": data.get("level"),
-            "population": {n: (v.get("population") or {}).get("verdict") for n, v in variants.items()},
-            "spec": {n: v["status"] for n, v in variants.items()},
-            "variants": {n: {f: v.get(f) for f in FIGURES} for n, v in variants.items()}}
+def _pairs(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
+
+
+def _from_earlier_layout(data: dict, where: str) -> tuple[dict, dict]:
+    """certify.json as rankcert wrote it before one file per variant (a release tagged then): every variant in it,
+    either as `spec.<v>`, `population.<v>`, `variants.<v>.<figure>` or, before the metrics/details split, as
+    `variants.<v>.status` beside its figures. Neither had the share's lower bound."""
+    variants = _mapping(data["variants"], f"{where}: variants")
+    figures = {n: _mapping(v, f"{where}: variants: {n}") for n, v in variants.items()}
+    if all("status" in v for v in figures.values()):
+        spec = {n: v["status"] for n, v in figures.items()}
+        population = {n: (v.get("population") or {}).get("verdict") for n, v in figures.items()}
+    else:
+        spec, population = data.get("spec") or {}, data.get("population") or {}
+    found = {n: {"spec": spec.get(n), "population": population.get(n), "mean_delta": v.get("mean_delta"),
+                 "worst_delta": v.get("worst_delta"), "share_lower": None} for n, v in figures.items()}
+    made = _counts([VariantMetrics(**v) for v in found.values()])
+    return {"certified": data.get("certified"), "level": data.get("level"), **made}, found

@@ -93,18 +93,40 @@ def not_certified(level: stats.Level, disagreements: list[str], claims: list[Cla
         reasons.append(Reason(ReasonKind.LEVEL, f"validation level is {level.name} ({'; '.join(level.reasons)})"))
     reasons += [Reason(ReasonKind.DISAGREEMENT, f"the run's records disagree with params: {line} (`dvc repro` reruns "
                                                 "what is stale)") for line in disagreements]
-    reasons += [Reason(ReasonKind.CLAIM_CONTRADICTED, f"policy claim contradicted: {c.claim} (observed {c.observed}, "
-                                                      f"population verdict {c.population})", c.variant, c.claim)
-                for c in claims if c.outcome == Outcome.CONTRADICTS]
-    reasons += [Reason(ReasonKind.CLAIM_UNSETTLED, f"policy claim unsettled: {c.claim} (observed {c.observed}; "
-                                                   f"population verdict {Safety.UNSETTLED} at {judged[c.variant].seeds} "
-                                                   "seeds: `make settle` adds seeds)", c.variant, c.claim)
-                for c in claims if c.outcome == Outcome.UNSETTLED]
+    reasons += claim_reasons(claims, judged)
     reasons += [Reason(ReasonKind.CRITERIA, f"policy criteria differ from params: {d}") for d in differences]
     if not scope_ok:
         reasons.append(Reason(ReasonKind.OUT_OF_SCOPE, f"run is outside the policy's scope "
                                                        f"({policy.scope.model_family}/{policy.scope.task})"))
     return reasons
+
+
+def claim_reasons(claims: list[ClaimCheck], judged: dict[str, population.PopulationVerdict]) -> list[Reason]:
+    """A reason per variant whose claims are contradicted, unsettled or not measured: one fact, one line, however
+    many claims state it ("uniform_r20 is SAFE and primary uniform rank 20 is SAFE"). A variant's claims all
+    expect one verdict (the policy refuses a conflict), so they share their outcome. Contradicted first, then
+    unsettled, then not measured."""
+    by_variant: dict[str, list[ClaimCheck]] = {}
+    for c in claims:
+        by_variant.setdefault(c.variant, []).append(c)
+    reasons = {outcome: [] for outcome in (Outcome.CONTRADICTS, Outcome.UNSETTLED, Outcome.NOT_MEASURED)}
+    for variant, checks in by_variant.items():
+        first, said = checks[0], " and ".join(c.claim for c in checks)
+        if first.outcome == Outcome.CONTRADICTS:
+            reasons[first.outcome].append(Reason(
+                ReasonKind.CLAIM_CONTRADICTED, f"policy claim contradicted: {said} (observed {first.observed}, "
+                                               f"population verdict {first.population})", variant, said))
+        elif first.outcome == Outcome.UNSETTLED:
+            reasons[first.outcome].append(Reason(
+                ReasonKind.CLAIM_UNSETTLED, f"policy claim unsettled: {said} (observed {first.observed}; population "
+                                            f"verdict {Safety.UNSETTLED} at {judged[variant].seeds} seeds: `make "
+                                            "settle` adds seeds)", variant, said))
+        elif first.outcome == Outcome.NOT_MEASURED:
+            why = ("no seed of it was measured" if variant in judged
+                   else "params.yaml variants do not include it: add it to certify the claim")
+            reasons[first.outcome].append(Reason(ReasonKind.CLAIM_NOT_MEASURED,
+                                                 f"policy claim not measured: {said} ({why})", variant, said))
+    return [reason for found in reasons.values() for reason in found]
 
 
 def _column(frame: pd.DataFrame | None) -> np.ndarray | None:

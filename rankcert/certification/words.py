@@ -38,6 +38,7 @@ class ReasonKind(StrEnum):
     DISAGREEMENT = "disagreement"
     CLAIM_CONTRADICTED = "claim contradicted"
     CLAIM_UNSETTLED = "claim unsettled"
+    CLAIM_NOT_MEASURED = "claim not measured"  # about a variant the run did not measure (params' variants lack it)
     CRITERIA = "criteria differ"
     OUT_OF_SCOPE = "out of scope"
 

@@ -10,7 +10,7 @@ from rankcert.certification.verdict import Verdict
 from rankcert.certification.words import Safety
 from rankcert.config.params import Params
 from rankcert.evaluation.results import RunResults
-from rankcert.runtime.text import pct, pts, rank_summary
+from rankcert.runtime.text import bound_pts, pct, pts, rank_summary
 
 FEW_DF = 5  # a lower bound on fewer degrees of freedom is wide because the seeds are few (t ≥ 2.0 instead of 1.64)
 
@@ -224,7 +224,7 @@ def _evidence_section(params: Params, verdict: Verdict) -> list[str]:
         cells = [pct(e.stability[size].get(k)) for size in sizes for k in shown]
         ni = "—" if e.non_inferior is None else ("yes" if e.non_inferior else "no")
         out.append(f"| {name} | {s.status} | {pts(s.mean_delta)} | "
-                   f"{pts(e.mean_delta_lower_95)}{' †' if name in wide else ''} | {ni} | "
+                   f"{bound_pts(e.mean_delta_lower_95, e.seeds)}{' †' if name in wide else ''} | {ni} | "
                    f"{pct(e.p_new_seed_passes)} | {' | '.join(cells)} | {e.advice()} |")
     return out + ["", *_wide_bounds(seeds, wide, params.certify.confidence)]
 

@@ -64,8 +64,13 @@ class Layout:
 
     @property
     def certificate(self) -> Path:
-        """certify: the DVC metrics file, what a release compares (rankcert/certification/certificate.py)."""
+        """certify: the run's DVC metrics file, what a release compares (rankcert/certification/certificate.py)."""
         return self.metrics / "certify.json"
+
+    @property
+    def variant_metrics(self) -> Path:
+        """certify: a DVC metrics file per variant, <variant>.json, beside the run's."""
+        return self.metrics / "variants"
 
     @property
     def certificate_details(self) -> Path:

@@ -16,6 +16,12 @@ def pts(x: float | None) -> str:
     return MISSING if x is None else f"{100 * x:+.1f}"
 
 
+def bound_pts(x: float | None, seeds: int) -> str:
+    """A lower bound on a Δ in signed points, or "no bound yet at n seeds" where it says nothing: a Δ of accuracies
+    is never below −100 points, and with few seeds a t-based bound can lie far below that."""
+    return f"no bound yet at {seeds} seeds" if x is not None and x <= -1 else pts(x)
+
+
 def rank_summary(ranks: dict[str, int]) -> str:
     """How many modules have each rank: 'r2×14, r4×3, r16×5'."""
     counts = Counter(ranks.values())

@@ -62,9 +62,8 @@ def observations(found: Certificate) -> dict:
         if verdict == spec:
             seen = Observed(spec, True, f"settled (population verdict {verdict} at {seeds} seeds)")
         elif verdict == Safety.UNSETTLED:
-            lower = found.details.variants[name].population.lower
             seen = Observed(spec, False, f"not settled (population verdict {verdict} at {seeds} seeds, lower "
-                                         f"bound on the passing share {pct(lower)}; `make settle` adds seeds)")
+                                         f"bound on the passing share {pct(v.share_lower)}; `make settle` adds seeds)")
         else:
             seen = Observed(spec, False, f"not settled (the spec rule says {spec} about these {seeds} "
                                          f"runs, the population verdict {verdict} about runs on this eval set)")

@@ -2,15 +2,16 @@
 
     python -m rankcert.tools.pre_release [--rev REV] [--tag-pattern 'v*'] [--allow-missing-data] [--summary FILE]
 
-Fails (exit 1) with one `FAIL` line per cause: params or policy that validate refuses (that line alone); each
-stage whose own code, params or inputs changed (stages out of date only through it are counted, not listed);
-each reason the certificate (metrics/certify.json and its details) records that the run is not certified, as
-certify decided and worded it (nothing is checked again here), a variant's contradicted claims one line with both
-sides ("policy safe_uniform claims uniform_r24 is SAFE; observed UNSAFE: seed 123 Δ -3.6 points"); and, against REV
-(default: the newest tag matching the pattern, not on HEAD; its committed metrics file), a status flip or a
-worst-Δ drop beyond release.max_worst_delta_drop. An UNSAFE the policy expects is no failure. Prints the
-`dvc metrics diff` as markdown (verdict changes first: the metrics file's keys sort them there); --summary
-appends the result, the diff and the report's verdict to FILE (CI: $GITHUB_STEP_SUMMARY).
+Exit codes: 0 passed; 1 failed: a headline first ("NOT CERTIFIED: 3 reasons; 1 stage not up to date"), then one
+`FAIL` line per fact: each stage whose own code, params or inputs changed (stages out of date only through it are
+counted, not listed); each reason the certificate (the metrics files and the details) records that the run is not
+certified, as certify decided and worded it (nothing is checked again here; a variant's claims are one reason),
+a contradicted claim with both sides ("policy safe_uniform claims uniform_r24 is SAFE; observed UNSAFE: seed 123
+Δ -3.6 points"); and, against REV (default: the newest tag matching the pattern, not on HEAD; its committed
+metrics files), a status flip or a worst-Δ drop beyond release.max_worst_delta_drop. An UNSAFE the policy
+expects is no failure. 2: bad input, nothing judged (params or policy that validate refuses, a certificate that
+can't be read), in one line. Prints the `dvc metrics diff` as markdown (a verdict flip is a row of its own);
+--summary appends the result, the diff and the report's verdict to FILE (CI: $GITHUB_STEP_SUMMARY).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from rankcert.runtime.yamlfile import read_yaml
 from rankcert.validation import check_inputs
 
 CERTIFY = LAYOUT.certificate.as_posix()
+TARGETS = (CERTIFY, LAYOUT.variant_metrics.as_posix())  # the metrics files: the run's, and one per variant
 MISSING_DATA = {"deleted", "not in cache"}
 VERDICT_SECTIONS = ("Frontier",)  # the report's table of every variant's verdict, for the CI summary
 
@@ -147,36 +149,52 @@ def regressions(old: Metrics, new: Certificate, max_drop: float, rev: str, named
 
 
 def released_metrics(rev: str) -> Metrics | None:
-    """The metrics file as committed at `rev` (it is `cache: false`: git holds it), or None where it has none."""
+    """The metrics files as committed at `rev` (they are `cache: false`: git holds them), or None where it has none."""
     text = _run("git", "show", f"{rev}:./{CERTIFY}", check=False)
-    return None if text is None else certificate.parse_metrics(text, f"{CERTIFY} at {rev}")
+    if text is None:
+        return None
+    folder = LAYOUT.variant_metrics.as_posix()
+    listed = _run("git", "ls-tree", "--name-only", f"{rev}:./{folder}", check=False) or ""  # none before the split
+    names = [PurePosixPath(line).stem for line in listed.split() if line.endswith(".json")]
+    return certificate.parse_metrics(text, {n: _run("git", "show", f"{rev}:./{folder}/{n}.json") for n in names},
+                                     LAYOUT.certificate, rev)
 
 
-def contradicted_claims(policy_name: str, current: Certificate, old: Metrics | None, rev: str | None) -> dict[str, str]:
-    """Variant -> one line naming what the policy claims and what the run observed, and why, per variant the
-    certificate says a claim is contradicted on (a variant claimed twice, e.g. expected SAFE and the primary rank,
-    is one line), with its status at `rev` when that differs (the release comparison's flip, said here once)."""
+def certificate_lines(policy_name: str, current: Certificate, old: Metrics | None, rev: str | None) -> list[str]:
+    """Why the certificate is not certified, a line per reason certify recorded, in its order: as certify worded
+    it, but a contradicted claim, whose line names what the policy claims (a variant's claims are one reason:
+    "uniform_r20 is SAFE and primary uniform rank 20 is SAFE"), what the run observed and why, and its status at
+    `rev` when that differs (the release comparison's flip, said here once)."""
     variants, flips = current.metrics.variants, status_flips(old, current.metrics)
-    claims: dict[str, list[str]] = {}
+    lines = []
     for reason in current.details.reasons:
-        if reason.kind == ReasonKind.CLAIM_CONTRADICTED:
-            claims.setdefault(reason.variant, []).append(reason.claim)
-    lines = {}
-    for name, said in claims.items():
+        if reason.kind != ReasonKind.CLAIM_CONTRADICTED:
+            lines.append(f"not certified: {reason.text}")
+            continue
+        name = reason.variant
         v, details = variants[name], current.details.variants[name]
         why = _failed_seeds(details) if v.spec == Safety.UNSAFE else f"every seed passes, worst {_worst_seed(details)}"
-        lines[name] = (f"policy {policy_name} claims {' and '.join(said)}; observed {v.spec}: {why}"
-                       + (f" (population verdict {v.population})" if v.population != v.spec else "")
-                       + (f" ({flips[name]} at {rev}, worst Δ {pts(old.variants[name].worst_delta)})"
-                          if name in flips else ""))
+        lines.append(f"policy {policy_name} claims {reason.claim}; observed {v.spec}: {why}"
+                     + (f" (population verdict {v.population})" if v.population != v.spec else "")
+                     + (f" ({flips[name]} at {rev}, worst Δ {pts(old.variants[name].worst_delta)})"
+                        if name in flips else ""))
     return lines
 
 
-def not_certified(current: Certificate) -> list[str]:
-    """Why the certificate is not certified, a line per reason certify recorded, but contradicted claims (their own
-    lines, with the release comparison)."""
-    return [f"not certified: {reason.text}" for reason in current.details.reasons
-            if reason.kind != ReasonKind.CLAIM_CONTRADICTED]
+def claimed(current: Certificate) -> set[str]:
+    """The variants a contradicted-claim line names: their flip against the release is said on that line."""
+    return {r.variant for r in current.details.reasons if r.kind == ReasonKind.CLAIM_CONTRADICTED}
+
+
+def headline(current: Certificate, stale: int, regressed: int, rev: str | None) -> str:
+    """The first line: certified or not, with how many reasons, and what else fails."""
+    n = len(current.details.reasons)
+    parts = ["CERTIFIED" if current.metrics.certified else f"NOT CERTIFIED: {n} reason{'s' * (n != 1)}"]
+    if stale:
+        parts.append(f"{stale} stage{'s' * (stale != 1)} not up to date")
+    if regressed:
+        parts.append(f"{regressed} regression{'s' * (regressed != 1)} against {rev}")
+    return "; ".join(parts)
 
 
 def verdict_markdown(report: Path) -> str:
@@ -205,12 +223,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--summary", type=Path, help="append the result as markdown to this file (CI job summary)")
     args = parser.parse_args(argv)
-    out = []  # the markdown the summary gets besides the FAIL lines
     try:
-        params, policy = check_inputs(args.params, data=False)
-    except RankcertError as err:  # every stage would read out of date: the one cause is this
-        finish([f"validate: {err}"], None, out, args.summary)
-        return
+        first, failures, rev, markdown = check(args)
+    except RankcertError as err:  # bad input: nothing was judged (exit 2, the one line run_main prints)
+        if args.summary is not None:
+            with args.summary.open("a", encoding="utf-8") as f:
+                f.write(f"## Pre-release check: bad input (exit 2)\n\n- rankcert: error: {err}\n")
+        raise
+    finish(first, failures, rev, markdown, args.summary)
+
+
+def check(args: argparse.Namespace) -> tuple[str, list[str], str | None, list[str]]:
+    """(the headline, the FAIL lines, the release compared with, the summary's markdown); RankcertError on input
+    that can't be judged: params or policy that validate refuses (every stage would read out of date for it), or
+    a certificate that can't be read."""
+    params, policy = check_inputs(args.params, data=False)
     changes = stage_changes(json.loads(_run("dvc", "status", "--json") or "{}"), args.allow_missing_data)
     stale, downstream = stale_stages(changes, lock_outputs(Path("dvc.lock")))
     failures = [f"pipeline not up to date: {line}" for line in stale]
@@ -220,28 +247,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     for run in current.details.collapses.runs:  # named, not failed on: a collapse is a failed run, in the verdicts
         print(f"NOTE collapsed: {run.line()} (counted as a failed run)")
     rev = args.rev or last_release(args.tag_pattern)
-    old = None
+    old, out = None, []  # out: the markdown the summary gets besides the FAIL lines
     if rev is None:
         print(f"no earlier release tag matching {args.tag_pattern!r}: nothing to compare with")
     else:
-        table = _run("dvc", "metrics", "diff", rev, "--md", "--targets", CERTIFY) or "(no change)\n"
+        table = _run("dvc", "metrics", "diff", rev, "--md", "--targets", *TARGETS) or "(no change)\n"
         out += [f"## dvc metrics diff {rev} → workspace", "", table]
         print("\n".join(out))
-        # `dvc metrics diff` exits 0 whatever it finds: the verdict comes from the release's own file.
+        # `dvc metrics diff` exits 0 whatever it finds: the verdict comes from the release's own files.
         old = released_metrics(rev)
         if old is None:
             print(f"{CERTIFY} is not committed at {rev}: no release figures to compare with")
-    failures += not_certified(current)
-    claims = contradicted_claims(policy.name, current, old, rev)
-    failures += list(claims.values())
-    if old is not None:
-        failures += regressions(old, current, params.release.max_worst_delta_drop, rev, set(claims))
-    finish(failures, rev, out + [verdict_markdown(LAYOUT.report)], args.summary)
+    failures += certificate_lines(policy.name, current, old, rev)
+    regressed = [] if old is None else regressions(old, current, params.release.max_worst_delta_drop, rev,
+                                                   claimed(current))
+    first = headline(current, len(stale), len(regressed), rev)
+    return first, failures + regressed, rev, out + [verdict_markdown(LAYOUT.report)]
 
 
-def finish(failures: list[str], rev: str | None, markdown: list[str], summary: Path | None) -> None:
-    """Print the FAIL lines (or the pass line), append the summary, exit 1 on any failure."""
-    lines = [f"FAIL {line}" for line in failures] or [
+def finish(first: str, failures: list[str], rev: str | None, markdown: list[str], summary: Path | None) -> None:
+    """Print the headline and the FAIL lines (or the pass line), append the summary, exit 1 on any failure."""
+    lines = [first, *(f"FAIL {line}" for line in failures)] if failures else [
         "pre-release check passed: inputs valid, pipeline up to date, certified, no regression"
         + (f" against {rev}" if rev else "")]
     print("\n".join(lines))

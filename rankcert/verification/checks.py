@@ -129,12 +129,12 @@ def check_adapters(r: Release, d: Derived, t: Tally) -> None:
 
 def check_variants(r: Release, d: Derived, t: Tally) -> None:
     """The spec rule's verdict and figures per variant (metrics file and details)."""
-    metrics, details = r.layout.certificate, r.layout.certificate_details
+    details = r.layout.certificate_details
     for name, v in d.variants.items():
-        m, s = r.certificate.metrics.variants[name], r.certificate.details.variants[name]
-        t.same(metrics, f"spec.{name}", m.spec, str(v.spec))
-        t.same(metrics, f"variants.{name}.mean_delta", m.mean_delta, v.mean_delta)
-        t.same(metrics, f"variants.{name}.worst_delta", m.worst_delta, v.worst_delta)
+        m, s, metrics = r.certificate.metrics.variants[name], r.certificate.details.variants[name], _file(r, name)
+        t.same(metrics, "spec", m.spec, str(v.spec))
+        t.same(metrics, "mean_delta", m.mean_delta, v.mean_delta)
+        t.same(metrics, "worst_delta", m.worst_delta, v.worst_delta)
         for field in ("pass_rate", "std_delta", "non_inferior"):
             t.same(details, f"variants.{name}.{field}", getattr(s, field), getattr(v, field))
         sizes = [r.adapters[(seed, name)].evaluation for seed in d.seeds if (seed, name) in r.adapters]
@@ -146,12 +146,13 @@ def check_variants(r: Release, d: Derived, t: Tally) -> None:
 
 def check_population(r: Release, d: Derived, t: Tally) -> None:
     """The population verdict per variant: the verdict, its bound, and the deciding look's counts and boundaries."""
-    metrics, details = r.layout.certificate, r.layout.certificate_details
+    details = r.layout.certificate_details
     for name, p in d.population.items():
         stated = r.certificate.details.variants[name].population
-        t.same(metrics, f"population.{name}", r.certificate.metrics.variants[name].population, str(p.verdict))
+        t.same(_file(r, name), "population", r.certificate.metrics.variants[name].population, str(p.verdict))
         last = p.looks[-1]
-        for field, value in (("lower", p.lower), ("seeds", p.seeds), ("looks_used", p.looks_used),
+        t.same(_file(r, name), "share_lower", r.certificate.metrics.variants[name].share_lower, p.lower)
+        for field, value in (("seeds", p.seeds), ("looks_used", p.looks_used),
                              ("confidence_spent", p.confidence_spent), ("passed", last.passed),
                              ("safe_at", last.safe_at), ("unsafe_at", last.unsafe_at)):
             t.same(details, f"variants.{name}.population.{field}", getattr(stated, field), value)
@@ -159,9 +160,9 @@ def check_population(r: Release, d: Derived, t: Tally) -> None:
 
 def check_evidence(r: Release, d: Derived, t: Tally) -> None:
     """Stability (the share of joint bootstrap resamples in which the variant is SAFE) and the evidence figures."""
-    metrics, details = r.layout.certificate, r.layout.certificate_details
+    details = r.layout.certificate_details
     for name, e in d.evidence.items():
-        t.same(metrics, f"variants.{name}.stability", r.certificate.metrics.variants[name].stability, e.share_now)
+        t.same(details, f"variants.{name}.stability", r.certificate.details.variants[name].stability, e.share_now)
         stated = r.certificate.details.variants[name].evidence
         for field in ("mean_delta_lower_95", "p_new_seed_passes", "seeds_for_stable_verdict", "stable_verdict"):
             value = getattr(e, field)
@@ -223,6 +224,11 @@ def check_reasons(r: Release, d: Derived, t: Tally) -> None:
     derived = Counter((str(kind), variant, claim) for kind, variant, claim in d.reasons)
     t.same(r.layout.certificate_details, "reasons", _listed(stated), _listed(derived), "the figures give")
     t.same(r.layout.certificate, "certified", r.certificate.metrics.certified, not d.reasons, "the figures give")
+
+
+def _file(r: Release, name: str) -> Path:
+    """A variant's own metrics file (metrics/variants/<variant>.json)."""
+    return r.layout.variant_metrics / f"{name}.json"
 
 
 def _listed(reasons: Counter) -> str:

@@ -132,7 +132,7 @@ def against_policy(release: Release, variants: dict[str, VariantFigures],
     """(each claim checked, where the policy's criteria differ from params, whether the run is in its scope: the
     first probe's model type and the data's task)."""
     params, rule = release.params, release.params.certify
-    policy = load_policy(_at(release.root, rule.policy), params.variant_names)
+    policy = load_policy(_at(release.root, rule.policy))
     claims = check_claims(policy, {n: v.observed for n, v in variants.items()}, {n: p.verdict for n, p in judged.items()})
     first = next((a.run for (_, name), a in release.adapters.items() if name == PROBE), None)
     tasks = {Path(params.data.source).name.lower(), params.data.config.lower()}
@@ -229,8 +229,13 @@ def reasons(d: Derived) -> list[tuple[ReasonKind, str | None, str | None]]:
     found = [(ReasonKind.EXPLORATORY, None, None)] if d.exploratory else []
     found += [(ReasonKind.LEVEL, None, None)] if d.level.name != LevelName.CERTIFIABLE else []
     found += [(ReasonKind.DISAGREEMENT, None, None)] * len(d.disagreements)
-    for outcome, kind in ((Outcome.CONTRADICTS, ReasonKind.CLAIM_CONTRADICTED), (Outcome.UNSETTLED, ReasonKind.CLAIM_UNSETTLED)):
-        found += [(kind, c.variant, c.claim) for c in d.claims if c.outcome == outcome]
+    said: dict[str, list[ClaimCheck]] = {}  # a variant's claims state one fact: one reason, its claims joined
+    for c in d.claims:
+        said.setdefault(c.variant, []).append(c)
+    for outcome, kind in ((Outcome.CONTRADICTS, ReasonKind.CLAIM_CONTRADICTED), (Outcome.UNSETTLED, ReasonKind.CLAIM_UNSETTLED),
+                          (Outcome.NOT_MEASURED, ReasonKind.CLAIM_NOT_MEASURED)):
+        found += [(kind, variant, " and ".join(c.claim for c in checks)) for variant, checks in said.items()
+                  if checks[0].outcome == outcome]
     found += [(ReasonKind.CRITERIA, None, None)] * len(d.criteria)
     found += [] if d.in_scope else [(ReasonKind.OUT_OF_SCOPE, None, None)]
     return found

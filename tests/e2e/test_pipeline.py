@@ -7,7 +7,7 @@ import yaml
 
 from rankcert.runtime.layout import LAYOUT
 from tests.e2e.conftest import read_certificate
-from tests.helpers import commit, headless_browser, ran_stages, rendered_dom, sh, touched_stages
+from tests.helpers import commit, headless_browser, ran_stages, rendered_dom, sh, terminal, touched_stages
 from tests.test_plotpage import REMOTE_SRC
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +34,7 @@ def test_first_repro_runs_every_stage_and_writes_every_output(reproduced):
     assert report.startswith("# rankcert certification")
     assert "## Frontier" in report and "## Truncation vs retraining" in report and "joint resamples" in report
     assert result.details.frontier.safe_variants == sum(v.spec == "SAFE" for v in result.metrics.variants.values())
-    assert 0.0 <= result.metrics.variants["truncated_per_layer"].stability <= 1.0
+    assert 0.0 <= result.details.variants["truncated_per_layer"].stability <= 1.0
     assert "Running stage" in output and "[certify]" in output
     # the first read declared the plan: a file tracked in git (the demo commits it), its hash in the certificate
     reading = result.details.plan
@@ -62,7 +62,7 @@ def test_second_repro_runs_nothing(reproduced):
     assert "dvc.yaml" not in sh(ws, "dvc", "status").stdout or "up to date" in sh(ws, "dvc", "status").stdout
 
 
-def test_changing_certify_thresholds_reruns_only_validate_and_certify_and_metrics_diff_lists_verdicts_first(reproduced):
+def test_changing_certify_thresholds_reruns_only_validate_and_certify_and_metrics_diff_rows_each_flip(reproduced):
     ws, _ = reproduced
     before, original = read_certificate(ws).metrics, (ws / "params.yaml").read_text()
     before_details = read_certificate(ws).details
@@ -81,16 +81,16 @@ def test_changing_certify_thresholds_reruns_only_validate_and_certify_and_metric
     assert (ws / LAYOUT.certify_plan).read_bytes() == declared
     assert after.details.plan.exploratory == "the plan changed after look(s) were read: tolerance 0.025 → 0.99"
     assert after.metrics.certified is False and len(after.details.plan.looks) == 1
-    assert all(v.spec == "SAFE" and v.stability == 1.0 for v in after.metrics.variants.values())
+    assert all(v.spec == "SAFE" for v in after.metrics.variants.values())
+    assert all(v.stability == 1.0 for v in after.details.variants.values())
+    flipped = sorted(f"{LAYOUT.variant_metrics.as_posix()}/{name}.json" for name, v in before.variants.items()
+                     if v.spec != "SAFE")
     changed = json.loads(sh(ws, "dvc", "metrics", "diff", "HEAD~1", "HEAD", "--json").stdout)
-    changed = changed.get("metrics/certify.json", {})
-    flipped = {f"spec.{name}" for name, v in before.variants.items() if v.spec != "SAFE"}
-    assert {key for key in changed if key.startswith("spec.")} == flipped
-    # the table a user reads: DVC sorts the keys, and the verdicts' sort before every figure's
-    table = sh(ws, "dvc", "metrics", "diff", "HEAD~1", "HEAD", "--md").stdout.splitlines()[2:]
-    keys = [row.split("|")[2].strip() for row in table if row.startswith("|")]
-    figures = [key.startswith("variants.") for key in keys]
-    assert figures == sorted(figures) and len(keys) == len(changed)  # the flag, level and verdicts, then figures
+    assert flipped and sorted(path for path, keys in changed.items() if "spec" in keys) == flipped
+    # the table a user reads: each flip a row of its own (the variant's file, `spec`, before, after), in a terminal
+    table = sh(ws, "dvc", "metrics", "diff", "HEAD~1", "HEAD", env=terminal()).stdout.splitlines()
+    assert sorted(row.split()[0] for row in table if row.split()[1:4] == ["spec", "UNSAFE", "SAFE"]) == flipped
+    assert max(len(row) for row in table) <= 160, table
     # restore, so later tests see the committed first run's params
     (ws / "params.yaml").write_text(original)
     assert touched_stages(sh(ws, "dvc", "repro").stdout) == ["validate", "certify"]  # validate: from the run-cache
