@@ -22,7 +22,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-from scipy.stats import hypergeom  # noqa: E402
 
 from rankcert.certification import population, truths  # noqa: E402
 from rankcert.config.params import load_params  # noqa: E402
@@ -67,22 +66,6 @@ def orderings(truth, rule, tolerance, confidence, rng, pools: int) -> dict:
             "mean_minority_share": round(float(np.mean(minority)), 5)}
 
 
-def order_shares(d: population.Design, failed: int) -> tuple[float, float]:
-    """(share of all orderings SAFE, UNSAFE) of a pool of d.looks[-1] seeds with `failed` failing, exactly."""
-    n = d.looks[-1]
-    alive, before, safe, unsafe = np.zeros(n + 1), 0, 0.0, 0.0
-    alive[0] = 1.0
-    for k, a, b in zip(d.looks, d.safe, d.unsafe):
-        new = np.zeros(n + 1)
-        for s in np.flatnonzero(alive):
-            x = np.arange(k - before + 1)
-            new[s + x] += alive[s] * hypergeom.pmf(x, n - before, n - failed - s, k - before)
-        safe, unsafe = safe + new[a:].sum(), unsafe + new[:b + 1].sum()
-        new[a:], new[:b + 1] = 0, 0
-        alive, before = new, k
-    return float(safe), float(unsafe)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=4000, help="simulated certifications per truth")
@@ -104,7 +87,7 @@ def main() -> None:
         for truth in listed:
             rows[truth.name] = {"group": group, **simulate(truth, rule, tol, gamma, rng, args.runs, d)}
             print(truth.name, json.dumps(rows[truth.name]), flush=True)
-    exact_order = [min(order_shares(d, k)) for k in range(looks[-1] + 1)]
+    exact_order = [min(population.order_shares(d, k)) for k in range(looks[-1] + 1)]
     order = {"exact_worst_minority_share_any_pool": round(max(exact_order), 6),
              "exact_worst_failed_seeds": int(np.argmax(exact_order)),
              "simulated": {t.name: orderings(t, rule, tol, gamma, rng, args.pools)

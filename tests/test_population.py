@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import binom, hypergeom
+from scipy.stats import binom
 
 from rankcert.certification import population, truths
 from rankcert.config.params import PopulationParams, build_config, load_params
@@ -170,23 +170,9 @@ def test_the_verdict_hardly_depends_on_the_seed_order_for_any_pool_of_the_last_l
     """Over every ordering of a pool of 64 seeds, exactly: the share of orderings with the rarer of SAFE and UNSAFE
     (a pool's verdict law over orderings depends only on how many of its seeds fail)."""
     d = population.design(tuple(DEFAULT.looks), SHARE, CONFIDENCE, DEFAULT.spending)
-    assert max(min(order_shares(d, failed)) for failed in range(d.looks[-1] + 1)) <= 0.05
+    assert max(min(population.order_shares(d, failed)) for failed in range(d.looks[-1] + 1)) <= 0.05
 
 
-def order_shares(d, failed):
-    """(share of orderings SAFE, share UNSAFE) of a pool of d.looks[-1] seeds, `failed` of them failing."""
-    n = d.looks[-1]
-    alive, before, safe, unsafe = np.zeros(n + 1), 0, 0.0, 0.0
-    alive[0] = 1.0
-    for k, a, b in zip(d.looks, d.safe, d.unsafe):
-        new = np.zeros(n + 1)
-        for s in np.flatnonzero(alive):
-            x = np.arange(k - before + 1)
-            new[s + x] += alive[s] * hypergeom.pmf(x, n - before, n - failed - s, k - before)
-        safe, unsafe = safe + new[a:].sum(), unsafe + new[:b + 1].sum()
-        new[a:], new[:b + 1] = 0, 0
-        alive, before = new, k
-    return safe, unsafe
 
 
 @pytest.mark.parametrize("spending,looks,message", [

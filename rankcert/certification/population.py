@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import ndtr, ndtri
+from scipy.stats import hypergeom
 
 from rankcert.certification.stats import passes
 from rankcert.certification.words import Safety
@@ -119,6 +120,24 @@ def operating(d: Design, pi: float) -> tuple[float, float, float]:
 
 
 @functools.lru_cache(maxsize=65536)
+def order_shares(d: Design, failed: int) -> tuple[float, float]:
+    """(share of all orderings SAFE, share UNSAFE) of one pool of d.looks[-1] seeds, `failed` of them failing,
+    exactly: the count at each look is hypergeometric given the pool, so the verdict's law over orderings depends
+    only on how many fail."""
+    n = d.looks[-1]
+    alive, before, safe, unsafe = np.zeros(n + 1), 0, 0.0, 0.0
+    alive[0] = 1.0
+    for k, a, b in zip(d.looks, d.safe, d.unsafe):
+        new = np.zeros(n + 1)
+        for s in np.flatnonzero(alive):
+            x = np.arange(k - before + 1)
+            new[s + x] += alive[s] * hypergeom.pmf(x, n - before, n - failed - s, k - before)
+        safe, unsafe = safe + new[a:].sum(), unsafe + new[:b + 1].sum()
+        new[a:], new[:b + 1] = 0, 0
+        alive, before = new, k
+    return float(safe), float(unsafe)
+
+
 def lower_bound(d: Design, j: int, passed: int, confidence: float, spending: str) -> float:
     """The lower confidence bound on the pass share from `passed` passing seeds at look j (index) of design d, in
     the stagewise order: the largest π under which a result at least as far up (a SAFE crossing at an earlier look,

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rankcert.certification import collapse, evidence, plan, population, stats
+from rankcert.certification.certificate import FrontierSummary
 from rankcert.certification.policy import ClaimCheck, check_claims, criteria_differences, load_policy
 from rankcert.certification.recorded import disagreements
 from rankcert.certification.stats import FAIL, MISSING, PASS, UNDERTRAINED
@@ -57,17 +58,6 @@ class VariantFigures:
 
 
 @dataclass(frozen=True)
-class Frontier:
-    smallest_safe_uniform_rank: int | None
-    smallest_safe_parameters: float | None
-    smallest_safe_variant: str | None
-    safe_variants: int
-    pareto_safe_variants: int
-    truncation_largest_gap: float | None
-    truncation_correlation: float | None
-
-
-@dataclass(frozen=True)
 class Derived:
     seeds: list[int]
     probe_accuracy: dict[int, float | None]
@@ -81,7 +71,7 @@ class Derived:
     in_scope: bool
     disagreements: list[str]
     exploratory: str | None
-    frontier: Frontier
+    frontier: FrontierSummary  # the certificate's record, filled from what is derived here
     collapses: list[collapse.Collapse]
     collapse_rates: dict[str, collapse.CollapseRate]
 
@@ -188,7 +178,7 @@ def exploratory(release: Release, judged: dict[str, population.PopulationVerdict
     return plan.departure(declared, release.looks, plan.from_params(release.params), this)
 
 
-def frontier(release: Release, variants: dict[str, VariantFigures]) -> Frontier:
+def frontier(release: Release, variants: dict[str, VariantFigures]) -> FrontierSummary:
     """The frontier's figures: the smallest SAFE variant and uniform rank, the SAFE Pareto points (smaller and
     not worse in mean Δ than any other SAFE one), and how truncating the probe compares with retraining."""
     kinds = {v.name: v for v in release.params.variants}
@@ -208,7 +198,7 @@ def frontier(release: Release, variants: dict[str, VariantFigures]) -> Frontier:
     correlation = (statistics.correlation(cut, kept) if len(pairs) >= 3 and len(set(cut)) > 1 and len(set(kept)) > 1
                    else None)
     ranks = [kinds[n].uniform_rank for n, v in variants.items() if v.safe and kinds[n].uniform_rank is not None]
-    return Frontier(min(ranks, default=None), round(safe[0][0], 1) if safe else None, safe[0][1] if safe else None,
+    return FrontierSummary(min(ranks, default=None), round(safe[0][0], 1) if safe else None, safe[0][1] if safe else None,
                     len(safe), len(pareto), None if gap is None else _r(gap), None if correlation is None else _r(correlation))
 
 

@@ -102,9 +102,10 @@ def test_a_malformed_policy_stops_at_validate_and_the_last_results_stay(reproduc
         assert result.returncode != 0 and ran_stages(result.stdout) == ["validate"]
         assert "rankcert: error: policy policies/safe_uniform.yaml is not valid YAML" in result.stderr
         assert {p: p.read_bytes() for p in kept} == kept  # DVC never reached certify, so nothing was deleted
-        # the gate, run as the README says inside the demo workspace, names the one cause
-        fails = gate_failures(ws)
-        assert len(fails) == 1 and fails[0].startswith("FAIL validate: policy policies/safe_uniform.yaml is not valid YAML")
+        # the gate, run as the README says inside the demo workspace: bad input, one line naming it, exit 2
+        gate = sh(ws, sys.executable, "-m", "rankcert.tools.pre_release", check=False)
+        assert gate.returncode == 2 and gate.stdout == "", gate.stdout + gate.stderr
+        assert gate.stderr.startswith("rankcert: error: policy policies/safe_uniform.yaml is not valid YAML")
     finally:
         policy.write_text(good)
     try:  # validate's marker is gone: one stage to rerun, the rest out of date only through it
