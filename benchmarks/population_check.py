@@ -107,9 +107,7 @@ def pooled_collapses(archives: list[Path]) -> dict:
         for (seed, adapter), right in correct.items():
             accuracies.setdefault(seed, {})[adapter] = float(right.mean())
         labels = read_labels(archive)
-    runs = collapse.find(accuracies, collapse.chance(labels), len(labels))
-    adapters = sorted({a for by_seed in accuracies.values() for a in by_seed})
-    rates = collapse.rates(runs, adapters, {a: sum(a in by_seed for by_seed in accuracies.values()) for a in adapters})
+    runs, rates = collapse.survey(accuracies, labels)
     return {"runs": [c.line() for c in runs],
             "rates": {a: {"collapsed": r.collapsed, "runs": r.runs, "low": round(r.low, 4), "high": round(r.high, 4)}
                       for a, r in rates.items()}}

@@ -19,6 +19,13 @@ def rule(**overrides):
     return dataclasses.replace(load_params(PROJECT / "params.yaml").certify, **overrides)
 
 
+def set_in(tree: dict, keys: list[str], value) -> None:
+    """tree[keys[0]]...[keys[-1]] = value (a params file's or a certificate's nested key)."""
+    for key in keys[:-1]:
+        tree = tree[key]
+    tree[keys[-1]] = value
+
+
 def sh(cwd: Path, *command: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run `command` in `cwd`; with `check`, a failure raises with its whole output."""
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)

@@ -12,7 +12,7 @@ from rankcert.config.params import load_params
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.layout import LAYOUT, Layout
 from rankcert.tools import policy_export
-from tests.helpers import PROJECT
+from tests.helpers import PROJECT, set_in
 from tests.test_certify import ALL_OK, SEEDS, make_run, read_certificate, run_certify
 
 LOOKS = [5, 6]  # with share 0.5: five passes of five say SAFE at the first look (pocock spends 4.4% by 5 of 6)
@@ -139,11 +139,7 @@ def workspace(first_look, tmp_path):
 def edit_params(root, **changes):
     params = yaml.safe_load((root / "params.yaml").read_text())
     for key, value in changes.items():
-        *parents, last = key.split(".")
-        section = params
-        for name in parents:
-            section = section[name]
-        section[last] = value
+        set_in(params, key.split("."), value)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
 
 

@@ -9,16 +9,12 @@ import yaml
 from rankcert.config.harness import run_main
 from rankcert.runtime.layout import LAYOUT
 from stages import certify, compress, evaluate, prepare, probe, validate
-from tests.helpers import PROJECT
+from tests.helpers import PROJECT, set_in
 
 
 def write_params(tmp_path, raw, **changes):
     for dotted, value in changes.items():
-        *parents, last = dotted.split("__")
-        node = raw
-        for key in parents:
-            node = node[key]
-        node[last] = value
+        set_in(raw, dotted.split("__"), value)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
 
 

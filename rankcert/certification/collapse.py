@@ -114,3 +114,12 @@ def _root(rising) -> float:
 def rates(found: list[Collapse], adapters: list[str], runs: dict[str, int]) -> dict[str, CollapseRate]:
     """adapter -> its collapse rate over its measured runs (`runs`: adapter -> runs measured)."""
     return {a: rate(sum(c.adapter == a for c in found), runs[a]) for a in adapters if runs.get(a)}
+
+
+def survey(accuracies: dict[int, dict[str, float | None]], labels) -> tuple[list[Collapse], dict[str, CollapseRate]]:
+    """Every collapsed run and each adapter's collapse rate over its measured runs, from seed -> adapter ->
+    accuracy (None: not measured) and the eval set's labels (its chance)."""
+    found = find(accuracies, chance(labels), len(labels))
+    adapters = list(dict.fromkeys(a for runs in accuracies.values() for a in runs))
+    measured = {a: sum(runs.get(a) is not None for runs in accuracies.values()) for a in adapters}
+    return found, rates(found, adapters, measured)

@@ -75,11 +75,8 @@ def collapses(probes: dict, probe_correct: dict, correct: dict) -> tuple[list[co
     if labels is None:
         return [], {}
     runs = {"probe": probe_correct, **correct}
-    accuracies = {seed: {name: None if by_seed.get(seed) is None else float(by_seed[seed].mean())
-                         for name, by_seed in runs.items()} for seed in probes}
-    found = collapse.find(accuracies, collapse.chance(labels.tolist()), len(labels))
-    measured = {name: sum(c is not None for c in by_seed.values()) for name, by_seed in runs.items()}
-    return found, collapse.rates(found, list(runs), measured)
+    return collapse.survey({seed: {name: None if by_seed.get(seed) is None else float(by_seed[seed].mean())
+                                   for name, by_seed in runs.items()} for seed in probes}, labels.tolist())
 
 
 def not_certified(level: stats.Level, disagreements: list[str], claims: list[ClaimCheck],

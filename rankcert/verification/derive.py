@@ -112,9 +112,8 @@ def collapses(release: Release) -> dict:
         return {"collapses": [], "collapse_rates": {}}
     accuracy = {s: {n: float(a.correct.mean()) if (a := release.adapters.get((s, n))) else None for n in names}
                 for s in seeds}
-    found = collapse.find(accuracy, collapse.chance(labels.tolist()), len(labels))
-    runs = {n: sum((s, n) in release.adapters for s in seeds) for n in names}
-    return {"collapses": found, "collapse_rates": collapse.rates(found, names, runs)}
+    found, rates = collapse.survey(accuracy, labels.tolist())
+    return {"collapses": found, "collapse_rates": rates}
 
 
 def against_policy(release: Release, variants: dict[str, VariantFigures],
