@@ -33,6 +33,7 @@ from rankcert.runtime.device import lease_device  # noqa: E402
 from rankcert.runtime.layout import LAYOUT  # noqa: E402
 from rankcert.runtime.runfacts import device_name, package_versions  # noqa: E402
 from rankcert.tools import demo
+from rankcert.training import base as base_module  # noqa: E402
 from rankcert.training import cotrain, loop  # noqa: E402
 
 
@@ -51,9 +52,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def probe_job(base: cotrain.SharedBase, params) -> cotrain.Job:
+def probe_job(base: base_module.SharedBase, params) -> base_module.Job:
     """The probe's adapter, as stage probe plans it."""
-    return cotrain.Job("probe", dict.fromkeys(base.modules, params.probe.rank),
+    return base_module.Job("probe", dict.fromkeys(base.modules, params.probe.rank),
                        dict.fromkeys(base.modules, params.probe.alpha))
 
 
@@ -61,7 +62,7 @@ def time_ours(params, train_set, device, steps: int, graphs: bool) -> dict:
     """The probe trained as stage probe trains it (cotrain.fit_all): graphed on CUDA, or the eager loop."""
     params = dataclasses.replace(params, train=dataclasses.replace(params.train, steps=steps),
                                  runtime=dataclasses.replace(params.runtime, cuda_graphs=graphs))
-    base = cotrain.SharedBase(params, 42)
+    base = base_module.SharedBase(params, 42)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     sync(device)
@@ -136,7 +137,7 @@ def profile_step(params, train_set, device, steps: int = 5) -> dict:
     from torch.profiler import ProfilerActivity, profile
 
     recipe = dataclasses.replace(params.train, steps=steps + 3)
-    base = cotrain.SharedBase(params, 42)
+    base = base_module.SharedBase(params, 42)
     model = base.lora_model(probe_job(base, params)).to(device).train()
     order = loop.batch_order(len(train_set), recipe.steps, recipe.batch_size, 42)
     step = loop.EagerStep(model, train_set, order, recipe, device)

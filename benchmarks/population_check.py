@@ -47,6 +47,8 @@ def pool(args) -> None:
         seconds, output = timed(command, ws, dict(os.environ, PYTHONUNBUFFERED="1"), True)
     finally:  # a failed stage (a collapsed run can fail certify's inputs) must not lose the predictions made
         keep_predictions(ws, args.out)
+        for log in sorted(ws.glob("bench-*.log"))[-1:]:  # every stage's lines: the time breakdown reads them
+            args.out.with_suffix(".log").write_bytes(log.read_bytes())
     facts = {"device": device_name(), "packages": package_versions(), "pool_seeds": seeds, "pool_s": round(seconds, 2),
              "per_gpu": args.per_gpu, "stages": output.count("Running stage '"), "verdicts": verdicts(ws),
              "wall_s": round(time.perf_counter() - started, 2)}

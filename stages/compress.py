@@ -19,7 +19,8 @@ from rankcert.runtime.device import lease_device
 from rankcert.runtime.layout import LAYOUT, PROBE
 from rankcert.runtime.outputs import atomic_dir
 from rankcert.runtime.text import rank_summary
-from rankcert.training.cotrain import SharedBase, fit_all
+from rankcert.training.base import SharedBase
+from rankcert.training.cotrain import fit_all
 from rankcert.training.runs import trained, write_timing
 from rankcert.training.spectra import read_spectra
 

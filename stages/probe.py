@@ -11,7 +11,8 @@ from rankcert.inputs import data
 from rankcert.runtime.device import lease_device
 from rankcert.runtime.layout import LAYOUT, PROBE
 from rankcert.training import identity
-from rankcert.training.cotrain import Job, SharedBase, fit_all
+from rankcert.training.base import Job, SharedBase
+from rankcert.training.cotrain import fit_all
 from rankcert.training.probing import import_adapter, spectra_writer
 from rankcert.training.runs import trained, write_adapter_run, write_timing
 

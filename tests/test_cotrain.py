@@ -14,7 +14,8 @@ from rankcert.config.params import params_from_dict
 from rankcert.evaluation import prediction
 from rankcert.inputs import data
 from rankcert.runtime.layout import LAYOUT
-from rankcert.training import cotrain, modeling
+from rankcert.training import modeling
+from rankcert.training.base import Job, SharedBase
 from stages import compress, evaluate, prepare, probe
 
 
@@ -52,8 +53,8 @@ def test_a_variant_is_the_same_bytes_alone_beside_others_and_in_another_order(se
 
 def test_the_shared_base_builds_what_a_build_of_its_own_builds(demo_params_obj):
     params = demo_params_obj
-    base = cotrain.SharedBase(params, 9)
-    jobs = [cotrain.Job(name, {m: r for m in base.modules}, {m: float(r) for m in base.modules})
+    base = SharedBase(params, 9)
+    jobs = [Job(name, {m: r for m in base.modules}, {m: float(r) for m in base.modules})
             for name, r in (("a", 8), ("b", 4))]
     shared = [base.lora_model(job).state_dict() for job in jobs]
     for job, state in zip(jobs, shared):
@@ -96,36 +97,3 @@ def test_one_base_model_predicts_as_each_adapter_on_a_base_of_its_own(seed_dir):
         expected = prediction.predict(own, eval_set, params.evaluate.batch_size, torch.device("cpu"))
         assert pd.read_csv(LAYOUT.predictions(5, name))["prediction"].tolist() == expected, name
         assert LAYOUT.eval_metrics(5, name).is_file()
-
-
-def test_running_out_of_gpu_memory_retries_the_wave_with_half_as_many(monkeypatch, capsys):
-    """The retry logic alone (no GPU here): a wave of more than one training runs out of memory."""
-    jobs = [cotrain.Job(f"v{i}", {}, {}) for i in range(4)]
-    waves = []
-
-    def train_wave(base, wave, data, device, label):
-        waves.append([job.name for job in wave])
-        if len(wave) > 1:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-        return [cotrain.Trained(wave[0], None, [], 1.0, 1)]
-
-    monkeypatch.setattr(cotrain, "_train_wave", train_wave)
-    monkeypatch.setattr(cotrain, "_free_gpu_memory", lambda: None)
-    monkeypatch.delenv("RANKCERT_CONCURRENT_TRAININGS", raising=False)
-    done = [t.job.name for t in cotrain._fit_on_gpu(None, jobs, None, torch.device("cuda"), "compress@5")]
-    assert done == ["v0", "v1", "v2", "v3"]
-    assert waves == [["v0", "v1", "v2", "v3"], ["v0", "v1"], ["v0"], ["v1"], ["v2"], ["v3"]]
-    err = capsys.readouterr().err
-    assert "out of GPU memory with 4 trainings at once; retrying with 2" in err and "with 2 trainings" in err
-
-
-def test_a_training_that_runs_out_of_memory_alone_is_named_in_one_line(monkeypatch):
-    def train_wave(base, wave, data, device, label):
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-
-    monkeypatch.setattr(cotrain, "_train_wave", train_wave)
-    monkeypatch.setattr(cotrain, "_free_gpu_memory", lambda: None)
-    jobs = [cotrain.Job("uniform_r8", {}, {}), cotrain.Job("uniform_r4", {}, {})]
-    with pytest.raises(cotrain.RankcertError, match=r"\[compress@5\] uniform_r8 runs out of GPU memory even trained "
-                                                    "alone; lower train.batch_size"):
-        list(cotrain._fit_on_gpu(None, jobs, None, torch.device("cuda"), "compress@5"))

@@ -8,6 +8,7 @@ from rankcert.config.params import params_from_dict
 from rankcert.evaluation import prediction
 from rankcert.inputs import data, padding
 from rankcert.tools import demo
+from rankcert.training import base as base_module
 from rankcert.training import cotrain
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -29,8 +30,8 @@ def _run(params, graphs: bool, steps=60, seed=3):
     params = dataclasses.replace(params, train=dataclasses.replace(params.train, steps=steps, log_every=10),
                                  probe=dataclasses.replace(params.probe, dropout=0.0),
                                  runtime=dataclasses.replace(params.runtime, cuda_graphs=graphs))
-    base = cotrain.SharedBase(params, seed)
-    job = cotrain.Job("uniform_r8", dict.fromkeys(base.modules, 8), dict.fromkeys(base.modules, 8.0))
+    base = base_module.SharedBase(params, seed)
+    job = base_module.Job("uniform_r8", dict.fromkeys(base.modules, 8), dict.fromkeys(base.modules, 8.0))
     device = torch.device("cuda")
     (trained,) = cotrain.fit_all(base, [job], train_set, device, "cuda-test")
     pred = prediction.predict(trained.model, eval_set, 64, device)
@@ -71,8 +72,8 @@ def _cotrain(params, names: list[str], seed=3, steps=40):
     eval_set = data.encode(demo.synthetic_sentiment(200, seed=6), tokenizer, 32)
     params = dataclasses.replace(params, train=dataclasses.replace(params.train, steps=steps, log_every=10),
                                  probe=dataclasses.replace(params.probe, dropout=0.1))  # RNG used in every step
-    base = cotrain.SharedBase(params, seed)
-    jobs = [cotrain.Job(n, {m: int(n[9:]) for m in base.modules}, {m: float(n[9:]) for m in base.modules})
+    base = base_module.SharedBase(params, seed)
+    jobs = [base_module.Job(n, {m: int(n[9:]) for m in base.modules}, {m: float(n[9:]) for m in base.modules})
             for n in names]
     device = torch.device("cuda")
     out = {}

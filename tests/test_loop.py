@@ -6,7 +6,8 @@ import torch
 from rankcert.evaluation import prediction
 from rankcert.inputs import data
 from rankcert.tools import demo
-from rankcert.training import cotrain, loop
+from rankcert.training import base as base_module
+from rankcert.training import loop
 
 
 def test_batch_order_is_seeded_and_covers_each_epoch_once():
@@ -37,10 +38,10 @@ def test_loss_log_windows():
 
 
 def lora_model(params, seed: int, rank: int, dropout: float):
-    """A rank-`rank` adapter on the seed's base model, built as the stages build one (cotrain.SharedBase)."""
+    """A rank-`rank` adapter on the seed's base model, built as the stages build one (base_module.SharedBase)."""
     params = dataclasses.replace(params, probe=dataclasses.replace(params.probe, dropout=dropout))
-    base = cotrain.SharedBase(params, seed)
-    return base.lora_model(cotrain.Job("test", dict.fromkeys(base.modules, rank), dict.fromkeys(base.modules, float(rank))))
+    base = base_module.SharedBase(params, seed)
+    return base.lora_model(base_module.Job("test", dict.fromkeys(base.modules, rank), dict.fromkeys(base.modules, float(rank))))
 
 
 def _tiny_run(params, seed):

@@ -66,8 +66,8 @@ def stage(root: Path, env: dict, *argv: str, **kwargs) -> subprocess.CompletedPr
 def ping(root: Path, env: dict) -> dict:
     """The worker's own description, asked from a process that has `env` (so the same key)."""
     code = ("import json, os; from rankcert.worker import environment_key, worker_paths; "
-            "from rankcert.worker.client import connect; "
-            "c = connect(worker_paths(environment_key(dict(os.environ)))); c.send({'op': 'ping'}); "
+            "from rankcert.runtime.services import connect; "
+            "c = connect(worker_paths(environment_key(dict(os.environ))).socket); c.send({'op': 'ping'}); "
             "print(json.dumps(c.receive()[0]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)

@@ -13,7 +13,7 @@ from rankcert.config.variants import PlanInputs, Variant
 from rankcert.runtime.layout import LAYOUT, PROBE
 from rankcert.runtime.outputs import write_json
 from rankcert.training import identity
-from rankcert.training.cotrain import Job, SharedBase
+from rankcert.training.base import Job, SharedBase
 from rankcert.training.modeling import frozen_copy, load_adapter, lora_scales
 from rankcert.training.runs import write_adapter_run
 
@@ -36,7 +36,7 @@ def plan_record(variant: Variant, plan: dict[str, int], params: Params, probe_sp
 def write_variant_run(folder: Path, model, log, device, base: SharedBase, record: dict, training: Training) -> None:
     """The variant's run folder (rankcert.training.runs) with the `training` its weights had, its plan.json `record` inside."""
     write_adapter_run(folder, record["variant"], model, log, device, base.seed, base.model_type,
-                      identity.base_model(base.params.model), base.pad, training,
+                      identity.base_model(base.recipe.model), base.pad, training,
                       extra=lambda run: write_json(run / "plan.json", record))
 
 

@@ -28,6 +28,7 @@ class Encoded:
     input_ids: np.ndarray  # int64 [n, length]
     attention_mask: np.ndarray  # int64 [n, length]
     labels: np.ndarray  # int64 [n]
+    source: Path | None = None  # the file load_encoded read them from (the GPU trainer reads it again)
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return {"input_ids": self.input_ids, "attention_mask": self.attention_mask, "labels": self.labels}
@@ -192,7 +193,7 @@ def load_encoded(path: str | Path, model_name: str | None = None) -> Encoded:
     tensors = {k: np.array(v) for k, v in load_file(str(path)).items()}  # writable copies, as torch wants
     if model_name is not None:
         check_sequence_width(model_name, tensors["input_ids"].shape[1], path)
-    return Encoded(tensors["input_ids"], tensors["attention_mask"], tensors["labels"])
+    return Encoded(tensors["input_ids"], tensors["attention_mask"], tensors["labels"], path.resolve())
 
 
 def load_tokenizer(name: str, revision: str = "main"):

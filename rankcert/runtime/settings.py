@@ -19,17 +19,21 @@ from rankcert.runtime.errors import RankcertError
 VARIABLES = {
     "RANKCERT_CHECKPOINT_EVERY": "save CPU training state every <steps>, so a killed run resumes (a whole number; "
                                  "default 0: off)",
-    "RANKCERT_CONCURRENT_TRAININGS": "at most <n> of a seed's adapters train at once on a GPU (a whole number; "
-                                     "default 0: as many as fit)",
+    "RANKCERT_CONCURRENT_TRAININGS": "at most <n> adapters train at once on a GPU, in the GPU trainer or a stage's "
+                                     "own (a whole number; default 0: as many as fit)",
     "RANKCERT_GPU_SLOTS": "stages that may share one GPU at once (a whole number, at least 1; default 1); "
                           "`parallel --per-gpu` sets it",
     "RANKCERT_GPU_LEASE_DIR": "where the GPU lease locks live (an absolute path; default /tmp/rankcert-gpu-leases, "
                               "shared by the host)",
+    "RANKCERT_TRAINER": "auto (the default): stages that train on a GPU hand their trainings to one trainer process per "
+                        "GPU, which trains every stage's adapters at once (same bytes); off: each stage trains its "
+                        "own; on: trainings on the CPU go to it too (tests)",
     "RANKCERT_WORKER": "off (or 0, no, false): run each stage in its own process instead of the warm worker; "
                        "on (1, yes, true): the default",
     "RANKCERT_WORKER_DIR": "the warm worker's socket and log folder (an absolute path; default $XDG_RUNTIME_DIR or "
                            "/tmp, rankcert-<uid>)",
-    "RANKCERT_WORKER_IDLE": "seconds the warm worker waits for work before it exits (a number above 0; default 300)",
+    "RANKCERT_WORKER_IDLE": "seconds the warm worker and the GPU trainer wait for work before they exit (a number above "
+                            "0; default 300 and 120)",
     "RANKCERT_DEBUG": "1 (or yes, true, on): a refused input shows its traceback instead of one line; default off",
     "RANKCERT_KILL_BEFORE_RENAME": "tests only: SIGKILL a stage as it is about to replace an output whose path "
                                    "contains this text (rankcert.runtime.faults)",
@@ -108,6 +112,14 @@ def gpu_lease_dir() -> Path:
     return _folder("RANKCERT_GPU_LEASE_DIR", Path("/tmp/rankcert-gpu-leases"))
 
 
+def trainer_mode() -> str:
+    """auto, on or off (RANKCERT_TRAINER)."""
+    value = _read("RANKCERT_TRAINER").lower() or "auto"
+    if value not in ("auto", "on", "off"):
+        raise _refuse("RANKCERT_TRAINER", value, "auto, on or off")
+    return value
+
+
 def worker_enabled() -> bool:
     return _switch("RANKCERT_WORKER", True)
 
@@ -138,7 +150,7 @@ def dvc_stage() -> str | None:
     return os.environ.get("DVC_STAGE") or None
 
 
-READERS = (checkpoint_every, concurrent_trainings, gpu_slots, gpu_lease_dir, worker_enabled, worker_dir,
+READERS = (checkpoint_every, concurrent_trainings, gpu_slots, gpu_lease_dir, trainer_mode, worker_enabled, worker_dir,
            lambda: worker_idle_s(300.0), debug, kill_before_rename, stage_start)
 
 

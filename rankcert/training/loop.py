@@ -1,7 +1,7 @@
 """Training steps and the eager loop; the recipe comes from TrainParams.
 
 `train` is the eager loop (on the CPU, and on CUDA with runtime.cuda_graphs off). `GraphedStep` is the whole
-step captured as one CUDA graph: rankcert.training.cotrain replays several of them at once, the one graphed CUDA path.
+step captured as one CUDA graph: rankcert.training.cohort replays many of them at once, the one graphed CUDA path.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from rankcert.config.params import TrainParams
 from rankcert.inputs.data import Encoded
+from rankcert.runtime.errors import RankcertError
 from rankcert.training.checkpoint import Checkpoint
 
 
@@ -150,9 +151,17 @@ class GraphedStep:
                 for value in state.values():
                     value.zero_()
         self.optimizer.zero_grad(set_to_none=True)
+        # capture_begin, not `with torch.cuda.graph`: that context synchronises the device and collects garbage
+        # first, which would stall every training already replaying beside this one (rankcert.training.cohort)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, stream=self.stream):
-            self.loss = body()
+        with torch.cuda.stream(self.stream):
+            self.graph.capture_begin()
+            try:
+                self.loss = body()
+            finally:
+                self.graph.capture_end()
+        # the first replay must follow the restored weights and the copies above, made on the current stream
+        self.stream.wait_stream(torch.cuda.current_stream())
 
     def __call__(self, i: int, lr: float) -> torch.Tensor:
         self.rows.copy_(self.order[i])
@@ -185,6 +194,14 @@ def forward_backward(model, tensors: dict[str, torch.Tensor], rows: torch.Tensor
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
     loss.backward()
     return loss.detach()
+
+
+def check_finite(name: str, losses: list[float], every: int, label: str) -> None:
+    """Refuse a training whose loss went to inf or nan (`losses` one value per `every` steps)."""
+    bad = next((i for i, value in enumerate(losses) if not math.isfinite(value)), None)
+    if bad is not None:
+        raise RankcertError(f"[{label}] {name} diverged: its training loss is {losses[bad]} by step "
+                            f"{(bad + 1) * every}; lower train.lr (the stage keeps its previous outputs)")
 
 
 def loss_log(losses: list[float], recipe: TrainParams, warmup: int) -> list[LogRow]:

@@ -11,7 +11,7 @@ from rankcert.config.params import Params
 from rankcert.runtime.layout import LAYOUT, PROBE
 from rankcert.runtime.outputs import write_json
 from rankcert.training import identity, imported, spectra
-from rankcert.training.cotrain import SharedBase
+from rankcert.training.base import SharedBase
 from rankcert.training.modeling import frozen_copy, load_adapter, lora_scales, read_lora_factors
 from rankcert.training.runs import imported_training, write_adapter_run
 

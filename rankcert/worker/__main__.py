@@ -37,13 +37,13 @@ def main(argv: list[str]) -> int:
 
 def status(stop: bool) -> int:
     """Every worker of this user: ask each (or tell each to stop); remove sockets nobody answers."""
-    from rankcert.worker import WorkerUnavailable, runtime_dir, worker_paths
-    from rankcert.worker.client import connect
-    from rankcert.worker.protocol import ConnectionClosed
+    from rankcert.runtime.channel import ConnectionClosed
+    from rankcert.runtime.services import ServiceUnavailable, connect, runtime_dir
+    from rankcert.worker import worker_paths
 
     try:
         folder = runtime_dir()
-    except WorkerUnavailable as err:
+    except ServiceUnavailable as err:
         print(f"rankcert: error: {err}", file=sys.stderr)
         return 2
     sockets = sorted(folder.glob("w-*.sock"))
@@ -53,7 +53,7 @@ def status(stop: bool) -> int:
         key = path.stem[2:]
         log = path.with_suffix(".log")
         try:
-            channel = connect(worker_paths(key, folder))
+            channel = connect(worker_paths(key, folder).socket)
             channel.send({"op": "stop" if stop else "ping"})
             info, _ = channel.receive()
         except (ConnectionRefusedError, ConnectionClosed, OSError):

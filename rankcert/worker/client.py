@@ -4,20 +4,17 @@ Standard library only: this process must start in milliseconds and never import 
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 
-from rankcert.runtime import settings
-from rankcert.worker import WorkerPaths, WorkerUnavailable, environment_key, worker_paths
+from rankcert.runtime import services, settings
+from rankcert.runtime.channel import Channel, ConnectionClosed
+from rankcert.runtime.services import ServiceUnavailable
+from rankcert.worker import WorkerPaths, environment_key, worker_paths
 from rankcert.worker.child import die_with_parent, run_stage
-from rankcert.worker.protocol import Channel, ConnectionClosed
 
-START_TIMEOUT_S = 30.0
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
@@ -34,7 +31,7 @@ def run(argv: list[str]) -> int:
             channel.send(request(argv, start), stdio_fds())
             started, _ = channel.receive()
             break
-        except (WorkerUnavailable, ConnectionClosed, OSError) as err:
+        except (ServiceUnavailable, ConnectionClosed, OSError) as err:
             if attempt == 2:  # a worker that exits as we connect gets one retry with a fresh one
                 print(f"rankcert: warm worker unavailable ({err}); running {argv[0]} in this process",
                       file=sys.stderr, flush=True)
@@ -92,46 +89,7 @@ def wait_for_exit(channel: Channel, pid: int, paths: WorkerPaths) -> int:
     return code
 
 
-def connect(paths: WorkerPaths) -> Channel:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(str(paths.socket))
-    except OSError:
-        sock.close()
-        raise
-    return Channel(sock)
-
-
 def connect_or_start(paths: WorkerPaths) -> Channel:
-    """A connection to this environment's worker, starting one if none answers (one starter at a time)."""
-    try:
-        return connect(paths)
-    except (FileNotFoundError, ConnectionRefusedError):
-        pass
-    with open(paths.lock, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            return connect(paths)
-        except (FileNotFoundError, ConnectionRefusedError):
-            pass
-        if paths.socket.exists():
-            paths.socket.unlink()  # left by a worker that was killed
-        server = start_worker(paths)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                return connect(paths)
-            except (FileNotFoundError, ConnectionRefusedError):
-                if server.poll() is not None:
-                    raise WorkerUnavailable(f"the worker exited at start with code {server.returncode}; "
-                                            f"see {paths.log}") from None
-                time.sleep(0.01)
-        raise WorkerUnavailable(f"the worker did not open {paths.socket} within {START_TIMEOUT_S:.0f} s")
-
-
-def start_worker(paths: WorkerPaths) -> subprocess.Popen:
-    """The worker, detached in its own session, logging to paths.log."""
-    with open(paths.log, "a") as log:
-        return subprocess.Popen([sys.executable, "-m", "rankcert.worker", "serve", "--key", paths.key],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                                close_fds=True)
+    """A connection to this environment's worker, starting one if none answers."""
+    argv = [sys.executable, "-m", "rankcert.worker", "serve", "--key", paths.key]
+    return services.connect_or_start(paths.socket, paths.lock, paths.log, argv)

@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, field
 
 from rankcert.runtime import settings
+from rankcert.runtime.channel import Channel, ConnectionClosed
 from rankcert.worker import DEFAULT_IDLE_S, worker_paths
 from rankcert.worker.child import become_stage
-from rankcert.worker.protocol import Channel, ConnectionClosed
 
 # What the stages import; a module missing from this environment is skipped.
 PRELOAD = ["numpy", "pandas", "yaml", "safetensors.numpy", "safetensors.torch", "torch", "tqdm", "transformers",

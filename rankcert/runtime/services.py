@@ -1,0 +1,102 @@
+"""Local services of this user (the warm worker, the GPU trainer): their private folder, the key that says which
+environment and code a service was started from, and connecting to one or starting it (one starter at a time).
+
+Standard library only: the worker's client imports this and must start in milliseconds.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from rankcert.runtime import settings
+from rankcert.runtime.channel import Channel
+
+START_TIMEOUT_S = 30.0
+# Variables that libraries read once, at import: a service whose imports saw other values is another service.
+# OMP_NUM_THREADS is one (torch's CPU thread count is fixed when torch loads: a child forked from a worker
+# imported with 2 threads keeps 2 whatever its own environment says). CUDA_* is read later, in the child.
+KEY_ENV_PREFIXES = ("PYTHON", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "TOKENIZERS_", "DATASETS_", "USE_TORCH",
+                    "USE_TF", "LD_", "TORCH_", "OMP_", "MKL_")
+# ...except those the worker's child applies itself when it rebuilds sys.std* (child._reopen_stdio).
+KEY_ENV_IGNORED = ("PYTHONUNBUFFERED", "PYTHONIOENCODING")
+
+
+class ServiceUnavailable(Exception):
+    """The service can't be reached or started; the caller then does the work in its own process."""
+
+
+def runtime_dir() -> Path:
+    """This user's private folder for sockets and logs (mode 0700, owned by the user, else refused)."""
+    folder = settings.worker_dir()
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.lstat()
+    except OSError as err:
+        raise ServiceUnavailable(f"cannot use {folder}: {err.strerror}") from err
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ServiceUnavailable(f"{folder} must be a folder owned by this user with mode 0700")
+    return folder
+
+
+def environment_key(env: dict[str, str], code: Iterable[Path], extra: str = "") -> str:
+    """Identity of a Python environment (interpreter, installed packages, import-time variables), of the service's
+    own `code` files and of `extra`. A pip install or uninstall changes the site-packages folder's mtime."""
+    digest = hashlib.sha256()
+    digest.update(f"{os.path.realpath(sys.executable)}\0{sys.version}\0{extra}\0".encode())
+    for entry in sys.path:
+        if entry.endswith(("site-packages", "dist-packages")) and os.path.isdir(entry):
+            digest.update(f"{entry}\0{os.stat(entry).st_mtime_ns}\0".encode())
+    for name in code:
+        digest.update(name.read_bytes())
+    for name in sorted(env):
+        if name.startswith(KEY_ENV_PREFIXES) and name not in KEY_ENV_IGNORED:
+            digest.update(f"{name}={env[name]}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+def connect(path: Path) -> Channel:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+    except OSError:
+        sock.close()
+        raise
+    return Channel(sock)
+
+
+def connect_or_start(path: Path, lock: Path, log: Path, argv: list[str], env: dict[str, str] | None = None) -> Channel:
+    """A connection to the service listening at `path`, starting `argv` (detached, logging to `log`) if none
+    answers; the flock on `lock` makes one starter of many."""
+    try:
+        return connect(path)
+    except (FileNotFoundError, ConnectionRefusedError):
+        pass
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            return connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            pass
+        if path.exists():
+            path.unlink()  # left by a service that was killed
+        with open(log, "a") as out:
+            server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+                                      close_fds=True, env=env)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                return connect(path)
+            except (FileNotFoundError, ConnectionRefusedError):
+                if server.poll() is not None:
+                    raise ServiceUnavailable(f"{argv[2:4]} exited at start with code {server.returncode}; "
+                                             f"see {log}") from None
+                time.sleep(0.01)
+        raise ServiceUnavailable(f"nothing opened {path} within {START_TIMEOUT_S:.0f} s; see {log}")
