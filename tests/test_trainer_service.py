@@ -1,4 +1,4 @@
-"""The GPU trainer (rankcert.training.trainer_service), run on the CPU (RANKCERT_TRAINER=on): two seeds' stages in
+"""The GPU trainer (rankcert.training.trainer_service), run on the CPU (RANKCERT_TRAINER=all): two seeds' stages in
 processes of their own send it their trainings at once, and each gets the bytes it makes training alone."""
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def on_trainer(root, env) -> dict[str, str]:
     """probe then compress of both seeds, the seeds at once, each stage in a process of its own."""
     for stage in ("probe", "compress"):
         procs = [subprocess.Popen([sys.executable, "-m", f"stages.{stage}", "--seed", str(seed)], cwd=root,
-                                  env=dict(env, RANKCERT_TRAINER="on"), stdout=subprocess.PIPE,
+                                  env=dict(env, RANKCERT_TRAINER="all"), stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True) for seed in SEEDS]
         for proc in procs:
             out, _ = proc.communicate(timeout=300)

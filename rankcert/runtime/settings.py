@@ -25,9 +25,9 @@ VARIABLES = {
                           "`parallel --per-gpu` sets it",
     "RANKCERT_GPU_LEASE_DIR": "where the GPU lease locks live (an absolute path; default /tmp/rankcert-gpu-leases, "
                               "shared by the host)",
-    "RANKCERT_TRAINER": "auto (the default): stages that train on a GPU hand their trainings to one trainer process per "
-                        "GPU, which trains every stage's adapters at once (same bytes); off: each stage trains its "
-                        "own; on: trainings on the CPU go to it too (tests)",
+    "RANKCERT_TRAINER": "gpu: stages that train on a GPU hand their trainings to one trainer process per GPU, which "
+                        "trains every stage's adapters at once (same bytes); all: trainings on the CPU too (tests); "
+                        "off: each stage trains its own (the default until the trainer is measured on a GPU)",
     "RANKCERT_WORKER": "off (or 0, no, false): run each stage in its own process instead of the warm worker; "
                        "on (1, yes, true): the default",
     "RANKCERT_WORKER_DIR": "the warm worker's socket and log folder (an absolute path; default $XDG_RUNTIME_DIR or "
@@ -113,10 +113,10 @@ def gpu_lease_dir() -> Path:
 
 
 def trainer_mode() -> str:
-    """auto, on or off (RANKCERT_TRAINER)."""
-    value = _read("RANKCERT_TRAINER").lower() or "auto"
-    if value not in ("auto", "on", "off"):
-        raise _refuse("RANKCERT_TRAINER", value, "auto, on or off")
+    """off, gpu or all (RANKCERT_TRAINER)."""
+    value = _read("RANKCERT_TRAINER").lower() or "off"
+    if value not in ("off", "gpu", "all"):
+        raise _refuse("RANKCERT_TRAINER", value, "off, gpu or all")
     return value
 
 

@@ -25,7 +25,7 @@ def fit_all(base: SharedBase, jobs: list[Job], data: Encoded, device: torch.devi
     """Train every job; yield each as it finishes."""
     graphed = device.type == "cuda" and base.recipe.runtime.cuda_graphs  # read on any device: declared params
     mode = settings.trainer_mode()
-    if (graphed and mode != "off") or (device.type == "cpu" and mode == "on"):
+    if (graphed and mode != "off") or (device.type == "cpu" and mode == "all"):
         try:
             channel = connect_to_trainer(device)
         except (ServiceUnavailable, OSError) as err:
