@@ -15,9 +15,10 @@ from rankcert.runtime import device
 from rankcert.training.imported import check_config
 
 
-def check_inputs(params_path: Path, data: bool = True) -> tuple[Params, Policy]:
-    """The params and their policy, once both are valid; otherwise RankcertError naming what to fix. `data`: read
-    a local data folder as prepare would (pandas); the pre-release gate, whose CI job has no pandas, leaves it to
+def check_inputs(params_path: Path, here: bool = True) -> tuple[Params, Policy]:
+    """The params and their policy, once both are valid; otherwise RankcertError naming what to fix. `here`: also
+    what only the machine that runs the stages must have, runtime.device (torch) and a local data folder read as
+    prepare would (pandas); the pre-release gate, whose CI job has neither and runs no stage, leaves them to
     validate, whose output the gate's `dvc status` check covers."""
     params = load_params(params_path)
     policy = load_policy(params.certify.policy)
@@ -27,8 +28,8 @@ def check_inputs(params_path: Path, data: bool = True) -> tuple[Params, Policy]:
     if params.probe.adapter:  # a user's adapter in the probe's place: its config, base and rank (shapes: probe)
         check_config(params)
         check_tracked(params.probe.adapter, "probe.adapter", params.inputs)
-    device.check(params.runtime.device)
-    if data:
+    if here:
+        device.check(params.runtime.device)
         from rankcert.inputs.data import check_local_data  # pandas: only where the data is read
 
         check_local_data(params.data, params.model.num_labels, params.seeds)

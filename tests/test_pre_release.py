@@ -214,6 +214,18 @@ def test_the_gate_imports_with_what_its_ci_job_installs():
     assert sh(PROJECT, sys.executable, "-c", code).stdout.strip() == "ok"
 
 
+def test_the_gate_reads_params_that_ask_for_a_gpu_without_torch(tmp_path):
+    """The gate judges a certificate; it runs no stage, so runtime.device: cuda asks nothing of its machine."""
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params["runtime"]["device"] = "cuda"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    code = ("import sys; sys.modules.update(dict.fromkeys(['torch', 'transformers', 'scipy', 'pandas'])); "
+            "from rankcert.validation import check_inputs; "
+            f"print(check_inputs(__import__('pathlib').Path({str(tmp_path / 'params.yaml')!r}), here=False)[0]"
+            ".runtime.device)")
+    assert sh(PROJECT, sys.executable, "-c", code).stdout.strip() == "cuda"
+
+
 def test_a_changed_dependency_that_is_another_stale_stages_output_is_not_a_cause():
     status = {"dvc.yaml:validate": [{"changed deps": {"params.yaml": "modified"}},
                                     {"changed outs": {"data/inputs/validated.json": "deleted"}}],

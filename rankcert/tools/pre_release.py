@@ -237,7 +237,7 @@ def check(args: argparse.Namespace) -> tuple[str, list[str], str | None, list[st
     """(the headline, the FAIL lines, the release compared with, the summary's markdown); RankcertError on input
     that can't be judged: params or policy that validate refuses (every stage would read out of date for it), or
     a certificate that can't be read."""
-    params, policy = check_inputs(args.params, data=False)
+    params, policy = check_inputs(args.params, here=False)
     changes = stage_changes(json.loads(_run("dvc", "status", "--json") or "{}"), args.allow_missing_data)
     stale, downstream = stale_stages(changes, lock_outputs(Path("dvc.lock")))
     failures = [f"pipeline not up to date: {line}" for line in stale]
