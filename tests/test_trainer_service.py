@@ -79,5 +79,9 @@ def test_stages_training_at_once_on_the_trainer_write_the_bytes_they_write_alone
     refused = ask(paths, {"op": "train", "recipe": {}, "seed": 5, "label": "x@5", "jobs": [], "data": "-", "out": "."})
     assert refused["event"] == "error" and "KeyError" in refused["message"]
     assert ask(paths, {"op": "ping"})["in_flight"] == 0
+    stopped = subprocess.run([sys.executable, "-m", "rankcert.worker", "stop"], cwd=root, env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert f"trainer {paths.key}: pid" in stopped.stdout and "stopping once they are done" in stopped.stdout
+    assert not paths.socket.exists()  # the next stage starts a fresh trainer
     assert trained_there == alone(root, monkeypatch)
     assert any(name.endswith("uniform_r8/adapter/adapter_model.safetensors") for name in trained_there)

@@ -77,11 +77,20 @@ class Trainer:
         self.clients: dict[socket.socket, Client] = {}
         self.queue: deque[tuple[Client, Job]] = deque()
         self.last_active = time.monotonic()
+        self.stopping = False
+        self.unbind = lambda: None  # set by serve: remove the socket, so the next stage starts a fresh trainer
+
+    def retire(self) -> None:
+        """Take no new trainings; finish those accepted, then exit."""
+        self.stopping = True
+        self.unbind()
 
     def loop(self) -> None:
-        while self.cohort or self.queue or self.clients or time.monotonic() - self.last_active < self.idle_s:
+        while self.cohort or self.queue or self.clients or (
+                not self.stopping and time.monotonic() - self.last_active < self.idle_s):
             timeout = (0.0 if self.cohort.launched else 0.0005) if self.cohort else 1.0
-            ready, _, _ = select.select([self.listener, *self.clients], [], [], timeout)
+            listening = [] if self.stopping else [self.listener]
+            ready, _, _ = select.select([*listening, *self.clients], [], [], timeout)
             for sock in ready:
                 if sock is self.listener:
                     self.accept()
@@ -93,16 +102,18 @@ class Trainer:
             self.report_progress()
             if self.cohort or self.queue:
                 self.last_active = time.monotonic()
-        log(f"idle for {self.idle_s:.0f} s: exiting")
+        log("stopped: exiting" if self.stopping else f"idle for {self.idle_s:.0f} s: exiting")
 
     def accept(self) -> None:
         sock, _ = self.listener.accept()
         channel = Channel(sock)
         try:
             request, _ = channel.receive()
-            if request.get("op") == "ping":
+            if request.get("op") in ("ping", "stop"):
                 channel.send({"pid": os.getpid(), "in_flight": len(self.cohort), "waiting": len(self.queue)})
                 channel.close()
+                if request["op"] == "stop":
+                    self.retire()
                 return
             client = self.open(channel, request)
         except (RankcertError, OSError, KeyError, ValueError, ConnectionClosed) as err:
@@ -192,15 +203,21 @@ def serve(key: str, device_type: str) -> None:
     bound = os.stat(paths.socket).st_ino
     device = torch.device(device_type)
     trainer = Trainer(listener, device, settings.worker_idle_s(IDLE_S))
+    trainer.unbind = lambda: _unlink_own(paths.socket, bound)
     log(f"ready on {device} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r})")
     try:
         trainer.loop()
     finally:
-        try:
-            if os.stat(paths.socket).st_ino == bound:
-                os.unlink(paths.socket)
-        except FileNotFoundError:
-            pass
+        _unlink_own(paths.socket, bound)
+
+
+def _unlink_own(path: Path, inode: int) -> None:
+    """Remove our own socket only: a newer trainer may have replaced it."""
+    try:
+        if os.stat(path).st_ino == inode:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def log(message: str) -> None:

@@ -68,7 +68,28 @@ def status(stop: bool) -> int:
                   f"{info['running']} stage(s) running, {info['threads']} thread(s), "
                   f"CUDA initialised: {'yes' if info['cuda_initialized'] else 'no'}; python {info['python']}; "
                   f"log {log}")
+    trainers(folder, stop)
     return 0
+
+
+def trainers(folder, stop: bool) -> None:
+    """The GPU trainers (rankcert.training.trainer_service) beside the workers: ask each, or tell each to stop."""
+    from rankcert.runtime.channel import ConnectionClosed
+    from rankcert.runtime.services import connect
+
+    for path in sorted(folder.glob("t-*.sock")):
+        key, log = path.stem[2:], path.with_suffix(".log")
+        try:
+            channel = connect(path)
+            channel.send({"op": "stop" if stop else "ping"})
+            info, _ = channel.receive()
+        except (ConnectionRefusedError, ConnectionClosed, OSError):
+            path.unlink(missing_ok=True)
+            print(f"trainer {key}: not answering; removed its socket (log {log})")
+            continue
+        what = "stopping once they are done" if stop else "running"
+        print(f"trainer {key}: pid {info['pid']}, {info['in_flight']} training(s) in flight, {info['waiting']} waiting, "
+              f"{what}; log {log}")
 
 
 
