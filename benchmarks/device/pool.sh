@@ -1,0 +1,9 @@
+# Issue 36: a pool of seeds at a collapse-prone recipe (lr 1.2e-3), predictions archived.
+#   run: SEEDS=$(seq -s, 3029 3060) NAME=pool-lr12e4-b bash benchmarks/device/pool.sh   (carry .whl and .minilm)
+source benchmarks/device/setup.sh
+nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -lms 500 > $OUT/$NAME-smi.csv &
+SMI=$!
+python3 benchmarks/population_check.py pool --seeds $SEEDS --model /tmp/minilm --data .minilm/sst2 \
+  --set train.lr=0.0012 $MINILM_SET --set certify.population.looks=3,8,16,32 --root /tmp/pool-$NAME \
+  --per-gpu ${PER_GPU:-8} --out $OUT/$NAME.tgz 2>&1 | tail -30
+kill $SMI
