@@ -94,3 +94,31 @@ def test_a_variant_trained_beside_others_matches_it_trained_alone(profile_params
         assert worst < 1e-4, worst
         assert other[1] == alone[1]
     assert beside["uniform_r4"][1] == reordered["uniform_r4"][1]
+
+
+def test_the_gpu_trainer_trains_the_bytes_a_stage_trains_itself(profile_params, tmp_path, monkeypatch):
+    """Two seeds' jobs sent to one GPU trainer (RANKCERT_TRAINER=gpu) against each trained in its own cohort."""
+    tokenizer, _ = padding.classification_tokenizer(profile_params.model.name)
+    data.save_encoded(data.encode(demo.synthetic_sentiment(400, seed=5), tokenizer, 32), tmp_path / "train.safetensors")
+    train_set = data.load_encoded(tmp_path / "train.safetensors")
+    params = dataclasses.replace(profile_params, train=dataclasses.replace(profile_params.train, steps=40, log_every=10),
+                                 probe=dataclasses.replace(profile_params.probe, dropout=0.1))
+    monkeypatch.setenv("RANKCERT_WORKER_DIR", str(tmp_path / "run"))
+
+    def trained(mode: str) -> dict:
+        monkeypatch.setenv("RANKCERT_TRAINER", mode)
+        out = {}
+        for seed in (3, 4):
+            base = base_module.SharedBase(params, seed)
+            jobs = [base_module.Job(f"uniform_r{r}", dict.fromkeys(base.modules, r), dict.fromkeys(base.modules, float(r)))
+                    for r in (2, 8)]
+            for done in cotrain.fit_all(base, jobs, train_set, torch.device("cuda"), f"cuda-test@{seed}"):
+                out[(seed, done.job.name)] = ({k: v.detach().cpu() for k, v in done.model.state_dict().items()},
+                                              [row.loss for row in done.log])
+        return out
+
+    own, on_trainer = trained("off"), trained("gpu")
+    assert own.keys() == on_trainer.keys()
+    for key, (weights, losses) in own.items():
+        assert losses == on_trainer[key][1], key
+        assert all(torch.equal(weights[k], on_trainer[key][0][k]) for k in weights), key

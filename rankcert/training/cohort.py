@@ -66,6 +66,7 @@ def build_flight(owner: object, base: SharedBase, job: Job, data: Encoded, devic
     torch.cuda.init()  # the default generators exist once CUDA is initialised
     generator = torch.cuda.default_generators[torch.cuda.current_device()]
     default_state = generator.graphsafe_get_state()
+    losses = torch.zeros(recipe.steps, device=device)  # before the step: its stream waits for this zero fill
     try:
         model = base.lora_model(job).to(device).train()
         # its own generator state, seeded as it would be alone: the warm-up draws from it and the captured graph
@@ -74,7 +75,7 @@ def build_flight(owner: object, base: SharedBase, job: Job, data: Encoded, devic
         step = GraphedStep(model, data, order, recipe, device)  # captured on a stream of its own
     finally:
         generator.graphsafe_set_state(default_state)
-    return Flight(owner, job, model, step, lrs, torch.zeros(recipe.steps, device=device), None, None)
+    return Flight(owner, job, model, step, lrs, losses, None, None)
 
 
 class Cohort:
@@ -140,7 +141,10 @@ class Cohort:
 
     def drop(self, owner: object) -> None:
         """Stop the trainings of `owner` (a client that went away)."""
-        self.flights = [f for f in self.flights if f.owner is not owner]
+        for flight in [f for f in self.flights if f.owner is owner]:
+            if self.device.type == "cuda":  # replays still queued must end before their graph's memory is reused
+                flight.step.stream.synchronize()
+            self.flights.remove(flight)
         free_memory(self.device)
 
     def _launch(self, flight: Flight) -> None:
