@@ -14,7 +14,7 @@ from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.outputs import together
 
 CANONICAL = ("per_layer", "uniform_r20", "uniform_r24", "uniform_r16")
-LEVEL_REASON = certificate.Reason(ReasonKind.LEVEL, "validation level is screening+ (3 seed(s) < 5)")
+LEVEL_REASON = certificate.Reason.about_run(ReasonKind.LEVEL, "validation level is screening+ (3 seed(s) < 5)")
 
 
 def seed(delta: float | None, status: str = "PASS") -> SeedDetails:
