@@ -176,7 +176,7 @@ def text(record: Any) -> str:
 
 def read(path: Path, kind: type[Record], fix: str = RERUN) -> Record:
     """The record of type `kind` in `path`; a missing, damaged or differently shaped file is one line ending in `fix`."""
-    return codec.read(path, kind, _NAMES[kind], fix)
+    return codec.read(path, kind, _NAMES.get(kind, "record"), fix)
 
 
 def read_adapter_config(folder: Path, fix: str = RERUN) -> AdapterConfig:
