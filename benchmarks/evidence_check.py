@@ -23,7 +23,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rankcert.certification import evidence, stats  # noqa: E402
-from rankcert.config.params import CertifyParams, build_config  # noqa: E402
+from rankcert.config import codec  # noqa: E402
+from rankcert.config.params import CertifyParams  # noqa: E402
 from rankcert.config.variants import parse_variant  # noqa: E402
 
 
@@ -46,7 +47,7 @@ def packed_rule(raw: dict) -> CertifyParams:
     only the rule, the seeds and the variants are read: a run packed by an older rankcert has other sections."""
     current = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())["certify"]
     packed = {k: v for k, v in raw["certify"].items() if k != "population"}  # the procedure is this checkout's
-    return build_config(CertifyParams, {**current, **packed}, "certify")
+    return codec.load(CertifyParams, {**current, **packed}, "certify")
 
 
 def reading(seeds: list[int], variants: list[str], correct: dict, rule: CertifyParams, split_rows: int | None,

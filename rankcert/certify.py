@@ -72,7 +72,8 @@ def exploratory(verdict: Verdict, reading: plan.Reading) -> Verdict:
     if reading.exploratory is None:
         return verdict
     why = f"exploratory read, not a look of the declared plan: {reading.exploratory} ({plan.DOC})"
-    return dataclasses.replace(verdict, certified=False, reasons=[record.Reason(ReasonKind.EXPLORATORY, why), *verdict.reasons])
+    first = record.Reason.about_run(ReasonKind.EXPLORATORY, why)
+    return dataclasses.replace(verdict, certified=False, reasons=[first, *verdict.reasons])
 
 
 def certificate(verdict: Verdict, sizes: dict[tuple[int, str], Evaluation], reading: plan.Reading) -> record.Certificate:

@@ -22,20 +22,19 @@ from rankcert.runtime.text import rank_summary
 from rankcert.training.base import SharedBase
 from rankcert.training.cotrain import fit_all
 from rankcert.training.runs import trained, write_timing
-from rankcert.training.spectra import read_spectra
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     seed, params, label = per_seed("compress", __doc__, argv)
     variants = params.variants
-    probe_spectra = read_spectra(LAYOUT.probe(seed) / "spectra.json") if any(v.needs_spectra for v in variants) else None
+    probe_spectra = (records.read(LAYOUT.spectra(seed), records.Spectra).singular_values()
+                     if any(v.needs_spectra for v in variants) else None)
     retrained = [v for v in variants if v.retrained]
     print(f"[{label}] {len(retrained)} retrained from scratch (alpha = r), {len(variants) - len(retrained)} truncated: "
           + ", ".join(v.name for v in variants), flush=True)
     device = lease_device(params.runtime, label)
-    prepared = LAYOUT.prepared(seed)
-    train_data = data.load_encoded(prepared / "train.safetensors", params.model.name) if retrained else None
-    manifest = records.read(prepared / "manifest.json", records.Manifest) if retrained else None
+    train_data = data.load_encoded(LAYOUT.split_data(seed, "train"), params.model.name) if retrained else None
+    manifest = records.read(LAYOUT.manifest(seed), records.Manifest) if retrained else None
     base = SharedBase(params, seed)
     jobs = {v.name: job_of(v, params, base.modules, probe_spectra) for v in variants}
     plans = {v.name: plan_record(v, jobs[v.name].plan, params, probe_spectra) for v in variants}

@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     names = [PROBE, *params.variant_names]
     print(f"[{label}] {len(names)} adapters: {', '.join(names)}", flush=True)
 
-    eval_data = data.load_encoded(LAYOUT.prepared(seed) / "eval.safetensors", params.model.name)
+    eval_data = data.load_encoded(LAYOUT.split_data(seed, "eval"), params.model.name)
     # every adapter readable, and the one its stage wrote, before anything is evaluated
     base_identity = identity.base_model(params.model)
     runs = {name: identity.verified_run(LAYOUT.run(seed, name), seed, name, base_identity) for name in names}

@@ -11,7 +11,7 @@ from rankcert.config.harness import per_seed, run_main
 from rankcert.config.records import Manifest, Sample
 from rankcert.inputs import data, padding
 from rankcert.inputs.sources import check_model_limits
-from rankcert.runtime.layout import LAYOUT
+from rankcert.runtime.layout import LAYOUT, MANIFEST, split_file
 from rankcert.runtime.outputs import atomic_dir, write_text
 
 
@@ -38,8 +38,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     **data.label_counts(evaluation, labels), split_rows=len(eval_split)))
     with atomic_dir(LAYOUT.prepared(seed)) as scratch:
         for name, tensors in encoded.items():
-            data.save_encoded(tensors, scratch / f"{name}.safetensors")
-        write_text(scratch / "manifest.json", records.text(manifest))
+            data.save_encoded(tensors, scratch / split_file(name))
+        write_text(scratch / MANIFEST, records.text(manifest))
 
 
 if __name__ == "__main__":

@@ -25,9 +25,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     print(f"[{label}] r={probe.rank} alpha={probe.alpha}, {params.train.steps} steps", flush=True)
     device = lease_device(params.runtime, label)
-    prepared = LAYOUT.prepared(seed)
-    manifest = records.read(prepared / "manifest.json", Manifest)  # which sample it trains on, for run.json
-    train_data = data.load_encoded(prepared / "train.safetensors", params.model.name)
+    manifest = records.read(LAYOUT.manifest(seed), Manifest)  # which sample it trains on, for run.json
+    train_data = data.load_encoded(LAYOUT.split_data(seed, "train"), params.model.name)
     base = SharedBase(params, seed)
     job = Job(PROBE, {m: probe.rank for m in base.modules}, {m: probe.alpha for m in base.modules})
     (done,) = fit_all(base, [job], train_data, device, label)

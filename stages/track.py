@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from rankcert.config import records
 from rankcert.config.harness import command_line, run_main
+from rankcert.config.records import Tracked
 from rankcert.inputs.sources import folder_fingerprint
-from rankcert.runtime.outputs import write_json
+from rankcert.runtime.outputs import write_text
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -20,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     files = folder_fingerprint(args.source)
-    write_json(args.out, {"files": files})
+    write_text(args.out, records.text(Tracked(files)))
     print(f"[track] {args.source}: {len(files)} file(s) fingerprinted", flush=True)
 
 

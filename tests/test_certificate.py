@@ -10,11 +10,12 @@ from rankcert.certification import certificate, plan
 from rankcert.certification.certificate import Certificate, Metrics, SeedDetails, VariantDetails, VariantMetrics
 from rankcert.certification.collapse import Collapse, CollapseRate
 from rankcert.certification.words import CollapseKind, ReasonKind
+from rankcert.config import codec
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.outputs import together
 
 CANONICAL = ("per_layer", "uniform_r20", "uniform_r24", "uniform_r16")
-LEVEL_REASON = certificate.Reason(ReasonKind.LEVEL, "validation level is screening+ (3 seed(s) < 5)")
+LEVEL_REASON = certificate.Reason.about_run(ReasonKind.LEVEL, "validation level is screening+ (3 seed(s) < 5)")
 
 
 def seed(delta: float | None, status: str = "PASS") -> SeedDetails:
@@ -92,7 +93,9 @@ def test_a_hand_edited_file_is_one_line_naming_the_key(tmp_path):
     data = json.loads(variant.read_text())
     data["spec"] = True
     variant.write_text(json.dumps(data))
-    with pytest.raises(RankcertError, match=r"variants/uniform_r20.json: spec is True, expected one of \['SAFE', "):
+    with pytest.raises(RankcertError, match=r"variants/uniform_r20.json is not the variant's metrics file this rankcert writes "
+                                            r"\(spec must be SAFE, UNSAFE or UNSETTLED, not True: written by another "
+                                            r"version, or edited\); run certify again \(`dvc repro certify`\)$"):
         certificate.read(metrics, details)
     written(tmp_path, sample())
     data = json.loads(metrics.read_text())
@@ -105,7 +108,8 @@ def test_a_hand_edited_file_is_one_line_naming_the_key(tmp_path):
     data = json.loads(details.read_text())
     del data["variants"]["per_layer"]["seeds"]["42"]["delta"]
     details.write_text(json.dumps(data))
-    with pytest.raises(RankcertError, match=r"certify_details.json: variants: per_layer: seeds: 42: missing \['delta'\]"):
+    with pytest.raises(RankcertError, match=r"certify_details.json is not the certificate details this rankcert "
+                                            r"writes \(missing key 'variants.per_layer.seeds.42.delta'"):
         certificate.read(metrics, details)
 
 
@@ -115,7 +119,7 @@ def test_a_verdict_word_the_vocabulary_lacks_is_refused(tmp_path):
     data = json.loads(variant.read_text())
     data["population"] = "unsettled"
     variant.write_text(json.dumps(data))
-    with pytest.raises(RankcertError, match=r"population is 'unsettled', expected one of \['SAFE', 'UNSAFE', 'UNSETTLED'\]"):
+    with pytest.raises(RankcertError, match=r"population must be SAFE, UNSAFE or UNSETTLED, not 'unsettled'"):
         certificate.read(metrics, details)
 
 
@@ -142,18 +146,18 @@ def test_the_details_carry_each_reason_with_its_kind_and_agree_with_the_flag(tmp
 def test_files_of_different_runs_are_refused_together(tmp_path):
     metrics, details = written(tmp_path, sample())
     (tmp_path / "variants" / "uniform_r20.json").unlink()
-    metrics.write_text(json.dumps(dataclasses.replace(sample(), metrics=Metrics(False, "screening+", {
-        n: v for n, v in sample().metrics.variants.items() if n != "uniform_r20"})).metrics.run_json()))
+    metrics.write_text(codec.text(dataclasses.replace(sample(), metrics=Metrics(False, "screening+", {
+        n: v for n, v in sample().metrics.variants.items() if n != "uniform_r20"})).metrics.run_record()))
     with pytest.raises(RankcertError, match="name other variants"):
         certificate.read(metrics, details)
 
 
 def test_a_missing_file_says_what_makes_it(tmp_path):
-    with pytest.raises(RankcertError, match=r"certify.json not found; run `dvc repro` first"):
+    with pytest.raises(RankcertError, match=r"certify.json not found; run certify again \(`dvc repro certify`\)"):
         certificate.read_metrics(tmp_path / "certify.json")
     metrics, _ = written(tmp_path, sample())
     shutil.rmtree(tmp_path / "variants")
-    with pytest.raises(RankcertError, match=r"variants not found; run `dvc repro` first"):
+    with pytest.raises(RankcertError, match=r"variants not found; run certify again"):
         certificate.read_metrics(metrics)
 
 
@@ -184,11 +188,11 @@ def test_a_release_certified_in_an_earlier_layout_is_still_read():
 
 def test_a_release_s_files_are_read_from_their_texts():
     files = sample().metrics
-    texts = {n: json.dumps(v) for n, v in files.variant_json().items()}
-    assert certificate.parse_metrics(json.dumps(files.run_json()), texts, Path("metrics/certify.json"), "v2") == files
+    texts = {n: codec.text(v) for n, v in files.variants.items()}
+    assert certificate.parse_metrics(codec.text(files.run_record()), texts, Path("metrics/certify.json"), "v2") == files
     texts["uniform_r20"] = "{"
     with pytest.raises(RankcertError, match=r"metrics/variants/uniform_r20.json at v2 is not JSON"):
-        certificate.parse_metrics(json.dumps(files.run_json()), texts, Path("metrics/certify.json"), "v2")
+        certificate.parse_metrics(codec.text(files.run_record()), texts, Path("metrics/certify.json"), "v2")
 
 
 def test_no_measured_seed_is_not_observed():

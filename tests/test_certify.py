@@ -9,7 +9,8 @@ from safetensors.numpy import save_file
 
 from rankcert.certification import certificate
 from rankcert.config.harness import run_main
-from rankcert.config.params import load_params, parse_variant
+from rankcert.config.params import load_params
+from rankcert.config.variants import parse_variant
 from rankcert.inputs import sources
 from rankcert.runtime.layout import LAYOUT
 from rankcert.training import identity

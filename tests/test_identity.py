@@ -96,10 +96,10 @@ def test_an_adapter_for_another_base_and_an_old_record_are_refused(two_variants)
     assert f"trained on base model {BASE}, but model.name is {'1' * 64}: an adapter for another base" in refusal(
         runs["per_layer"], 42, "per_layer", "1" * 64)
     (runs["per_layer"] / "run.json").write_text(json.dumps({"seed": 42, "adapter_sha256": "x"}))
-    assert ("run.json is not the adapter run record this rankcert writes (missing key 'adapter': written by an older "
-            "rankcert, or edited)") in refusal(runs["per_layer"], 42, "per_layer")
+    assert ("run.json is not the adapter run record this rankcert writes (missing key 'adapter': written by another "
+            "version, or edited); rerun its stage (dvc repro)") in refusal(runs["per_layer"], 42, "per_layer")
     (runs["per_layer"] / "run.json").write_text("[1, 2")
-    assert "run.json is missing or damaged" in refusal(runs["per_layer"], 42, "per_layer")
+    assert "run.json is not JSON" in refusal(runs["per_layer"], 42, "per_layer")
 
 
 def test_the_base_identity_is_the_local_folders_content_or_the_hub_id_at_its_revision(tmp_path, demo_params_obj):

@@ -206,8 +206,9 @@ def test_a_file_changed_after_it_was_tracked_is_refused_and_nothing_is_replaced(
     assert f"{weights} is not the file track@adapter recorded" in str(err.value)
     assert "it changed after DVC tracked it; restore it, or `dvc repro` tracks and certifies the new bytes" in str(err.value)
     assert (LAYOUT.probe(42) / "run.json").read_bytes() == before
-    (LAYOUT.data / "inputs" / "adapter.json").unlink()
-    with pytest.raises(RankcertError, match="never recorded; run `dvc repro track@adapter` first"):
+    LAYOUT.tracked("adapter").unlink()
+    with pytest.raises(RankcertError, match="adapter.json not found; the adapter's bytes were never recorded: run "
+                                            "`dvc repro track@adapter` first"):
         probe.main(["--seed", "42"])
 
 

@@ -1,7 +1,10 @@
 """What compress makes of a variant: its job (plan and alphas) and its plan.json record."""
 from __future__ import annotations
 
+import json
+
 from rankcert.compression.jobs import job_of, plan_record
+from rankcert.config import records
 from rankcert.config.ranks import energy_rank
 from rankcert.config.variants import read_variant
 
@@ -13,7 +16,7 @@ def test_a_uniform_variant_has_its_rank_everywhere_alpha_equal_to_it_and_no_ener
     variant = read_variant("uniform_r2")
     job = job_of(variant, demo_params_obj, MODULES, None)
     assert (job.name, job.plan, job.alphas) == ("uniform_r2", dict.fromkeys(MODULES, 2), dict.fromkeys(MODULES, 2.0))
-    assert plan_record(variant, job.plan, demo_params_obj, None) == {
+    assert json.loads(records.text(plan_record(variant, job.plan, demo_params_obj, None))) == {  # plan.json, as before
         "variant": "uniform_r2", "kind": "uniform", "ranks": job.plan, "energy_ranks": None, "energy_threshold": None}
 
 
@@ -23,7 +26,7 @@ def test_a_spectrum_read_plan_records_each_modules_energy_rank_at_its_threshold(
         job = job_of(variant, demo_params_obj, MODULES, SPECTRA)
         record = plan_record(variant, job.plan, demo_params_obj, SPECTRA)
         energy = {m: energy_rank(s, 0.95) for m, s in SPECTRA.items()}
-        assert record == {"variant": name, "kind": kind, "ranks": job.plan, "energy_ranks": energy,
+        assert json.loads(records.text(record)) == {"variant": name, "kind": kind, "ranks": job.plan, "energy_ranks": energy,
                           "energy_threshold": 0.95}
         assert all(job.plan[m] >= energy[m] for m in MODULES) and job.alphas == {m: float(r) for m, r in job.plan.items()}
 
@@ -31,4 +34,4 @@ def test_a_spectrum_read_plan_records_each_modules_energy_rank_at_its_threshold(
 def test_per_layer_reads_compress_energy_threshold(demo_params_obj):
     variant = read_variant("per_layer")
     record = plan_record(variant, job_of(variant, demo_params_obj, MODULES, SPECTRA).plan, demo_params_obj, SPECTRA)
-    assert record["energy_threshold"] == demo_params_obj.compress.energy_threshold
+    assert record.energy_threshold == demo_params_obj.compress.energy_threshold

@@ -5,7 +5,7 @@ import torch
 import yaml
 from safetensors.numpy import load_file
 
-from rankcert.config import records
+from rankcert.config import codec
 from rankcert.config.params import ModelParams
 from rankcert.inputs import data, padding
 from rankcert.inputs.data import Encoded
@@ -29,7 +29,7 @@ def test_a_tokenizer_without_a_pad_token_pads_with_its_eos_token_on_the_right(de
     assert data.load_tokenizer(str(folder)).pad_token is None  # as decoder checkpoints usually ship
     tokenizer, pad = padding.classification_tokenizer(str(folder))
     assert (pad.token, pad.source) == (eos, "eos") and pad.id == tokenizer.convert_tokens_to_ids(eos)
-    assert records.as_json(pad) == {"token": eos, "id": pad.id, "source": "eos"}  # as run.json states it
+    assert codec.dump(pad) == {"token": eos, "id": pad.id, "source": "eos"}  # as run.json states it
     ids = tokenizer(SENTENCES[:2], padding="longest")["input_ids"]
     assert ids[1][-1] == pad.id and ids[0][-1] != pad.id  # the short one is padded on the right
 

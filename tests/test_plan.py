@@ -60,10 +60,15 @@ def test_a_plan_file_edited_by_hand_is_one_line_saying_what_to_do(tmp_path):
     with pytest.raises(RankcertError, match=r"plan.json was edited by hand: its sha256 is not its terms'; restore "):
         plan.read_plan(path)
     path.write_text('{"looks": [3]}')
-    with pytest.raises(RankcertError, match="expected .*restore it from git"):
+    with pytest.raises(RankcertError, match=r"plan.json is not the plan file this rankcert writes \(missing key 'share'.*"
+                                            r"restore it from git \(docs/plan.md\)$"):
         plan.read_plan(path)
     (tmp_path / "looks.json").write_text('[{"seeds": [42]}]')
-    with pytest.raises(RankcertError, match="looks.json: look 1 has keys"):
+    with pytest.raises(RankcertError, match=r"looks.json is not the looks file this rankcert writes \(missing key "
+                                            r"'\[0\].verdicts'"):
+        plan.read_looks(tmp_path / "looks.json")
+    (tmp_path / "looks.json").write_text(plan.looks_text([dataclasses.replace(look(3), error_spent={"other": 0.1})]))
+    with pytest.raises(RankcertError, match="looks.json: look 1 spends error on other variants than it has verdicts"):
         plan.read_looks(tmp_path / "looks.json")
 
 

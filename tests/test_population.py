@@ -8,7 +8,8 @@ import pytest
 from scipy.stats import binom
 
 from rankcert.certification import population, truths
-from rankcert.config.params import PopulationParams, build_config, load_params
+from rankcert.config import codec
+from rankcert.config.params import PopulationParams, load_params
 from rankcert.runtime.errors import RankcertError
 
 TOL, SHARE, CONFIDENCE, ALPHA = 0.025, 0.90, 0.95, 0.05
@@ -181,5 +182,5 @@ def test_the_verdict_hardly_depends_on_the_seed_order_for_any_pool_of_the_last_l
     ("pocock", [8, 300], "200 seeds")])
 def test_invalid_spending_or_looks_are_refused_with_one_line(spending, looks, message):
     with pytest.raises(RankcertError, match=message) as found:
-        build_config(PopulationParams, {"share": SHARE, "looks": looks, "spending": spending}, "certify.population")
+        codec.load(PopulationParams, {"share": SHARE, "looks": looks, "spending": spending}, "certify.population")
     assert "\n" not in str(found.value)

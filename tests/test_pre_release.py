@@ -186,9 +186,9 @@ def test_uncertified_run_fails_without_any_tag(tmp_path):
 def test_the_gate_says_each_reason_the_certificate_recorded_once_and_checks_nothing_again():
     """The lines come from the certificate alone (no params, no policy): a line per reason certify worded, in its
     order, a variant's contradicted claims (one reason) one line with the evidence; the headline counts them."""
-    level = Reason(ReasonKind.LEVEL, "validation level is screening+ (2 seed(s) < 3; 40 steps < 500)")
-    disagree = Reason(ReasonKind.DISAGREEMENT, "the run's records disagree with params: seed 42's probe ran 40 steps; "
-                                               "params say 500 (`dvc repro` reruns what is stale)")
+    level = Reason.about_run(ReasonKind.LEVEL, "validation level is screening+ (2 seed(s) < 3; 40 steps < 500)")
+    disagree = Reason.about_run(ReasonKind.DISAGREEMENT, "the run's records disagree with params: seed 42's probe ran "
+                                                         "40 steps; params say 500 (`dvc repro` reruns what is stale)")
     said = "uniform_r16 is UNSAFE and rank 16 is to be avoided (UNSAFE)"
     claim = Reason(ReasonKind.CLAIM_CONTRADICTED, f"policy claim contradicted: {said} (observed SAFE, population "
                                                   "verdict UNSETTLED)", "uniform_r16", said)

@@ -85,8 +85,8 @@ def test_compress_with_spectra_for_other_modules(tmp_path, raw_params, monkeypat
     write_params(tmp_path, raw_params)
     prepare.main(["--seed", "1"])
     LAYOUT.probe(1).mkdir(parents=True)
-    (LAYOUT.probe(1) / "spectra.json").write_text(json.dumps(
-        {"probe_rank": 32, "modules": {"encoder.layer.0.attention.self.query": {"singular_values": [1.0]}}}))
+    (LAYOUT.probe(1) / "spectra.json").write_text(json.dumps({"probe_rank": 32, "modules": {
+        "encoder.layer.0.attention.self.query": {"singular_values": [1.0], "stable_rank": 1.0}}}))
     code, err = run_stage(compress, ["--seed", "1"], capsys)
     assert code == 2 and "probe spectra lack modules ['distilbert.transformer.layer.0.attention.q_lin'" in err
     assert not LAYOUT.variants(1).exists()

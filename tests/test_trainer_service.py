@@ -76,8 +76,9 @@ def test_stages_training_at_once_on_the_trainer_write_the_bytes_they_write_alone
     assert "compress@6: 3 training(s) queued" in paths.log.read_text()
     assert not list((root / ".rankcert-tmp" / "trainer").rglob("*.safetensors"))  # each result file taken back
     # a bad request gets its one line back, and the trainer serves on
-    refused = ask(paths, {"op": "train", "recipe": {}, "seed": 5, "label": "x@5", "jobs": [], "data": "-", "out": "."})
-    assert refused["event"] == "error" and "KeyError" in refused["message"]
+    refused = ask(paths, {"op": "train", "train": {"label": "x@5", "seed": 5, "recipe": {}, "jobs": [], "data": "-",
+                                                   "out": "."}})
+    assert refused == {"event": "error", "message": "missing key 'train.recipe.model'"}
     assert ask(paths, {"op": "ping"})["in_flight"] == 0
     stopped = subprocess.run([sys.executable, "-m", "rankcert.worker", "stop"], cwd=root, env=env, capture_output=True,
                              text=True, timeout=60)

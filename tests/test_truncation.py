@@ -6,8 +6,8 @@ import yaml
 from safetensors.torch import load_file
 
 from rankcert.compression import truncation
-from rankcert.config.params import params_from_dict, parse_variant
-from rankcert.config.variants import PlanInputs
+from rankcert.config.params import params_from_dict
+from rankcert.config.variants import PlanInputs, parse_variant
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.layout import LAYOUT
 from rankcert.tools import demo

@@ -10,15 +10,11 @@ metrics/certify_details.json holds everything else certify computes (per seed fi
 probe gate, the policy check, the evidence and population readings, the frontier, the plan and the looks read
 under it): an output, not a metrics file; its `reasons` are every reason certify found the run not certified,
 each with its kind, as the report lists them. Every reader goes through read() or read_metrics(); no other module
-knows the files' keys.
+knows the files' keys. The files are written and read through rankcert.config.codec, the records' one codec.
 Standard library only: the pre-release gate's CI job has no torch, pandas or scipy.
 """
 from __future__ import annotations
 
-import dataclasses
-import enum
-import json
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +22,21 @@ from pathlib import Path
 from rankcert.certification.collapse import Collapse, CollapseRate
 from rankcert.certification.plan import Reading
 from rankcert.certification.words import LevelName, ReasonKind, Safety
+from rankcert.config import codec
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.layout import LAYOUT
-from rankcert.runtime.outputs import Staged, to_json
+from rankcert.runtime.outputs import Staged
 
-RUN_KEYS = {"certified", "level", "safe", "settled"}  # metrics/certify.json
+FIX = "run certify again (`dvc repro certify`)"
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """metrics/certify.json: the run's verdict, and its variants' counted (Metrics.counts)."""
+    certified: bool
+    level: LevelName
+    safe: int
+    settled: int
 
 
 @dataclass(frozen=True)
@@ -59,11 +65,8 @@ class Metrics:
         many verdicts the population verdict settles (says the same)."""
         return _counts(self.variants.values())
 
-    def run_json(self) -> dict:
-        return {"certified": self.certified, "level": self.level, **self.counts()}
-
-    def variant_json(self) -> dict[str, dict]:
-        return {name: _dump(m) for name, m in self.variants.items()}
+    def run_record(self) -> RunMetrics:
+        return RunMetrics(self.certified, self.level, **self.counts())
 
     @classmethod
     def from_json(cls, run: object, variants: dict[str, object], path: Path, at: str = "") -> Metrics:
@@ -71,12 +74,13 @@ class Metrics:
         where, folder = f"{path}{at}", variants_folder(path)
         if isinstance(run, dict) and "variants" in run:  # a release certified before the one-file-per-variant split
             run, variants = _from_earlier_layout(run, where)
-        data = _mapping(run, where, RUN_KEYS)
-        found = cls(_load(bool, data["certified"], f"{where}: certified"), _load(LevelName, data["level"], f"{where}: level"),
-                    {n: _load(VariantMetrics, v, f"{folder / n}.json{at}") for n, v in sorted(variants.items())})
-        if {k: data[k] for k in found.counts()} != found.counts():
-            raise RankcertError(f"{where} says {_pairs({k: data[k] for k in found.counts()})} but {folder}{at} holds "
-                                f"{_pairs(found.counts())}: run certify again (`dvc repro certify`)")
+        said = codec.loaded(RunMetrics, run, where, "run's metrics file", FIX)
+        found = cls(said.certified, said.level, {n: codec.loaded(VariantMetrics, v, f"{folder / n}.json{at}",
+                                                                 "variant's metrics file", FIX)
+                                                 for n, v in sorted(variants.items())})
+        if {k: getattr(said, k) for k in found.counts()} != found.counts():
+            raise RankcertError(f"{where} says {_pairs({k: getattr(said, k) for k in found.counts()})} but {folder}{at} "
+                                f"holds {_pairs(found.counts())}: {FIX}")
         return found
 
 
@@ -170,8 +174,13 @@ class Reason:
     """One reason the run is not certified, as certify decided it (rankcert.certification.verdict.decide)."""
     kind: ReasonKind
     text: str  # the line the report and certify's output list
-    variant: str | None = None  # the variant a policy claim is about (claim reasons only)
-    claim: str | None = None  # the claim, e.g. "uniform_r20 is SAFE" (claim reasons only)
+    variant: str | None  # the variant a policy claim is about (claim reasons only)
+    claim: str | None  # the claim, e.g. "uniform_r20 is SAFE" (claim reasons only)
+
+    @classmethod
+    def about_run(cls, kind: ReasonKind, text: str) -> Reason:
+        """A reason about the run, not about one claim."""
+        return cls(kind, text, None, None)
 
 
 @dataclass(frozen=True)
@@ -208,33 +217,32 @@ def variants_folder(metrics: Path) -> Path:
 def write(out: Staged, certificate: Certificate, metrics: Path, details: Path) -> None:
     """Stage every file (sorted keys: the same certificate is the same bytes); the variants' folder is replaced
     whole, so a variant no longer run leaves no file."""
-    out.text(metrics, to_json(certificate.metrics.run_json()))
+    out.text(metrics, codec.text(certificate.metrics.run_record()))
     folder = out.folder(variants_folder(metrics))
-    for name, data in certificate.metrics.variant_json().items():
-        (folder / f"{name}.json").write_text(to_json(data), encoding="utf-8")
-    out.text(details, to_json(_dump(certificate.details)))
+    for name, variant in certificate.metrics.variants.items():
+        (folder / f"{name}.json").write_text(codec.text(variant), encoding="utf-8")
+    out.text(details, codec.text(certificate.details))
 
 
 def read_metrics(path: Path) -> Metrics:
     """The run's metrics file and the variants' beside it."""
-    run, folder = _read(path), variants_folder(path)
+    run, folder = codec.read_json(path, FIX), variants_folder(path)
     if not folder.is_dir() and not (isinstance(run, dict) and "variants" in run):
-        raise RankcertError(f"{folder} not found; run `dvc repro` first")
-    return Metrics.from_json(run, {p.stem: _read(p) for p in sorted(folder.glob("*.json"))}, path)
+        raise RankcertError(f"{folder} not found; {FIX}")
+    return Metrics.from_json(run, {p.stem: codec.read_json(p, FIX) for p in sorted(folder.glob("*.json"))}, path)
 
 
 def read(metrics: Path, details: Path) -> Certificate:
     """Every file, each checked against its record: a missing or hand-edited key is one line naming it."""
-    found = Certificate(read_metrics(metrics), _load(Details, _read(details), str(details)))
+    found = Certificate(read_metrics(metrics), codec.read(details, Details, "certificate details", FIX))
     if set(found.details.variants) != set(found.metrics.variants):
-        raise RankcertError(f"{details} and {metrics} name other variants: run certify again (`dvc repro certify`)")
+        raise RankcertError(f"{details} and {metrics} name other variants: {FIX}")
     if found.metrics.certified == bool(found.details.reasons):
         raise RankcertError(f"{metrics} says certified {found.metrics.certified} but {details} lists "
-                            f"{len(found.details.reasons)} reason(s) it is not: run certify again (`dvc repro certify`)")
+                            f"{len(found.details.reasons)} reason(s) it is not: {FIX}")
     named = {r.variant for r in found.details.reasons if r.kind != ReasonKind.CLAIM_NOT_MEASURED}  # not run: no file
     if unknown := sorted(named - {None, *found.metrics.variants}):
-        raise RankcertError(f"{details}: reasons name variants {unknown} that {metrics} lacks: run certify again "
-                            "(`dvc repro certify`)")
+        raise RankcertError(f"{details}: reasons name variants {unknown} that {metrics} lacks: {FIX}")
     return found
 
 
@@ -242,87 +250,9 @@ def parse_metrics(run: str, variants: dict[str, str], path: Path, rev: str) -> M
     """The metrics files' texts at a release (`git show REV:metrics/certify.json`): the run's, at `path`, and each
     variant's by name (none for a release certified before the split)."""
     at = f" at {rev}"
-    return Metrics.from_json(_parse(run, f"{path}{at}"),
-                             {n: _parse(t, f"{variants_folder(path) / n}.json{at}") for n, t in variants.items()}, path, at)
-
-
-def _parse(text: str, where: str) -> object:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise RankcertError(f"{where} is not JSON: {err}") from err
-
-
-def _read(path: Path) -> object:
-    if not path.is_file():
-        raise RankcertError(f"{path} not found; run `dvc repro` first")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RankcertError(f"{path} is not JSON ({err}); `dvc repro certify` writes it again") from err
-
-
-def _dump(value: object) -> object:
-    """A record as JSON data: fields by name, dict keys as strings."""
-    if dataclasses.is_dataclass(value):
-        return {f.name: _dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): _dump(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_dump(v) for v in value]
-    return value
-
-
-def _load(kind: object, value: object, where: str) -> typing.Any:
-    """JSON data as `kind` (a record, dict[K, V], X | None, or a plain type), checked all the way down."""
-    if dataclasses.is_dataclass(kind):
-        hints = typing.get_type_hints(kind)
-        fields = [f.name for f in dataclasses.fields(kind)]
-        data = _mapping(value, where, set(fields))
-        return kind(**{name: _load(hints[name], data[name], f"{where}: {name}") for name in fields})
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _load(inner, value, where)
-    if origin is list:
-        if not isinstance(value, list):
-            raise RankcertError(f"{where} is {type(value).__name__}, expected a list")
-        return [_load(args[0], v, f"{where}: {i}") for i, v in enumerate(value)]
-    if origin is dict:
-        key, item = args
-        data = _mapping(value, where)
-        try:
-            found = {key(k): _load(item, v, f"{where}: {k}") for k, v in data.items()}
-        except ValueError as err:
-            raise RankcertError(f"{where}: a key is not {key.__name__} ({err})") from err
-        return dict(sorted(found.items())) if key is int else found  # seeds in numeric order, as JSON can't keep
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        try:
-            return kind(value)
-        except ValueError:
-            raise RankcertError(f"{where} is {value!r}, expected one of {[m.value for m in kind]}: the file was edited "
-                                "or written by another version; `dvc repro certify` writes it again") from None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise RankcertError(f"{where} is {value!r}, expected {kind.__name__}: the file was edited or written by "
-                            "another version; `dvc repro certify` writes it again")
-    return value
-
-
-def _mapping(value: object, where: str, keys: set[str] | None = None) -> dict:
-    if not isinstance(value, dict):
-        raise RankcertError(f"{where} is {type(value).__name__}, expected an object")
-    if keys is not None and set(value) != keys:
-        missing, unknown = sorted(keys - set(value)), sorted(set(value) - keys)
-        raise RankcertError(f"{where}: " + "; ".join([*([f"missing {missing}"] if missing else []),
-                                                      *([f"unknown {unknown}"] if unknown else [])])
-                            + " (written by another version? `dvc repro certify` writes it again)")
-    return value
+    return Metrics.from_json(codec.parse_json(run, f"{path}{at}", FIX),
+                             {n: codec.parse_json(t, f"{variants_folder(path) / n}.json{at}", FIX)
+                              for n, t in variants.items()}, path, at)
 
 
 def _counts(variants: typing.Iterable[VariantMetrics]) -> dict[str, int]:
@@ -340,8 +270,10 @@ def _from_earlier_layout(data: dict, where: str) -> tuple[dict, dict]:
     """certify.json as rankcert wrote it before one file per variant (a release tagged then): every variant in it,
     either as `spec.<v>`, `population.<v>`, `variants.<v>.<figure>` or, before the metrics/details split, as
     `variants.<v>.status` beside its figures. Neither had the share's lower bound."""
-    variants = _mapping(data["variants"], f"{where}: variants")
-    figures = {n: _mapping(v, f"{where}: variants: {n}") for n, v in variants.items()}
+    figures = data["variants"]
+    if not isinstance(figures, dict) or not all(isinstance(v, dict) for v in figures.values()):
+        raise RankcertError(f"{where}: variants must map each variant to its figures, not {type(figures).__name__}; "
+                            f"{FIX}")
     if all("status" in v for v in figures.values()):
         spec = {n: v["status"] for n, v in figures.items()}
         population = {n: (v.get("population") or {}).get("verdict") for n, v in figures.items()}

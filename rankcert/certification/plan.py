@@ -17,10 +17,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from rankcert.config import codec
 from rankcert.runtime.errors import RankcertError
-from rankcert.runtime.outputs import Staged
+from rankcert.runtime.outputs import Staged, to_json
 
 DOC = "docs/plan.md"  # where a user reads how the plan binds and how to start a new one
+FIX = f"restore it from git ({DOC})"
 
 
 @dataclass(frozen=True)
@@ -126,23 +128,22 @@ def write(out: Staged, reading: Reading, plan_path: Path, looks_path: Path) -> N
 
 def plan_text(plan: Plan) -> str:
     """The plan file: its terms, written out, and their hash (sorted keys: the same plan is the same bytes)."""
-    return json.dumps({**dataclasses.asdict(plan), "sha256": plan.sha256}, indent=2, sort_keys=True) + "\n"
+    return to_json({**codec.dump(plan), "sha256": plan.sha256})
 
 
 def looks_text(looks: list[Look]) -> str:
     """The looks file: every look read, in the order read."""
-    return json.dumps([dataclasses.asdict(look) for look in looks], indent=2, sort_keys=True) + "\n"
+    return codec.text(looks)
 
 
 def read_plan(path: Path) -> Plan | None:
     """The declared plan, or None before the first read; a file whose hash is not its terms' is refused."""
     if not path.is_file():
         return None
-    data = _mapping(_json(path), str(path), {*_names(Plan), "sha256"})
-    plan = Plan(_number(data["share"], f"{path}: share"), _number(data["tolerance"], f"{path}: tolerance"),
-                _number(data["confidence"], f"{path}: confidence"), _ints(data["looks"], f"{path}: looks"),
-                _typed(data["spending"], str, f"{path}: spending"), _ints(data["seeds"], f"{path}: seeds"))
-    if data["sha256"] != plan.sha256:
+    data = codec.read_json(path, FIX)
+    terms = {k: v for k, v in data.items() if k != "sha256"} if isinstance(data, dict) else data
+    plan = codec.loaded(Plan, terms, str(path), "plan file", FIX)
+    if data.get("sha256") != plan.sha256:
         raise RankcertError(f"{path} was edited by hand: its sha256 is not its terms'; restore it (`git checkout -- "
                             f"{path}`) or start a new plan ({DOC})")
     return plan
@@ -152,55 +153,11 @@ def read_looks(path: Path) -> list[Look]:
     """Every look read so far (none before the first)."""
     if not path.is_file():
         return []
-    found = _json(path)
-    if not isinstance(found, list):
-        raise RankcertError(f"{path} is {type(found).__name__}, expected a list of looks; restore it from git ({DOC})")
-    return [_look(item, f"{path}: look {i + 1}") for i, item in enumerate(found)]
-
-
-def _look(item: object, where: str) -> Look:
-    data = _mapping(item, where, set(_names(Look)))
-    verdicts = _mapping(data["verdicts"], f"{where}: verdicts")
-    spent = _mapping(data["error_spent"], f"{where}: error_spent", set(verdicts))
-    return Look(_ints(data["seeds"], f"{where}: seeds"),
-                {str(k): _typed(v, str, f"{where}: verdicts: {k}") for k, v in verdicts.items()},
-                {str(k): _number(v, f"{where}: error_spent: {k}") for k, v in spent.items()},
-                _typed(data["plan_sha256"], str, f"{where}: plan_sha256"))
-
-
-def _json(path: Path) -> object:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RankcertError(f"{path} is not JSON ({err}); restore it from git ({DOC})") from err
-
-
-def _names(record: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(record)]
-
-
-def _mapping(value: object, where: str, keys: set[str] | None = None) -> dict:
-    if not isinstance(value, dict):
-        raise RankcertError(f"{where} is {type(value).__name__}, expected an object; restore it from git ({DOC})")
-    if keys is not None and set(value) != keys:
-        raise RankcertError(f"{where} has keys {sorted(value)}, expected {sorted(keys)}; restore it from git ({DOC})")
-    return value
-
-
-def _typed(value: object, kind: type, where: str):
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise RankcertError(f"{where} is {value!r}, expected {kind.__name__}; restore it from git ({DOC})")
-    return value
-
-
-def _number(value: object, where: str) -> float:
-    return float(value) if isinstance(value, int) and not isinstance(value, bool) else _typed(value, float, where)
-
-
-def _ints(value: object, where: str) -> list[int]:
-    if not isinstance(value, list):
-        raise RankcertError(f"{where} is {value!r}, expected a list; restore it from git ({DOC})")
-    return [_typed(v, int, f"{where}[{i}]") for i, v in enumerate(value)]
+    looks = codec.read(path, list[Look], "looks file", FIX)
+    for i, look in enumerate(looks):
+        if set(look.error_spent) != set(look.verdicts):
+            raise RankcertError(f"{path}: look {i + 1} spends error on other variants than it has verdicts for; {FIX}")
+    return looks
 
 
 def _differences(before: Look, now: Look) -> str:

@@ -1,12 +1,15 @@
-"""The compression policy: load and validate policies/*.yaml, and check its claims against a run."""
+"""The compression policy: load and validate policies/*.yaml, write one (`make policy`), and check its claims
+against a run. Read and written through rankcert.config.codec."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from rankcert.certification.stats import EPS
 from rankcert.certification.words import Outcome, Safety
-from rankcert.config.params import build_config
+from rankcert.config import codec
 from rankcert.config.variants import Uniform, Variant, names_hint, parse_variant
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.yamlfile import read_yaml
@@ -73,11 +76,17 @@ def load_policy(path: str | Path) -> Policy:
     path = Path(path)
     raw = read_yaml(path, "policy", "set certify.policy in params.yaml")
     try:
-        policy = build_config(Policy, raw, "")
+        policy = codec.load(Policy, raw)
     except RankcertError as err:
         raise RankcertError(f"policy {path}: {err}") from err
     _validate(policy, path)
     return policy
+
+
+def policy_yaml(policy: Policy) -> str:
+    """The policy file's YAML, keys in the records' order (the way policies/*.yaml read); an empty
+    claims.unsettled is left out."""
+    return yaml.safe_dump(codec.dump(policy), sort_keys=False, allow_unicode=True)
 
 
 def _validate(policy: Policy, path: Path) -> None:

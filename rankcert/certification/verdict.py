@@ -87,14 +87,15 @@ def not_certified(level: stats.Level, disagreements: list[str], claims: list[Cla
     failed run for every variant (the spec's rule), which costs the population verdict seeds, not its settling."""
     reasons = []
     if level.name != LevelName.CERTIFIABLE:
-        reasons.append(Reason(ReasonKind.LEVEL, f"validation level is {level.name} ({'; '.join(level.reasons)})"))
-    reasons += [Reason(ReasonKind.DISAGREEMENT, f"the run's records disagree with params: {line} (`dvc repro` reruns "
-                                                "what is stale)") for line in disagreements]
+        reasons.append(Reason.about_run(ReasonKind.LEVEL,
+                                        f"validation level is {level.name} ({'; '.join(level.reasons)})"))
+    reasons += [Reason.about_run(ReasonKind.DISAGREEMENT, f"the run's records disagree with params: {line} "
+                                                          "(`dvc repro` reruns what is stale)") for line in disagreements]
     reasons += claim_reasons(claims, judged)
-    reasons += [Reason(ReasonKind.CRITERIA, f"policy criteria differ from params: {d}") for d in differences]
+    reasons += [Reason.about_run(ReasonKind.CRITERIA, f"policy criteria differ from params: {d}") for d in differences]
     if not scope_ok:
-        reasons.append(Reason(ReasonKind.OUT_OF_SCOPE, f"run is outside the policy's scope "
-                                                       f"({policy.scope.model_family}/{policy.scope.task})"))
+        reasons.append(Reason.about_run(ReasonKind.OUT_OF_SCOPE, f"run is outside the policy's scope "
+                                                                 f"({policy.scope.model_family}/{policy.scope.task})"))
     return reasons
 
 

@@ -1,17 +1,17 @@
-"""What compress makes of each variant of a seed: the job it trains (or is cut) as, its plan.json record, and
-its run folder with that record inside."""
+"""What compress makes of each variant of a seed: the job it trains (or is cut) as, its plan.json record
+(records.RankPlan), and its run folder with that record inside."""
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 from typing import NamedTuple
 
-from rankcert.config import ranks
+from rankcert.config import ranks, records
 from rankcert.config.params import Params
-from rankcert.config.records import TRUNCATED, Training
+from rankcert.config.records import TRUNCATED, RankPlan, Training
 from rankcert.config.variants import PlanInputs, Variant
-from rankcert.runtime.layout import LAYOUT, PROBE
-from rankcert.runtime.outputs import write_json
+from rankcert.runtime.layout import LAYOUT, PLAN, PROBE
+from rankcert.runtime.outputs import write_text
 from rankcert.training import identity
 from rankcert.training.base import Job, SharedBase
 from rankcert.training.modeling import frozen_copy, load_adapter, lora_scales
@@ -25,19 +25,18 @@ def job_of(variant: Variant, params: Params, modules: list[str], probe_spectra) 
     return Job(variant.name, plan, {m: variant.alpha(r) for m, r in plan.items()})
 
 
-def plan_record(variant: Variant, plan: dict[str, int], params: Params, probe_spectra) -> dict:
+def plan_record(variant: Variant, plan: dict[str, int], params: Params, probe_spectra) -> RankPlan:
     """plan.json: the ranks, and for a spectrum-read plan each module's energy rank at its threshold."""
     threshold = variant.energy_threshold(params.compress.energy_threshold)
     energy = {m: ranks.energy_rank(s, threshold) for m, s in probe_spectra.items()} if threshold else None
-    return {"variant": variant.name, "kind": variant.kind, "ranks": plan, "energy_ranks": energy,
-            "energy_threshold": threshold}
+    return RankPlan(variant.name, variant.kind, plan, energy, threshold)
 
 
-def write_variant_run(folder: Path, model, log, device, base: SharedBase, record: dict, training: Training) -> None:
+def write_variant_run(folder: Path, model, log, device, base: SharedBase, record: RankPlan, training: Training) -> None:
     """The variant's run folder (rankcert.training.runs) with the `training` its weights had, its plan.json `record` inside."""
-    write_adapter_run(folder, record["variant"], model, log, device, base.seed, base.model_type,
+    write_adapter_run(folder, record.variant, model, log, device, base.seed, base.model_type,
                       identity.base_model(base.recipe.model), base.pad, training,
-                      extra=lambda run: write_json(run / "plan.json", record))
+                      extra=lambda run: write_text(run / PLAN, records.text(record)))
 
 
 class ProbeCut(NamedTuple):

@@ -4,23 +4,18 @@ and its value in params.yaml; dvc.yaml lists whole sections for the stages that 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from rankcert.config.variants import Variant, parse_variant
+from rankcert.config import codec
+from rankcert.config.variants import Variant
 from rankcert.runtime import device
 from rankcert.runtime.errors import RankcertError
-from rankcert.runtime.text import quoted
 from rankcert.runtime.yamlfile import read_yaml
 
 MAX_RESAMPLES = 1_000_000
-# a number written as text: ASCII digits only, no spaces or underscores (float() would take "١", " 1", "1_0")
-FLOAT_TEXT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:nan|inf|infinity)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -257,112 +252,9 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 
 def params_from_dict(raw: Any) -> Params:
-    return build_config(Params, raw, "")
+    return codec.load(Params, raw)
 
 
 def _require(ok: Any, message: str) -> None:
     if not ok:
         raise RankcertError(message)
-
-
-def build_config(cls: type, raw: Any, where: str) -> Any:
-    """Build dataclass `cls` from a mapping, checking keys and types."""
-    label = where or "the file"
-    if not isinstance(raw, dict):
-        raise RankcertError(f"{label} must be a mapping of keys, not {type(raw).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = [f.name for f in dataclasses.fields(cls) if f.init]
-    for key in raw:
-        if key not in fields:
-            guess = difflib.get_close_matches(str(key), fields, n=1)
-            hint = f"; did you mean {guess[0]!r}?" if guess else f"; known keys: {', '.join(fields)}"
-            raise RankcertError(f"unknown key {_join(where, key)!r}{hint}")
-    values = {}
-    optional = {f.name for f in dataclasses.fields(cls)
-                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
-    for name in fields:
-        if name not in raw and name in optional:
-            continue
-        if name not in raw:
-            raise RankcertError(f"missing key {_join(where, name)!r}")
-        values[name] = _coerce(hints[name], raw[name], _join(where, name))
-    return cls(**values)
-
-
-def _coerce(hint: Any, value: Any, where: str) -> Any:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        wanted = []
-        for arm in typing.get_args(hint):
-            try:
-                return _coerce(arm, value, where)
-            except RankcertError as err:
-                wanted.append(str(err).split(" must be ", 1)[-1].rsplit(", not ", 1)[0])
-        raise RankcertError(f"{where} must be {' or '.join(wanted)}, not {quoted(value)}")
-    if hint is type(None):  # an optional field of a record (rankcert.config.records) written as null
-        if value is not None:
-            raise RankcertError(f"{where} must be null, not {quoted(value)}")
-        return None
-    if hint is Variant:
-        return parse_variant(value)
-    if hint is type(None):
-        if value is not None:
-            raise RankcertError(f"{where} must be null, not {quoted(value)}")
-        return None
-    if typing.get_origin(hint) is Literal:
-        choices = typing.get_args(hint)
-        if value not in choices:
-            raise RankcertError(f"{where} must be {_one_of(choices)}, not {quoted(value)}")
-        return value
-    if dataclasses.is_dataclass(hint):
-        return build_config(hint, value, where)
-    if typing.get_origin(hint) is dict:
-        key_type, item = typing.get_args(hint)
-        if not isinstance(value, dict):
-            raise RankcertError(f"{where} must be a mapping, not {quoted(value)}")
-        return {_coerce(key_type, k, f"{where} key"): _coerce(item, v, _join(where, k)) for k, v in value.items()}
-    if typing.get_origin(hint) is list:
-        (item,) = typing.get_args(hint)
-        if not isinstance(value, list):
-            raise RankcertError(f"{where} must be a list, not {quoted(value)}")
-        return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise RankcertError(f"{where} must be true or false, not {quoted(value)}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RankcertError(f"{where} must be an integer, not {quoted(value)}")
-        return value
-    if hint is float:
-        return _as_float(value, where)
-    if hint is str:
-        if not isinstance(value, str) or not value.strip():
-            raise RankcertError(f"{where} must be a non-empty string, not {quoted(value)}")
-        return value
-    raise TypeError(f"unsupported parameter type {hint!r}")  # a bug in this module, not user input
-
-
-def _as_float(value: Any, where: str) -> float:
-    # `5e-5` is a number in YAML 1.2 but text in YAML 1.1; a quoted number is accepted too, for files written
-    # by YAML 1.1 tools.
-    if isinstance(value, bool):
-        raise RankcertError(f"{where} must be a number, not {quoted(value)}")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str) and FLOAT_TEXT.fullmatch(value):
-        number = float(value)
-    else:
-        raise RankcertError(f"{where} must be a number, not {quoted(value)}")
-    if number != number or number in (float("inf"), float("-inf")):
-        raise RankcertError(f"{where} must be a finite number, not {quoted(value)}")
-    return number
-
-
-def _one_of(choices: tuple) -> str:
-    if len(choices) == 1:
-        return str(choices[0])
-    return ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}"
-
-
-def _join(where: str, key: Any) -> str:
-    return f"{where}.{key}" if where else str(key)

@@ -1,26 +1,35 @@
-"""The records stages hand to each other, typed: prepare's manifest (manifest.json in a prepared folder), an
-adapter's run record (run.json in its run folder) and an evaluation record (metrics/eval/<seed>/<adapter>.json).
+"""The records stages hand to each other, typed, each in its file of the layout (rankcert.runtime.layout): a local
+input's fingerprint (track), prepare's manifest, the probe's spectra, a variant's rank plan, an adapter's run record,
+an evaluation record; and the adapter_config.json PEFT writes beside an adapter's weights, as rankcert reads it.
 
-Each is a dataclass written and read here as stable JSON (outputs.to_json), so readers use fields, and a record
-that lacks a field or holds one of the wrong type is refused in one line naming the file. An optional field left
-at None is not written: a record holds exactly the keys that say something. Standard library only (certify
-imports no torch).
+Each is a dataclass written and read here through rankcert.config.codec as stable JSON, so readers use fields, and
+a record that lacks a field or holds one of the wrong type is refused in one line naming the file. An optional
+field left at its default is not written: a record holds exactly the keys that say something. Standard library
+only (certify imports no torch).
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from rankcert.config.params import TrainParams, build_config
-from rankcert.runtime.errors import RankcertError, one_line
-from rankcert.runtime.outputs import to_json
+from rankcert.config import codec
+from rankcert.config.params import TrainParams
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.layout import ADAPTER_CONFIG
 
 TRAINED, TRUNCATED, IMPORTED = "trained", "truncated", "imported"  # Training.source
+RERUN = "rerun its stage (dvc repro)"
 
 Record = TypeVar("Record")
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """track@<key>: a local input folder's files (relative name -> sha256), not its path (data/inputs/<key>.json)."""
+
+    files: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,63 @@ class Manifest:
     source: str
     train: Sample
     eval: Sample
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    singular_values: list[float]  # of ΔW = scale·B·A, descending
+    stable_rank: float  # ‖ΔW‖_F² / ‖ΔW‖_2²
+
+
+@dataclass(frozen=True)
+class Spectra:
+    """probe@<seed>'s spectra.json: each module's update spectrum, at the rank the probe was trained at."""
+
+    probe_rank: int
+    modules: dict[str, Spectrum]
+
+    def singular_values(self) -> dict[str, list[float]]:
+        """Module -> its singular values: what a plan reads."""
+        return {module: s.singular_values for module, s in self.modules.items()}
+
+
+@dataclass(frozen=True)
+class RankPlan:
+    """compress@<seed>'s plan.json in a variant's run folder: its ranks, and for a spectrum-read plan each module's
+    energy rank at its threshold (both null for a plan that reads no spectrum)."""
+
+    variant: str
+    kind: str
+    ranks: dict[str, int]  # module -> LoRA rank
+    energy_ranks: dict[str, int] | None
+    energy_threshold: float | None
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """The keys rankcert reads of the adapter_config.json PEFT saves beside an adapter's weights (the others, which
+    vary with PEFT's version, are left to PEFT). Every key may be absent: a folder that isn't a plain LoRA adapter
+    is refused by what it says (rankcert.training.imported), not by a missing key."""
+
+    peft_type: str | None = None
+    r: int | None = None
+    lora_alpha: float | None = None
+    target_modules: list[str] | str | None = None  # PEFT also takes one regular expression
+    rank_pattern: dict[str, int] | None = None  # module -> its rank, where not r
+    use_dora: bool | None = None
+    bias: str | None = None
+    lora_bias: bool | None = None
+    base_model_name_or_path: str | None = None
+
+    def rank(self, module: str) -> int | None:
+        """The rank PEFT builds at `module`: its rank_pattern entry, else r."""
+        return (self.rank_pattern or {}).get(module, self.r)
+
+    @property
+    def largest_rank(self) -> int | None:
+        """The largest rank the config builds (its r, or a larger one in rank_pattern)."""
+        ranks = [r for r in [self.r, *(self.rank_pattern or {}).values()] if r is not None]
+        return max(ranks, default=None)
 
 
 @dataclass(frozen=True)
@@ -103,33 +169,37 @@ class Evaluation:
     reduction_vs_probe: float
 
 
-def as_json(record: Any) -> dict:
-    """The record as a JSON object: nested records as objects, optional fields at None left out."""
-    out = {}
-    for field in dataclasses.fields(record):
-        value = getattr(record, field.name)
-        if value is None and field.default is None:
-            continue
-        out[field.name] = as_json(value) if dataclasses.is_dataclass(value) else value
-    return out
-
-
 def text(record: Any) -> str:
     """The record's file contents (stable JSON)."""
-    return to_json(as_json(record))
+    return codec.text(record)
 
 
-def read(path: Path, kind: type[Record]) -> Record:
-    """The record of type `kind` in `path`; a missing, damaged or differently shaped file is one line."""
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise RankcertError(f"{path} is missing or damaged ({one_line(err)[:80]}); rerun its stage (dvc repro)") from err
-    try:
-        return build_config(kind, raw, "")
-    except RankcertError as err:
-        raise RankcertError(f"{path} is not the {_NAMES.get(kind, 'record')} this rankcert writes ({err}: written by an older "
-                            "rankcert, or edited); rerun its stage (dvc repro)") from err
+def read(path: Path, kind: type[Record], fix: str = RERUN) -> Record:
+    """The record of type `kind` in `path`; a missing, damaged or differently shaped file is one line ending in `fix`."""
+    return codec.read(path, kind, _NAMES.get(kind, "record"), fix)
 
 
-_NAMES = {Manifest: "prepared-data manifest", AdapterRun: "adapter run record", Evaluation: "evaluation record"}
+def read_adapter_config(folder: Path, fix: str = RERUN) -> AdapterConfig:
+    """The adapter_config.json in adapter folder `folder`, its keys rankcert reads."""
+    path = Path(folder) / ADAPTER_CONFIG
+    raw = codec.read_json(path, fix)
+    if not isinstance(raw, dict):
+        raise RankcertError(f"{path} is not a PEFT adapter config; {fix}")
+    names = {f.name for f in dataclasses.fields(AdapterConfig)}
+    # an empty text states nothing: PEFT saves base_model_name_or_path "" for a base it has no name for
+    return codec.loaded(AdapterConfig, {k: v for k, v in raw.items() if k in names and v != ""}, str(path),
+                        _NAMES[AdapterConfig], fix)
+
+
+def adapter_ranks(folder: Path) -> dict[str, int]:
+    """Module -> LoRA rank, as the adapter_config.json in `folder` builds them, for each of its target modules."""
+    config = read_adapter_config(folder)
+    if not isinstance(config.target_modules, list) or config.r is None:
+        raise RankcertError(f"{Path(folder) / ADAPTER_CONFIG} is not a LoRA adapter config (no r or target_modules "
+                            f"list); {RERUN}")
+    return {module: config.rank(module) for module in sorted(config.target_modules)}
+
+
+_NAMES = {Tracked: "input fingerprint", Manifest: "prepared-data manifest", Spectra: "probe spectra record",
+          RankPlan: "rank plan", AdapterConfig: "PEFT adapter config", AdapterRun: "adapter run record",
+          Evaluation: "evaluation record", Sample: "sample record", Training: "training record"}

@@ -17,14 +17,12 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
 from rankcert.config import records
-from rankcert.config.records import AdapterRun, Evaluation, Manifest
+from rankcert.config.records import AdapterRun, Evaluation, Manifest, RankPlan, Spectra
 from rankcert.inputs.sources import file_sha256
 from rankcert.runtime.errors import RankcertError, one_line
-from rankcert.runtime.layout import PROBE, Layout
-from rankcert.runtime.outputs import read_json
+from rankcert.runtime.layout import ADAPTER, PROBE, Layout
 from rankcert.runtime.text import label_names
 from rankcert.training import identity
-from rankcert.training.spectra import read_spectra
 
 COLUMNS = ["index", "label", "prediction"]
 
@@ -109,7 +107,7 @@ def check_identity(predictions: Path, metrics: Evaluation, metrics_path: Path, r
                             f"from {metrics_path}); `dvc checkout` or `dvc repro` restores it")
     on_disk = identity.verified_run(run, seed, name, base)
     if on_disk.adapter_sha256 != metrics.adapter_sha256:
-        raise RankcertError(f"{run / 'adapter'} (seed {seed}) is not the adapter these predictions are of: "
+        raise RankcertError(f"{run / ADAPTER} (seed {seed}) is not the adapter these predictions are of: "
                             f"{metrics_path} judged sha256 {metrics.adapter_sha256}, the adapter on disk hashes to "
                             f"{on_disk.adapter_sha256}; rerun `dvc repro`")
     return on_disk
@@ -117,23 +115,15 @@ def check_identity(predictions: Path, metrics: Evaluation, metrics_path: Path, r
 
 def eval_labels(layout: Layout, seed: int) -> tuple[np.ndarray, str] | None:
     """(labels, fingerprint) of the seed's prepared eval set, or None when prepare hasn't run."""
-    folder = layout.prepared(seed)
-    if not (folder / "eval.safetensors").is_file() or not (folder / "manifest.json").is_file():
+    examples, manifest = layout.split_data(seed, "eval"), layout.manifest(seed)
+    if not examples.is_file() or not manifest.is_file():
         return None
     try:
-        labels = load_file(str(folder / "eval.safetensors"))["labels"]
+        labels = load_file(str(examples))["labels"]
     except (SafetensorError, KeyError, ValueError, OSError) as err:
-        raise RankcertError(f"{folder} (seed {seed}) is not a prepared eval set: {one_line(err)[:120]}") from err
-    return labels, records.read(folder / "manifest.json", Manifest).eval.fingerprint
-
-
-def _optional_json(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        return read_json(path)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise RankcertError(f"{path} is not valid JSON: {one_line(err)[:120]}") from err
+        raise RankcertError(f"{layout.prepared(seed)} (seed {seed}) is not a prepared eval set: "
+                            f"{one_line(err)[:120]}") from err
+    return labels, records.read(manifest, Manifest).eval.fingerprint
 
 
 def _read_log(path: Path) -> list[dict]:
@@ -146,7 +136,6 @@ def _read_log(path: Path) -> list[dict]:
 def read_results(layout: Layout, seeds: list[int], variants: list[str], num_labels: int, base: str) -> RunResults:
     """Every seed's and adapter's outputs, checked; `base` is the base model's identity (identity.base_model)."""
     keys = [(seed, name) for seed in seeds for name in [PROBE, *variants]]
-    spectra_files = {s: layout.probe(s) / "spectra.json" for s in seeds}
     prepared = {s: eval_labels(layout, s) for s in seeds}
     fingerprints = {p[1] for p in prepared.values() if p}
     if len(fingerprints) > 1:
@@ -174,17 +163,18 @@ def read_results(layout: Layout, seeds: list[int], variants: list[str], num_labe
         evaluations=evaluations,
         runs=runs,
         manifests=manifests,
-        plans={(s, n): p["ranks"] for s, n in keys
-               if n != PROBE and (p := _optional_json(layout.run(s, n) / "plan.json"))},
-        logs={(s, n): _read_log(layout.run(s, n) / "train_log.csv") for s, n in keys},
-        probe_spectra={s: read_spectra(path) for s, path in spectra_files.items() if path.is_file()},
+        plans={(s, n): records.read(path, RankPlan).ranks for s, n in keys
+               if n != PROBE and (path := layout.plan(s, n)).is_file()},
+        logs={(s, n): _read_log(layout.train_log(s, n)) for s, n in keys},
+        probe_spectra={s: records.read(path, Spectra).singular_values() for s in seeds
+                       if (path := layout.spectra(s)).is_file()},
         data_fingerprints=_fingerprint_text(manifests),
         missing=missing,
     )
 
 
 def _manifests(layout: Layout, seeds: list[int]) -> dict[int, Manifest]:
-    return {s: records.read(path, Manifest) for s in seeds if (path := layout.prepared(s) / "manifest.json").is_file()}
+    return {s: records.read(path, Manifest) for s in seeds if (path := layout.manifest(s)).is_file()}
 
 
 def data_fingerprints(layout: Layout, seeds: list[int]) -> str:

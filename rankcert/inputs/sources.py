@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from rankcert.runtime.errors import RankcertError, one_line
+from rankcert.runtime.layout import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
 
 def looks_like_path(name: str) -> bool:
@@ -82,7 +83,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")  # what decides an adapter's predictions
+ADAPTER_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS)  # what decides an adapter's predictions
 
 
 def adapter_digest(folder: Path) -> str:

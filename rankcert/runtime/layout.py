@@ -2,7 +2,8 @@
 
 dvc.yaml spells the same paths for DVC (it cannot import Python); tests/test_dvc_yaml.py checks that they agree.
 One folder per seed and stage: prepare, probe, compress (every variant of the seed) and evaluate (the probe's and
-every variant's predictions and metrics).
+every variant's predictions and metrics). The names of the files inside a folder are here too: a stage writes
+them into the scratch copy of its folder (rankcert.runtime.outputs), readers find them through Layout.
 """
 from __future__ import annotations
 
@@ -10,6 +11,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROBE = "probe"  # the adapter name of a seed's probe, beside the variant names
+
+# in a prepared folder (prepare@<seed>)
+MANIFEST = "manifest.json"  # rankcert.config.records.Manifest
+
+
+def split_file(split: str) -> str:
+    """A prepared split's encoded examples (train or eval)."""
+    return f"{split}.safetensors"
+
+
+# in an adapter's run folder (probe@<seed>, or a variant's in compress@<seed>)
+ADAPTER = "adapter"  # the PEFT folder
+ADAPTER_CONFIG = "adapter_config.json"  # in the PEFT folder: PEFT's config (rankcert.config.records.AdapterConfig)
+ADAPTER_WEIGHTS = "adapter_model.safetensors"  # in the PEFT folder: the LoRA factors and the trained head
+RUN_RECORD = "run.json"  # rankcert.config.records.AdapterRun
+TRAIN_LOG = "train_log.csv"  # step, loss, lr
+SPECTRA = "spectra.json"  # the probe's: rankcert.config.records.Spectra
+PLAN = "plan.json"  # a variant's: rankcert.config.records.RankPlan
 
 
 @dataclass(frozen=True)
@@ -29,13 +48,26 @@ class Layout:
         """code: each stage's code fingerprint (the files it imports, by content hash)."""
         return self.data / "code"
 
+    def tracked(self, key: str) -> Path:
+        """track@<key>: the fingerprint of local input `key` (params inputs), rankcert.config.records.Tracked."""
+        return self.data / "inputs" / f"{key}.json"
+
     def prepared(self, seed: int) -> Path:
         """prepare@<seed>: train.safetensors, eval.safetensors, manifest.json."""
         return self.data / "prepared" / str(seed)
 
+    def manifest(self, seed: int) -> Path:
+        return self.prepared(seed) / MANIFEST
+
+    def split_data(self, seed: int, split: str) -> Path:
+        return self.prepared(seed) / split_file(split)
+
     def probe(self, seed: int) -> Path:
         """probe@<seed>: adapter/, spectra.json, train_log.csv, run.json."""
         return self.data / "probe" / str(seed)
+
+    def spectra(self, seed: int) -> Path:
+        return self.probe(seed) / SPECTRA
 
     def variants(self, seed: int) -> Path:
         """compress@<seed>: one folder per variant, written as one folder."""
@@ -46,7 +78,17 @@ class Layout:
         return self.probe(seed) if name == PROBE else self.variants(seed) / name
 
     def adapter(self, seed: int, name: str) -> Path:
-        return self.run(seed, name) / "adapter"
+        return self.run(seed, name) / ADAPTER
+
+    def run_record(self, seed: int, name: str) -> Path:
+        return self.run(seed, name) / RUN_RECORD
+
+    def train_log(self, seed: int, name: str) -> Path:
+        return self.run(seed, name) / TRAIN_LOG
+
+    def plan(self, seed: int, name: str) -> Path:
+        """A variant's rank plan (the probe has none)."""
+        return self.run(seed, name) / PLAN
 
     def predictions_folder(self, seed: int) -> Path:
         """evaluate@<seed>: <adapter>.csv, per-example predictions."""

@@ -17,11 +17,9 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
-
 from rankcert.certification import certificate
 from rankcert.certification.certificate import Certificate
-from rankcert.certification.policy import SCHEMA_VERSION, Observed, claims_from
+from rankcert.certification.policy import SCHEMA_VERSION, Criteria, Observed, Policy, Scope, claims_from, policy_yaml
 from rankcert.certification.words import LevelName, Safety
 from rankcert.config import records
 from rankcert.config.harness import run_main
@@ -31,7 +29,7 @@ from rankcert.config.variants import parse_variant
 from rankcert.evaluation.results import data_fingerprints
 from rankcert.runtime import runfacts
 from rankcert.runtime.errors import RankcertError
-from rankcert.runtime.layout import Layout
+from rankcert.runtime.layout import PROBE, Layout
 from rankcert.runtime.outputs import write_text
 from rankcert.runtime.text import pct
 
@@ -71,21 +69,14 @@ def observations(found: Certificate) -> dict:
     return out
 
 
-def policy_document(params: Params, found: Certificate, layout: Layout, name: str) -> dict:
-    claims = claims_from(observations(found))
-    run = records.read(layout.probe(params.seeds[0]) / "run.json", AdapterRun)
+def exported(params: Params, found: Certificate, layout: Layout, name: str) -> Policy:
+    """The policy the certificate `found` supports, named `name`, with where its evidence came from."""
+    run = records.read(layout.run_record(params.seeds[0], PROBE), AdapterRun)
     local_data = Path(params.data.source).is_dir()
-    return {
-        "version": SCHEMA_VERSION, "name": name,
-        "scope": {"model_family": run.model_type,
-                  "task": Path(params.data.source).name if local_data else params.data.config},
-        "criteria": {"tolerance": params.certify.tolerance, "min_pass_rate": params.certify.min_pass_rate},
-        "claims": {"expected": {variant: str(status) for variant, status in claims.expected.items()},  # plain str for YAML
-                   "primary_uniform_rank": claims.primary_uniform_rank,
-                   "conservative_uniform_rank": claims.conservative_uniform_rank, "avoid_ranks": claims.avoid_ranks,
-                   **({"unsettled": claims.unsettled} if claims.unsettled else {})},
-        "provenance": provenance(params, layout, str(found.metrics.level)),
-    }
+    return Policy(SCHEMA_VERSION, name,
+                  Scope(run.model_type, Path(params.data.source).name if local_data else params.data.config),
+                  Criteria(params.certify.tolerance, params.certify.min_pass_rate), claims_from(observations(found)),
+                  provenance(params, layout, str(found.metrics.level)))
 
 
 def provenance(params: Params, layout: Layout, level: str) -> dict[str, str]:
@@ -143,8 +134,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     out = args.out or Path(params.certify.policy)
     layout = Layout(args.root)
-    document = policy_document(params, observed(layout), layout, args.name or out.stem)
-    text = HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    text = HEADER + policy_yaml(exported(params, observed(layout), layout, args.name or out.stem))
     old = out.read_text(encoding="utf-8") if out.is_file() else ""
     diff = "".join(difflib.unified_diff(old.splitlines(True), text.splitlines(True), str(out), "exported"))
     print(diff or f"{out} already says this", end="" if diff else "\n")

@@ -2,12 +2,11 @@
 once, and the jobs (adapters) to train on it."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 
-from rankcert.config.params import ModelParams, ProbeParams, RuntimeParams, TrainParams, build_config
+from rankcert.config.params import ModelParams, ProbeParams, RuntimeParams, TrainParams
 from rankcert.inputs import padding
 from rankcert.runtime.layout import PROBE
 from rankcert.training import modeling
@@ -26,13 +25,6 @@ class Job:
         """How its progress bar and timing line name it: the stage's label, then the variant."""
         return label if self.name == PROBE else f"{label}-{self.name}"
 
-    def as_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, raw: dict) -> Job:
-        return cls(raw["name"], {m: int(r) for m, r in raw["plan"].items()},
-                   {m: float(a) for m, a in raw["alphas"].items()})
 
 
 @dataclass(frozen=True)
@@ -49,7 +41,7 @@ class Trained:
 @dataclass(frozen=True)
 class Recipe:
     """The params sections a training reads: the base model, the training recipe, the probe's (dropout) and the
-    runtime's (CUDA graphs, CPU threads). A stage sends it to the GPU trainer as JSON."""
+    runtime's (CUDA graphs, CPU threads). A stage sends it to the GPU trainer (rankcert.config.codec)."""
 
     model: ModelParams
     train: TrainParams
@@ -60,14 +52,6 @@ class Recipe:
     def of(cls, params) -> Recipe:
         """The recipe of rankcert.config.params.Params (or of a Recipe)."""
         return cls(params.model, params.train, params.probe, params.runtime)
-
-    def as_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, raw: dict) -> Recipe:
-        kinds = {"model": ModelParams, "train": TrainParams, "probe": ProbeParams, "runtime": RuntimeParams}
-        return cls(**{name: build_config(kind, raw[name], name) for name, kind in kinds.items()})
 
 
 class SharedBase:

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from pathlib import Path
 
-from rankcert.config import records
-from rankcert.config.params import ModelParams, parse_variant
+from rankcert.config import codec, records
+from rankcert.config.params import ModelParams
 from rankcert.config.records import AdapterRun, Training
+from rankcert.config.variants import parse_variant
 from rankcert.inputs.sources import adapter_digest
-from rankcert.runtime.errors import RankcertError, one_line
-from rankcert.runtime.layout import PROBE
-from rankcert.runtime.outputs import to_json
+from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.layout import ADAPTER, PROBE, RUN_RECORD
 from rankcert.runtime.runfacts import model_fingerprint
 from rankcert.runtime.text import rank_summary
 
@@ -43,7 +42,7 @@ def _base_model(name: str, revision: str) -> str:
 def record(name: str, seed: int, adapter_folder: Path, base: str, training: Training) -> dict:
     """The AdapterRun fields naming the adapter just saved in `adapter_folder` and its training, with the hash
     that covers them."""
-    identity = {"adapter": name, "seed": seed, "ranks": config_ranks(adapter_folder), "base_model": base,
+    identity = {"adapter": name, "seed": seed, "ranks": records.adapter_ranks(adapter_folder), "base_model": base,
                 "adapter_sha256": adapter_digest(adapter_folder), "training": training}
     return {**identity, "record_sha256": _digest(identity)}
 
@@ -51,7 +50,7 @@ def record(name: str, seed: int, adapter_folder: Path, base: str, training: Trai
 def verified_run(run: Path, seed: int, name: str, base: str) -> AdapterRun:
     """The run record of run folder `run`, which must hold `name`'s run of `seed` on base model `base`: its
     record intact, in the right place, of these files, with the ranks its name says, on this base."""
-    found = records.read(run / "run.json", AdapterRun)
+    found = records.read(run / RUN_RECORD, AdapterRun)
     claims = f"it claims to be {found.adapter!r} of seed {found.seed}"
     if found.record_sha256 != _digest({key: getattr(found, key) for key in IDENTITY}):
         raise RankcertError(f"{run}/run.json was edited after its stage wrote it ({claims}, but its record_sha256 "
@@ -59,9 +58,9 @@ def verified_run(run: Path, seed: int, name: str, base: str) -> AdapterRun:
     if (found.adapter, found.seed) != (name, seed):
         raise RankcertError(f"{run} should hold {name!r} of seed {seed} but {claims}: folders were swapped, moved "
                             "or copied; `dvc checkout` or `dvc repro` puts each back")
-    digest = adapter_digest(run / "adapter")
+    digest = adapter_digest(run / ADAPTER)
     if digest != found.adapter_sha256:
-        raise RankcertError(f"{run / 'adapter'} is not the adapter its stage wrote ({claims}; run.json records "
+        raise RankcertError(f"{run / ADAPTER} is not the adapter its stage wrote ({claims}; run.json records "
                             f"sha256 {found.adapter_sha256}, the files hash to {digest}): a file was changed or "
                             "copied from another adapter afterwards; `dvc checkout` or `dvc repro` restores it")
     _check_named_rank(run, name, found.ranks, claims)
@@ -69,18 +68,6 @@ def verified_run(run: Path, seed: int, name: str, base: str) -> AdapterRun:
         raise RankcertError(f"{run}: {claims}, trained on base model {found.base_model}, but model.name is "
                             f"{base}: an adapter for another base; rerun its stage (dvc repro)")
     return found
-
-
-def config_ranks(adapter: Path) -> dict[str, int]:
-    """Module -> LoRA rank, as the saved adapter_config.json builds them (PEFT: rank_pattern, else r)."""
-    path = adapter / "adapter_config.json"
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-        pattern, default = config.get("rank_pattern") or {}, int(config["r"])
-        return {module: int(pattern.get(module, default)) for module in sorted(config["target_modules"])}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise RankcertError(f"{path} is missing or not a LoRA adapter config ({one_line(err)[:80]}); rerun its "
-                            "stage (dvc repro)") from err
 
 
 def _check_named_rank(run: Path, name: str, ranks: dict[str, int], claims: str) -> None:
@@ -95,5 +82,4 @@ def _check_named_rank(run: Path, name: str, ranks: dict[str, int], claims: str) 
 
 
 def _digest(identity: dict) -> str:
-    plain = {key: records.as_json(value) if key == "training" else value for key, value in identity.items()}
-    return hashlib.sha256(to_json(plain).encode("utf-8")).hexdigest()
+    return hashlib.sha256(codec.text(identity).encode("utf-8")).hexdigest()

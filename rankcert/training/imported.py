@@ -9,41 +9,41 @@ probe stage runs them, and the config checks again: a stage checks what it relie
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
+from rankcert.config import records
 from rankcert.config.params import Params
+from rankcert.config.records import AdapterConfig, Tracked
 from rankcert.inputs.sources import ADAPTER_FILES, check_tracked
-from rankcert.runtime.errors import RankcertError, one_line
+from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.layout import Layout
 
 
-def check_config(params: Params) -> dict:
+def check_config(params: Params) -> AdapterConfig:
     """The adapter's config, once it is a plain LoRA adapter for model.name whose rank and alpha params state."""
     folder = Path(params.probe.adapter)
     config = _read_config(folder)
     where = f"probe.adapter {folder}"
-    kind = config.get("peft_type")
-    if kind != "LORA":
-        raise RankcertError(f"{where} is a {kind} adapter, not LoRA (its adapter_config.json peft_type): rankcert cuts "
-                            "LoRA updates B·A only")
-    if config.get("use_dora"):
+    if config.peft_type != "LORA":
+        raise RankcertError(f"{where} is a {config.peft_type} adapter, not LoRA (its adapter_config.json peft_type): "
+                            "rankcert cuts LoRA updates B·A only")
+    if config.use_dora:
         raise RankcertError(f"{where} is a DoRA adapter (use_dora): its update is not B·A alone, so a cut of B·A is "
                             "not a cut of it")
-    if config.get("bias", "none") != "none" or config.get("lora_bias"):
-        raise RankcertError(f"{where} trains biases (bias {config.get('bias')!r}, lora_bias "
-                            f"{config.get('lora_bias')}): its update is not B·A alone; rankcert cuts plain LoRA only")
-    targets = config.get("target_modules")
+    if (config.bias or "none") != "none" or config.lora_bias:
+        raise RankcertError(f"{where} trains biases (bias {config.bias!r}, lora_bias {config.lora_bias}): its update "
+                            "is not B·A alone; rankcert cuts plain LoRA only")
+    targets = config.target_modules
     if not isinstance(targets, list) or not targets:
         raise RankcertError(f"{where}: its target_modules is {targets!r}, not a list of module names; save it with "
                             "target_modules listed")
-    recorded = config.get("base_model_name_or_path")
-    if recorded and not same_base(str(recorded), params.model.name):
+    recorded = config.base_model_name_or_path
+    if recorded and not same_base(recorded, params.model.name):
         raise RankcertError(f"{where} was trained on base model {recorded!r} (its adapter_config.json "
                             f"base_model_name_or_path), but model.name is {params.model.name!r}: an adapter for "
                             "another base model; point model.name at its base")
-    rank, alpha = adapter_rank(config), config.get("lora_alpha")
+    rank, alpha = config.largest_rank, config.lora_alpha
     if rank != params.probe.rank or alpha != params.probe.alpha:
         raise RankcertError(f"{where} has rank {rank} and alpha {alpha}, but params say probe.rank {params.probe.rank} "
                             f"and probe.alpha {params.probe.alpha}: set them to the adapter's (compress.allowed_ranks "
@@ -51,28 +51,14 @@ def check_config(params: Params) -> dict:
     return config
 
 
-def _read_config(folder: Path) -> dict:
+def _read_config(folder: Path) -> AdapterConfig:
     if not folder.is_dir():
         raise RankcertError(f"probe.adapter {str(folder)!r} is not a folder; point it at a PEFT adapter folder")
     for name in ADAPTER_FILES:
         if not (folder / name).is_file():
             raise RankcertError(f"probe.adapter {folder} has no {name}: point it at a PEFT adapter folder "
                                 "(save_pretrained writes both files)")
-    path = folder / "adapter_config.json"
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise RankcertError(f"{path} is not valid JSON ({one_line(err)[:80]}); the adapter folder is damaged") from err
-    if not isinstance(config, dict):
-        raise RankcertError(f"{path} is not a PEFT adapter config")
-    return config
-
-
-def adapter_rank(config: dict) -> int | None:
-    """The largest rank the config builds (its r, or a larger one in rank_pattern)."""
-    ranks = [config.get("r"), *(config.get("rank_pattern") or {}).values()]
-    ranks = [r for r in ranks if isinstance(r, int) and not isinstance(r, bool)]
-    return max(ranks) if ranks else None
+    return records.read_adapter_config(folder, "the adapter folder is damaged")
 
 
 def same_base(recorded: str, model_name: str) -> bool:
@@ -94,12 +80,8 @@ def tracked_files(params: Params, layout: Layout) -> dict[str, bytes]:
     _read_config(folder)
     check_tracked(str(folder), "probe.adapter", params.inputs)
     keys = [key for key, path in params.inputs.items() if os.path.realpath(path) == os.path.realpath(folder)]
-    record = layout.data / "inputs" / f"{keys[0]}.json"
-    try:
-        recorded = json.loads(record.read_text(encoding="utf-8"))["files"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise RankcertError(f"{record} is missing or damaged, so the adapter's bytes were never recorded; run "
-                            f"`dvc repro track@{keys[0]}` first") from err
+    recorded = records.read(layout.tracked(keys[0]), Tracked, f"the adapter's bytes were never recorded: run "
+                            f"`dvc repro track@{keys[0]}` first").files
     files = {}
     for name in ADAPTER_FILES:
         path = folder / name

@@ -19,6 +19,7 @@ from rankcert.config.params import ModelParams
 from rankcert.inputs.padding import PadToken, configure_model, pad_token
 from rankcert.inputs.sources import hub_error, hub_revision
 from rankcert.runtime.errors import RankcertError, one_line
+from rankcert.runtime.layout import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
 
 def seed_everything(seed: int) -> None:
@@ -185,7 +186,7 @@ def save_adapter(model, folder: Path) -> None:
     with sorted lists and keys, so the same adapter gives the same bytes in every process.
     """
     model.save_pretrained(str(folder), safe_serialization=True)
-    config_file = Path(folder) / "adapter_config.json"
+    config_file = Path(folder) / ADAPTER_CONFIG
     config = json.loads(config_file.read_text())
     for key, value in config.items():
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -195,7 +196,7 @@ def save_adapter(model, folder: Path) -> None:
 
 def adapter_weights_file(folder: str | Path) -> Path:
     """The saved adapter's safetensors file; a clear error when the stage that writes it hasn't run."""
-    path = Path(folder) / "adapter_model.safetensors"
+    path = Path(folder) / ADAPTER_WEIGHTS
     if not path.is_file():
         raise RankcertError(f"no adapter_model.safetensors in {folder}; run the stage that trains it first")
     return path
@@ -241,7 +242,7 @@ def load_adapter(base_model, folder: str | Path):
     from peft import PeftModel
 
     saved = factor_shapes(adapter_shapes(folder))
-    config = Path(folder) / "adapter_config.json"
+    config = Path(folder) / ADAPTER_CONFIG
     if not config.is_file():
         raise RankcertError(f"no adapter_config.json in {folder}; rerun the stage that trains it")
     try:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import torch
 
+from rankcert.config import records
 from rankcert.config.params import Params
-from rankcert.runtime.layout import LAYOUT, PROBE
-from rankcert.runtime.outputs import write_json
+from rankcert.config.records import Spectra, Spectrum
+from rankcert.runtime.layout import ADAPTER, LAYOUT, PROBE, SPECTRA
+from rankcert.runtime.outputs import write_text
 from rankcert.training import identity, imported, spectra
 from rankcert.training.base import SharedBase
 from rankcert.training.modeling import frozen_copy, load_adapter, lora_scales, read_lora_factors
@@ -34,10 +36,8 @@ def import_adapter(params: Params, seed: int, label: str) -> None:
 def spectra_writer(model, rank: int) -> Callable[[Path], None]:
     """spectra.json inside the stage's one output folder: each module's ΔW = scale·B·A, at the scale PEFT applies."""
     def write(folder: Path) -> None:
-        factors = read_lora_factors(folder / "adapter")
+        factors = read_lora_factors(folder / ADAPTER)
         found = spectra.adapter_spectra(factors, lora_scales(model))
-        write_json(folder / "spectra.json", {
-            "probe_rank": rank,
-            "modules": {s.module: {"singular_values": s.singular_values, "stable_rank": s.stable_rank} for s in found},
-        })
+        write_text(folder / SPECTRA, records.text(Spectra(rank, {s.module: Spectrum(s.singular_values, s.stable_rank)
+                                                                 for s in found})))
     return write

@@ -10,6 +10,7 @@ import torch
 from rankcert.config import records
 from rankcert.config.params import TrainParams
 from rankcert.config.records import IMPORTED, TRAINED, AdapterRun, Manifest, PadToken, Training
+from rankcert.runtime.layout import ADAPTER, RUN_RECORD, TRAIN_LOG
 from rankcert.runtime.outputs import SCRATCH, atomic_dir, write_csv, write_json, write_text
 from rankcert.runtime.runfacts import environment
 from rankcert.training import identity, modeling
@@ -42,18 +43,19 @@ def write_adapter_run(out: Path, name: str, model, log: list[LogRow], device: to
     hash is the user's (`training` is then imported_training()).
     """
     with atomic_dir(out) as scratch:
+        adapter = scratch / ADAPTER
         if imported is None:
-            modeling.save_adapter(model, scratch / "adapter")
+            modeling.save_adapter(model, adapter)
         else:
-            (scratch / "adapter").mkdir()
+            adapter.mkdir()
             for file, content in imported.items():
-                (scratch / "adapter" / file).write_bytes(content)
-        write_csv(scratch / "train_log.csv", [vars(row) for row in log], ["step", "loss", "lr"])
+                (adapter / file).write_bytes(content)
+        write_csv(scratch / TRAIN_LOG, [vars(row) for row in log], ["step", "loss", "lr"])
         # an imported adapter's trainable parameters: what its training trained, the stored factors and head
-        trainable = modeling.trainable_parameters(model) if imported is None else modeling.adapter_parameters(scratch / "adapter")
-        run = AdapterRun(**identity.record(name, seed, scratch / "adapter", base, training), model_type=model_type,
+        trainable = modeling.trainable_parameters(model) if imported is None else modeling.adapter_parameters(adapter)
+        run = AdapterRun(**identity.record(name, seed, adapter, base, training), model_type=model_type,
                          pad_token=pad, trainable_parameters=trainable, **environment(device))  # python, packages, device
-        write_text(scratch / "run.json", records.text(run))
+        write_text(scratch / RUN_RECORD, records.text(run))
         if extra:
             extra(scratch)
 

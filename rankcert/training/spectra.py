@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rankcert.runtime.errors import RankcertError
-from rankcert.runtime.outputs import read_json
 
 if TYPE_CHECKING:
     import torch
@@ -50,10 +48,3 @@ def adapter_spectra(factors: dict[str, tuple[torch.Tensor, torch.Tensor]],
     if set(factors) != set(scales):
         raise RankcertError("the adapter does not hold the expected LoRA modules; rerun the probe stage")
     return [ModuleSpectrum(m, delta_singular_values(*factors[m], scales[m])) for m in scales]
-
-
-def read_spectra(path: Path) -> dict[str, list[float]]:
-    """Module name -> singular values, from a probe's spectra.json."""
-    if not path.is_file():
-        raise RankcertError(f"{path} not found; run the probe stage for this seed first")
-    return {m: s["singular_values"] for m, s in read_json(path)["modules"].items()}

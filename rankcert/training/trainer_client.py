@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
+from rankcert.config import codec
 from rankcert.inputs.data import Encoded
 from rankcert.runtime import services
 from rankcert.runtime.channel import Channel, ConnectionClosed
@@ -18,7 +19,7 @@ from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.outputs import SCRATCH
 from rankcert.training.base import Job, SharedBase, Trained
 from rankcert.training.loop import LogRow, check_finite, loss_log, lr_schedule
-from rankcert.training.trainer_service import trainer_key, trainer_paths
+from rankcert.training.trainer_service import TrainRequest, trainer_key, trainer_paths
 
 # More hardware queues than CUDA's default 8, so the streams of many trainings do not wait on each other by
 # sharing one; it changes which kernels may overlap, never what a kernel computes.
@@ -41,8 +42,8 @@ def fit_on_trainer(channel: Channel, base: SharedBase, jobs: list[Job], data: En
     out = (SCRATCH / "trainer" / f"{label.replace('@', '-')}-{os.getpid()}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     recipe = base.recipe.train
-    channel.send({"op": "train", "recipe": base.recipe.as_json(), "seed": base.seed, "label": label,
-                  "jobs": [job.as_json() for job in jobs], "data": str(data.source), "out": str(out)})
+    request = TrainRequest(label, base.seed, base.recipe, jobs, str(data.source), str(out))
+    channel.send({"op": "train", "train": codec.dump(request)})
     by_name = {job.name: job for job in jobs}
     bars = {job.name: tqdm(total=recipe.steps, desc=job.desc(label), file=sys.stderr, mininterval=2.0, leave=False,
                            position=n) for n, job in enumerate(jobs)}

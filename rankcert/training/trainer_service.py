@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from rankcert.config import codec
 from rankcert.inputs.data import Encoded, load_encoded
 from rankcert.runtime import services, settings
 from rankcert.runtime.channel import Channel, ConnectionClosed
@@ -55,6 +56,19 @@ def trainer_key(env: dict[str, str], device: str) -> str:
 def trainer_paths(key: str) -> TrainerPaths:
     folder = services.runtime_dir()
     return TrainerPaths(key, folder / f"t-{key}.sock", folder / f"t-{key}.log", folder / f"t-{key}.lock")
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What a stage sends: its label ("compress@42"), the seed, the recipe, the jobs, the prepared training data
+    file (the trainer reads it itself) and the folder each trained adapter's weights go to."""
+
+    label: str
+    seed: int
+    recipe: Recipe
+    jobs: list[Job]
+    data: str
+    out: str
 
 
 @dataclass(eq=False)
@@ -115,20 +129,19 @@ class Trainer:
                 if request["op"] == "stop":
                     self.retire()
                 return
-            client = self.open(channel, request)
-        except (RankcertError, OSError, KeyError, ValueError, ConnectionClosed) as err:
+            wanted = codec.load(TrainRequest, request.get("train"), "train")
+            client = self.open(channel, wanted)
+        except (RankcertError, OSError, ValueError, ConnectionClosed) as err:
             self.refuse(channel, err)
             return
         self.clients[sock] = client
-        jobs = [Job.from_json(raw) for raw in request["jobs"]]
-        self.queue.extend((client, job) for job in jobs)
-        log(f"{client.label}: {len(jobs)} training(s) queued ({len(self.cohort)} in flight)")
+        self.queue.extend((client, job) for job in wanted.jobs)
+        log(f"{client.label}: {len(wanted.jobs)} training(s) queued ({len(self.cohort)} in flight)")
 
-    def open(self, channel: Channel, request: dict) -> Client:
-        recipe = Recipe.from_json(request["recipe"])
-        base = SharedBase(recipe, int(request["seed"]))
-        data = load_encoded(request["data"], recipe.model.name)
-        return Client(channel, request["label"], base, data, Path(request["out"]), len(request["jobs"]))
+    def open(self, channel: Channel, wanted: TrainRequest) -> Client:
+        base = SharedBase(wanted.recipe, wanted.seed)
+        data = load_encoded(wanted.data, wanted.recipe.model.name)
+        return Client(channel, wanted.label, base, data, Path(wanted.out), len(wanted.jobs))
 
     def admit(self) -> None:
         while self.queue:

@@ -117,7 +117,7 @@ def check_adapters(r: Release, d: Derived, t: Tally) -> None:
             t.same(path, f"{key}.adapter_sha256", stated, a and a.digest, files)
             if a is None:
                 continue
-            evaluated, run = r.layout.eval_metrics(seed, name), r.layout.run(seed, name) / "run.json"
+            evaluated, run = r.layout.eval_metrics(seed, name), r.layout.run_record(seed, name)
             t.same(evaluated, "adapter_sha256", a.evaluation.adapter_sha256, a.digest, files)
             t.same(run, "adapter_sha256", a.run.adapter_sha256, a.digest, files)
             t.same(run, "adapter, seed", f"{a.run.adapter}, {a.run.seed}", f"{name}, {seed}", "its folder is")

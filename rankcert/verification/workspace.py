@@ -72,8 +72,7 @@ def read(root: Path) -> Release:
     found = read_certificate(layout)
     terms, stated = read_plan(layout)
     looks = _looks(layout)
-    manifests = {s: records.read(p, Manifest) for s in params.seeds
-                 if (p := layout.prepared(s) / "manifest.json").is_file()}
+    manifests = {s: records.read(p, Manifest) for s in params.seeds if (p := layout.manifest(s)).is_file()}
     adapters, wanted = {}, measured(found)
     for seed in params.seeds:
         names = [n for n in [PROBE, *params.variant_names] if (seed, n) in wanted or layout.predictions(seed, n).is_file()]
@@ -124,19 +123,19 @@ def _looks(layout: Layout) -> list[plan.Look]:
 def read_adapter(layout: Layout, seed: int, name: str, labels: np.ndarray) -> Adapter:
     """One adapter's predictions (checked against the seed's prepared eval `labels`), records and files."""
     path = layout.predictions(seed, name)
-    for needed in (path, layout.eval_metrics(seed, name), layout.run(seed, name) / "run.json"):
+    for needed in (path, layout.eval_metrics(seed, name), layout.run_record(seed, name)):
         if not needed.is_file():
             raise RankcertError(f"{needed} is not in the workspace but the certificate relies on it: {PULL}")
     rows = read_predictions(path)
+    examples = layout.split_data(seed, "eval")
     if len(rows) != len(labels):
-        raise Mismatch(f"{path} has {len(rows)} rows, {layout.prepared(seed)}/eval.safetensors {len(labels)} labels")
+        raise Mismatch(f"{path} has {len(rows)} rows, {examples} {len(labels)} labels")
     if (wrong := np.flatnonzero(rows[:, 1] != labels)).size:
         row = int(wrong[0])
-        raise Mismatch(f"{path} row {row}: label is {rows[row, 1]}, {layout.prepared(seed)}/eval.safetensors says "
-                       f"{labels[row]}")
+        raise Mismatch(f"{path} row {row}: label is {rows[row, 1]}, {examples} says {labels[row]}")
     return Adapter(path, rows[:, 2] == rows[:, 1], file_sha256(path),
                    records.read(layout.eval_metrics(seed, name), Evaluation),
-                   records.read(layout.run(seed, name) / "run.json", AdapterRun),
+                   records.read(layout.run_record(seed, name), AdapterRun),
                    adapter_digest(layout.adapter(seed, name)))
 
 
@@ -156,7 +155,7 @@ def read_predictions(path: Path) -> np.ndarray:
 
 def eval_labels(layout: Layout, seed: int) -> np.ndarray:
     """The prepared eval set's labels for `seed` (prepare's output)."""
-    path = layout.prepared(seed) / "eval.safetensors"
+    path = layout.split_data(seed, "eval")
     if not path.is_file():
         raise RankcertError(f"{path} is not in the workspace but the predictions are checked against it: {PULL}")
     try:
