@@ -5,9 +5,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert import certify
+from rankcert import assembly
 from rankcert.certification import certificate, plan
-from rankcert.config.harness import command_line, run_main
+from rankcert.config.entrypoint import command_line, run_main
 from rankcert.config.params import load_params
 from rankcert.runtime.layout import Layout
 from rankcert.runtime.outputs import together
@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.plots, args.templates = args.plots or layout.plot_data, args.templates or layout.plot_templates
 
     params = load_params(args.params)
-    made = certify.certify(params, layout, args.templates, args.report, args.figures)
+    made = assembly.assemble(params, layout, args.templates, args.report, args.figures)
     with together() as out:  # every output is made before any replaces its predecessor
         plots, shown = out.folder(args.plots), out.folder(args.figures)  # whole folders: nothing stale is left
         for name, text in made.plot_data.items():
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         certificate.write(out, made.certificate, args.out, args.details)
         plan.write(out, made.reading, layout.certify_plan, layout.certify_looks)
         out.text(args.report, made.report)
-    for line in certify.console_lines(params, made.verdict):
+    for line in assembly.console_lines(params, made.verdict):
         print(f"[certify] {line}", flush=True)
     if args.strict and not made.verdict.certified:
         sys.exit(1)

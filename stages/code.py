@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert.config.harness import command_line, run_main
+from rankcert.config.entrypoint import command_line, run_main
 from rankcert.inputs.sources import file_sha256
 from rankcert.runtime.deps import closure
 from rankcert.runtime.outputs import atomic_dir, write_json

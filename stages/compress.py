@@ -13,7 +13,7 @@ import torch
 from rankcert.compression.jobs import job_of, plan_record, probe_to_cut, write_variant_run
 from rankcert.compression.truncation import load_truncated
 from rankcert.config import records
-from rankcert.config.harness import per_seed, run_main
+from rankcert.config.entrypoint import per_seed, run_main
 from rankcert.inputs import data
 from rankcert.runtime.device import lease_device
 from rankcert.runtime.layout import LAYOUT, PROBE

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert.config.harness import command_line, run_main
+from rankcert.config.entrypoint import command_line, run_main
 from rankcert.reporting.plotpage import page_template
 from rankcert.runtime.outputs import write_text
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rankcert.config import records
-from rankcert.config.harness import per_seed, run_main
+from rankcert.config.entrypoint import per_seed, run_main
 from rankcert.config.records import Manifest, Sample
 from rankcert.inputs import data, padding
 from rankcert.inputs.sources import check_model_limits

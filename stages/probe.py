@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rankcert.config import records
-from rankcert.config.harness import per_seed, run_main
+from rankcert.config.entrypoint import per_seed, run_main
 from rankcert.config.records import Manifest
 from rankcert.inputs import data
 from rankcert.runtime.device import lease_device

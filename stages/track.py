@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rankcert.config import records
-from rankcert.config.harness import command_line, run_main
+from rankcert.config.entrypoint import command_line, run_main
 from rankcert.config.records import Tracked
 from rankcert.inputs.sources import folder_fingerprint
 from rankcert.runtime.outputs import write_text

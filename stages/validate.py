@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert.config.harness import command_line, run_main
+from rankcert.config.entrypoint import command_line, run_main
 from rankcert.runtime.outputs import write_json
 from rankcert.validation import check_inputs
 

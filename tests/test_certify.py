@@ -8,7 +8,7 @@ import yaml
 from safetensors.numpy import save_file
 
 from rankcert.certification import certificate
-from rankcert.config.harness import run_main
+from rankcert.config.entrypoint import run_main
 from rankcert.config.params import load_params
 from rankcert.config.variants import parse_variant
 from rankcert.inputs import sources

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from rankcert.config.harness import run_main
+from rankcert.config.entrypoint import run_main
 from rankcert.config.params import params_from_dict
 from rankcert.evaluation import prediction
 from rankcert.inputs import data

@@ -7,7 +7,7 @@ import pytest
 import torch
 from helpers import write_tiny_llama_gguf
 
-from rankcert.config.harness import run_main
+from rankcert.config.entrypoint import run_main
 from rankcert.config.params import ModelParams
 from rankcert.inputs.sources import file_sha256
 from rankcert.runtime.errors import RankcertError

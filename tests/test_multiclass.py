@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from rankcert.certification import certificate
-from rankcert.config.harness import run_main
+from rankcert.config.entrypoint import run_main
 from rankcert.runtime.layout import LAYOUT
 from rankcert.tools import demo
 from stages import certify, compress, evaluate, prepare, probe

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from rankcert.certification.policy import Observed, claims_from
-from rankcert.config.harness import run_main
+from rankcert.config.entrypoint import run_main
 from rankcert.config.variants import parse_variant
 from rankcert.runtime.errors import RankcertError
 from rankcert.tools import policy_export

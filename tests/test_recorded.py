@@ -3,9 +3,9 @@ import dataclasses
 
 from rankcert.certification import stats
 from rankcert.certification.recorded import recorded
+from rankcert.certification.run_results import RunResults
 from rankcert.config.params import load_params
 from rankcert.config.records import IMPORTED, AdapterRun, Evaluation, Manifest, PadToken, Sample, Training
-from rankcert.evaluation.results import RunResults
 from tests.helpers import PROJECT, stand_in_training
 
 PARAMS = load_params(PROJECT / "params.yaml")  # 3 seeds, 500 steps, 2000 train, 500 eval: certifiable

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from rankcert.config.harness import run_main
+from rankcert.config.entrypoint import run_main
 from rankcert.runtime.layout import LAYOUT
 from stages import certify, compress, evaluate, prepare, probe, validate
 from tests.helpers import PROJECT, set_in

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import yaml
 
-from rankcert.config import harness
+from rankcert.config import entrypoint
 from stages import certify, compress, evaluate, prepare, probe
 from tests.helpers import PROJECT
 
@@ -48,7 +48,7 @@ def recorded(monkeypatch):
 
     def patch(module) -> set[str]:
         seen: set[str] = set()
-        owner = module if hasattr(module, "load_params") else harness
+        owner = module if hasattr(module, "load_params") else entrypoint
         real = originals.setdefault(owner, owner.load_params)  # patched again: wrap the real one, not a recorder
         monkeypatch.setattr(owner, "load_params", lambda path: Recorder(real(path), "", seen))
         return seen

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import yaml
 
-from rankcert.config.harness import run_main
+from rankcert.config.entrypoint import run_main
 from rankcert.inputs.sources import adapter_digest
 from rankcert.runtime.layout import Layout
 from rankcert.tools import verify

@@ -12,9 +12,9 @@ import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
 
+from rankcert.certification.run_results import RunResults
 from rankcert.config.params import Params, TrainParams
 from rankcert.config.records import IMPORTED
-from rankcert.evaluation.results import RunResults
 from rankcert.runtime.layout import PROBE
 
 SHOWN = 5  # stage runs named in one line before "and N more"

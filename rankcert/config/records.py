@@ -156,6 +156,9 @@ class AdapterRun:
     device: str
 
 
+PREDICTION_COLUMNS = ["index", "label", "prediction"]  # evaluate's predictions CSV, one row per eval example
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """evaluate@<seed>'s record of one adapter: which adapter, which predictions file, and what they score."""

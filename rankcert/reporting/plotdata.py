@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 
 from rankcert.certification import frontier
+from rankcert.certification.run_results import RunResults
 from rankcert.certification.verdict import Verdict
 from rankcert.certification.words import Safety
-from rankcert.evaluation.results import RunResults
 
 COLUMNS = {"loss": ["step", "loss", "series"], "delta": ["variant", "seed", "delta", "ci_low", "ci_high", "threshold"],
            "frontier": ["variant", "kind", "parameters", "mean_delta", "worst_delta", "ci_low", "ci_high", "status",

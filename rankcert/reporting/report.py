@@ -6,10 +6,10 @@ import math
 from rankcert.certification import evidence, frontier, population
 from rankcert.certification.plan import DOC, Reading
 from rankcert.certification.policy import Policy
+from rankcert.certification.run_results import RunResults
 from rankcert.certification.verdict import Verdict
 from rankcert.certification.words import Safety
 from rankcert.config.params import Params
-from rankcert.evaluation.results import RunResults
 from rankcert.runtime.text import bound_pts, pct, pts, rank_summary
 
 FEW_DF = 5  # a lower bound on fewer degrees of freedom is wide because the seeds are few (t ≥ 2.0 instead of 1.64)

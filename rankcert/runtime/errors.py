@@ -1,4 +1,4 @@
-"""The project's error type, and other errors' text quoted on one line inside its messages (rankcert.config.harness
+"""The project's error type, and other errors' text quoted on one line inside its messages (rankcert.config.entrypoint
 reports the error itself as one line on stderr)."""
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import argparse
 import shutil
 from collections.abc import Sequence
 
-from rankcert.config.harness import run_main
+from rankcert.config.entrypoint import run_main
 from rankcert.runtime.outputs import SCRATCH, clear_stale_scratch
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from rankcert.config.harness import run_main
+from rankcert.config.entrypoint import run_main
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.layout import LAYOUT
 

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert.config.harness import run_main
+from rankcert.config.entrypoint import run_main
 from rankcert.config.params import RuntimeParams, load_params
 from rankcert.runtime import gpus, settings
 from rankcert.runtime.errors import RankcertError

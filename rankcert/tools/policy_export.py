@@ -20,13 +20,13 @@ from pathlib import Path
 from rankcert.certification import certificate
 from rankcert.certification.certificate import Certificate
 from rankcert.certification.policy import SCHEMA_VERSION, Criteria, Observed, Policy, Scope, claims_from, policy_yaml
+from rankcert.certification.run_results import data_fingerprints
 from rankcert.certification.words import LevelName, Safety
 from rankcert.config import records
-from rankcert.config.harness import run_main
+from rankcert.config.entrypoint import run_main
 from rankcert.config.params import Params, load_params
 from rankcert.config.records import AdapterRun
 from rankcert.config.variants import parse_variant
-from rankcert.evaluation.results import data_fingerprints
 from rankcert.runtime import runfacts
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.layout import PROBE, Layout

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from rankcert.certification import certificate
 from rankcert.certification.certificate import Certificate, Metrics, VariantDetails
 from rankcert.certification.words import ReasonKind, Safety
-from rankcert.config.harness import run_main
+from rankcert.config.entrypoint import run_main
 from rankcert.runtime.errors import RankcertError, one_line
 from rankcert.runtime.layout import LAYOUT
 from rankcert.runtime.text import pts

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rankcert.certification import certificate, plan
 from rankcert.certification.words import Safety
-from rankcert.config.harness import run_main
+from rankcert.config.entrypoint import run_main
 from rankcert.config.params import Params, load_params
 from rankcert.runtime import gpus
 from rankcert.runtime.errors import RankcertError

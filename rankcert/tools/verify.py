@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rankcert.config.harness import run_main
+from rankcert.config.entrypoint import run_main
 from rankcert.runtime.errors import RankcertError, one_line
 from rankcert.verification import checks, workspace
 from rankcert.verification.derive import derive

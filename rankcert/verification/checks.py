@@ -18,7 +18,7 @@ from rankcert.runtime.layout import PROBE
 from rankcert.verification.derive import Derived
 from rankcert.verification.workspace import Mismatch, Release
 
-PLACES = 6  # the certificate's rounding (rankcert.certify._r)
+PLACES = 6  # the certificate's rounding (rankcert.assembly._r)
 PREDICTIONS = "the predictions give"
 
 

@@ -19,10 +19,10 @@ from rankcert.certification import collapse, evidence, plan, population, stats
 from rankcert.certification.certificate import FrontierSummary
 from rankcert.certification.policy import ClaimCheck, check_claims, criteria_differences, load_policy
 from rankcert.certification.recorded import disagreements
+from rankcert.certification.run_results import RunResults
 from rankcert.certification.stats import FAIL, MISSING, PASS, UNDERTRAINED
 from rankcert.certification.words import LevelName, Outcome, ReasonKind, Safety
 from rankcert.config.records import IMPORTED
-from rankcert.evaluation.results import RunResults
 from rankcert.runtime.layout import PROBE
 from rankcert.verification.workspace import Release, eval_labels
 

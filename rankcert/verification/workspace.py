@@ -1,7 +1,7 @@
 """A release's files as verify reads them, on its own: the committed certificate, plan and looks, and the
 DVC-tracked predictions, evaluation records, run records, manifests and adapter files.
 
-Nothing here goes through certify's reading (rankcert.evaluation.results): the predictions CSVs are parsed, their
+Nothing here goes through certify's reading (rankcert.certification.run_results): the predictions CSVs are parsed, their
 labels checked against the prepared eval set, and the adapters hashed here. Only the files' record types are
 shared. A file the certificate relies on that is absent is bad input (not pulled: exit 2); a file that is there
 but is not what the certificate says is a mismatch (exit 1).

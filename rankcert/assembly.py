@@ -16,12 +16,12 @@ from rankcert.certification import certificate as record
 from rankcert.certification import frontier, plan
 from rankcert.certification.policy import Policy, load_policy
 from rankcert.certification.recorded import Recorded, recorded
+from rankcert.certification.run_results import RunResults, read_results
 from rankcert.certification.stats import SeedResult
 from rankcert.certification.verdict import Verdict, decide
 from rankcert.certification.words import Outcome, ReasonKind
 from rankcert.config.params import Params
 from rankcert.config.records import AdapterRun, Evaluation
-from rankcert.evaluation.results import RunResults, read_results
 from rankcert.reporting import figures, plotdata, report
 from rankcert.runtime import runfacts
 from rankcert.runtime.layout import Layout
@@ -39,7 +39,7 @@ class Certification:
     reading: plan.Reading  # the plan (written at the first read, the same after) and the looks read under it
 
 
-def certify(params: Params, layout: Layout, templates: Path, report_path: Path, figures_path: Path) -> Certification:
+def assemble(params: Params, layout: Layout, templates: Path, report_path: Path, figures_path: Path) -> Certification:
     """Everything certify concludes about the workspace at `layout`; nothing is written."""
     policy = load_policy(params.certify.policy)
     found = read_results(layout, params.seeds, params.variant_names, params.model.num_labels,

@@ -17,14 +17,12 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
 from rankcert.config import records
-from rankcert.config.records import AdapterRun, Evaluation, Manifest, RankPlan, Spectra
+from rankcert.config.records import PREDICTION_COLUMNS, AdapterRun, Evaluation, Manifest, RankPlan, Spectra
 from rankcert.inputs.sources import file_sha256
 from rankcert.runtime.errors import RankcertError, one_line
 from rankcert.runtime.layout import ADAPTER, PROBE, Layout
 from rankcert.runtime.text import label_names
 from rankcert.training import identity
-
-COLUMNS = ["index", "label", "prediction"]
 
 Key = tuple[int, str]  # (seed, adapter name: "probe" or a variant)
 
@@ -65,8 +63,8 @@ def read_predictions(path: Path, labels: np.ndarray | None, seed: int, num_label
         frame = pd.read_csv(path)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise RankcertError(f"{path} (seed {seed}) is not a predictions CSV: {one_line(err)[:120]}") from err
-    if list(frame.columns) != COLUMNS or not all(pd.api.types.is_integer_dtype(frame[c]) for c in COLUMNS):
-        raise RankcertError(f"{path} (seed {seed}): expected integer columns {COLUMNS}, found {list(frame.columns)}")
+    if list(frame.columns) != PREDICTION_COLUMNS or not all(pd.api.types.is_integer_dtype(frame[c]) for c in PREDICTION_COLUMNS):
+        raise RankcertError(f"{path} (seed {seed}): expected integer columns {PREDICTION_COLUMNS}, found {list(frame.columns)}")
     if labels is None:
         raise RankcertError(f"{path} (seed {seed}) has no prepared eval set to check it against; "
                             f"run the prepare stage for seed {seed}")

@@ -1,5 +1,5 @@
-"""The stage harness: the command line the stages share, and the run around a stage's main that turns a
-RankcertError into one line on stderr and exit code 2 (the entry points in rankcert/tools run through it too).
+"""Every entry point's harness: the command line the stages share, and the run around a stage's (or a tool's) main
+that turns a RankcertError into one line on stderr and exit code 2.
 
 Device and seeding stay in the stages that train or evaluate (rankcert.training.modeling): here they would put torch in
 every stage's import closure and start-up, the fingerprint and validate stages included.

@@ -1,11 +1,12 @@
-"""The stage harness: the shared command line, and a refusal as one line on stderr with exit code 2."""
+"""Every entry point's harness (rankcert.config.entrypoint): the shared command line, and a refusal as one line on
+stderr with exit code 2."""
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from rankcert.config import harness
-from rankcert.config.harness import command_line, per_seed, run_main
+from rankcert.config import entrypoint
+from rankcert.config.entrypoint import command_line, per_seed, run_main
 from rankcert.runtime.errors import RankcertError
 
 
@@ -58,9 +59,9 @@ def test_debugging_shows_the_traceback_and_a_malformed_debug_setting_does_not(mo
     monkeypatch.setenv("RANKCERT_DEBUG", "1")
     with pytest.raises(RankcertError):
         run_main(refuse, [])
-    assert harness._debugging()
+    assert entrypoint._debugging()
     monkeypatch.setenv("RANKCERT_DEBUG", "yes please")
-    assert not harness._debugging()  # the malformed setting is what gets reported, as one line
+    assert not entrypoint._debugging()  # the malformed setting is what gets reported, as one line
     with pytest.raises(SystemExit):
         run_main(refuse, [])
     assert "RANKCERT_DEBUG='yes please' is not valid" in capsys.readouterr().err
@@ -78,4 +79,4 @@ def test_settings_are_checked_before_the_stage_runs_and_a_finished_stage_says_ho
     monkeypatch.delenv("RANKCERT_WORKER")
     run_main(stage, ["--x"])
     out = capsys.readouterr().out
-    assert ran == [["--x"]] and out.startswith("[test_harness] finished in ") and out.endswith(" s (start-up included)\n")
+    assert ran == [["--x"]] and out.startswith("[test_entrypoint] finished in ") and out.endswith(" s (start-up included)\n")
