@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rankcert.runtime import settings
-from rankcert.runtime.channel import Channel
+from rankcert.runtime.channel import Channel, ConnectionClosed
 
 START_TIMEOUT_S = 30.0
 # Variables that libraries read once, at import: a service whose imports saw other values is another service.
@@ -60,6 +60,26 @@ def environment_key(env: dict[str, str], code: Iterable[Path], extra: str = "") 
         if name.startswith(KEY_ENV_PREFIXES) and name not in KEY_ENV_IGNORED:
             digest.update(f"{name}={env[name]}\0".encode())
     return digest.hexdigest()[:16]
+
+
+def remove_socket(path: str | Path, inode: int) -> None:
+    """Unlink a service's own socket only (by inode): a newer service may have replaced it."""
+    try:
+        if os.stat(path).st_ino == inode:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def ask(path: Path, op: str) -> dict | None:
+    """One request ({"op": op}) to the service at `path` and its answer; None (its socket removed) if none answers."""
+    try:
+        channel = connect(path)
+        channel.send({"op": op})
+        return channel.receive()[0]
+    except (ConnectionRefusedError, ConnectionClosed, OSError):
+        path.unlink(missing_ok=True)
+        return None
 
 
 def connect(path: Path) -> Channel:

@@ -216,21 +216,12 @@ def serve(key: str, device_type: str) -> None:
     bound = os.stat(paths.socket).st_ino
     device = torch.device(device_type)
     trainer = Trainer(listener, device, settings.worker_idle_s(IDLE_S))
-    trainer.unbind = lambda: _unlink_own(paths.socket, bound)
+    trainer.unbind = lambda: services.remove_socket(paths.socket, bound)
     log(f"ready on {device} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r})")
     try:
         trainer.loop()
     finally:
-        _unlink_own(paths.socket, bound)
-
-
-def _unlink_own(path: Path, inode: int) -> None:
-    """Remove our own socket only: a newer trainer may have replaced it."""
-    try:
-        if os.stat(path).st_ino == inode:
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
+        services.remove_socket(paths.socket, bound)
 
 
 def log(message: str) -> None:

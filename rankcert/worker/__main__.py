@@ -36,61 +36,37 @@ def main(argv: list[str]) -> int:
 
 
 def status(stop: bool) -> int:
-    """Every worker of this user: ask each (or tell each to stop); remove sockets nobody answers."""
-    from rankcert.runtime.channel import ConnectionClosed
-    from rankcert.runtime.services import ServiceUnavailable, connect, runtime_dir
-    from rankcert.worker import worker_paths
+    """Every worker and GPU trainer of this user: ask each (or tell each to stop); remove sockets nobody answers."""
+    from rankcert.runtime.services import ServiceUnavailable, ask, runtime_dir
 
     try:
         folder = runtime_dir()
     except ServiceUnavailable as err:
         print(f"rankcert: error: {err}", file=sys.stderr)
         return 2
-    sockets = sorted(folder.glob("w-*.sock"))
+    sockets = sorted(folder.glob("w-*.sock")) + sorted(folder.glob("t-*.sock"))
     if not sockets:
         print(f"no worker running (folder {folder})")
     for path in sockets:
-        key = path.stem[2:]
-        log = path.with_suffix(".log")
-        try:
-            channel = connect(worker_paths(key, folder).socket)
-            channel.send({"op": "stop" if stop else "ping"})
-            info, _ = channel.receive()
-        except (ConnectionRefusedError, ConnectionClosed, OSError):
-            path.unlink(missing_ok=True)
-            print(f"worker {key}: not answering; removed its socket (log {log})")
-            continue
-        if stop:
-            print(f"worker {key}: stopping ({info['running']} stage(s) still running finish first; log {log})")
+        kind = "worker" if path.name.startswith("w-") else "trainer"
+        key, log = path.stem[2:], path.with_suffix(".log")
+        info = ask(path, "stop" if stop else "ping")
+        if info is None:
+            print(f"{kind} {key}: not answering; removed its socket (log {log})")
         else:
-            age = time.time() - info["started"]
-            print(f"worker {key}: pid {info['pid']}, up {age:.0f} s, idle {info['idle_s']} s, "
-                  f"{info['running']} stage(s) running, {info['threads']} thread(s), "
-                  f"CUDA initialised: {'yes' if info['cuda_initialized'] else 'no'}; python {info['python']}; "
-                  f"log {log}")
-    trainers(folder, stop)
+            print(f"{kind} {key}: {describe(kind, info, stop)}; log {log}")
     return 0
 
 
-def trainers(folder, stop: bool) -> None:
-    """The GPU trainers (rankcert.training.trainer_service) beside the workers: ask each, or tell each to stop."""
-    from rankcert.runtime.channel import ConnectionClosed
-    from rankcert.runtime.services import connect
-
-    for path in sorted(folder.glob("t-*.sock")):
-        key, log = path.stem[2:], path.with_suffix(".log")
-        try:
-            channel = connect(path)
-            channel.send({"op": "stop" if stop else "ping"})
-            info, _ = channel.receive()
-        except (ConnectionRefusedError, ConnectionClosed, OSError):
-            path.unlink(missing_ok=True)
-            print(f"trainer {key}: not answering; removed its socket (log {log})")
-            continue
-        what = "stopping once they are done" if stop else "running"
-        print(f"trainer {key}: pid {info['pid']}, {info['in_flight']} training(s) in flight, {info['waiting']} waiting, "
-              f"{what}; log {log}")
-
+def describe(kind: str, info: dict, stop: bool) -> str:
+    if kind == "trainer":  # rankcert.training.trainer_service
+        return (f"pid {info['pid']}, {info['in_flight']} training(s) in flight, {info['waiting']} waiting, "
+                + ("stopping once they are done" if stop else "running"))
+    if stop:
+        return f"stopping ({info['running']} stage(s) still running finish first)"
+    return (f"pid {info['pid']}, up {time.time() - info['started']:.0f} s, idle {info['idle_s']} s, "
+            f"{info['running']} stage(s) running, {info['threads']} thread(s), "
+            f"CUDA initialised: {'yes' if info['cuda_initialized'] else 'no'}; python {info['python']}")
 
 
 if __name__ == "__main__":

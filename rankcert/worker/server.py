@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from rankcert.runtime import settings
 from rankcert.runtime.channel import Channel, ConnectionClosed
+from rankcert.runtime.services import remove_socket
 from rankcert.worker import DEFAULT_IDLE_S, worker_paths
 from rankcert.worker.child import become_stage
 
@@ -214,12 +215,3 @@ def serve(key: str) -> None:
         worker.loop()
     finally:
         remove_socket(str(paths.socket), bound)
-
-
-def remove_socket(path: str, inode: int) -> None:
-    """Unlink our own socket only: a newer worker may have replaced it."""
-    try:
-        if os.stat(path).st_ino == inode:
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
