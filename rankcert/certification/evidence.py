@@ -9,7 +9,7 @@ Every seed is evaluated on the same examples, so a variant's paired differences 
   ANOVA mean squares (unbiased; never below MS_error / (S·n)), with Satterthwaite's degrees of freedom and
   Student's t. Owen's pigeonhole bootstrap (seeds and examples resampled independently) estimates the same
   components, but its percentile bound covered only 85% of 300 simulated three-seed runs where the seed part
-  dominates, this bound 95% (tests/test_evidence.py simulates both).
+  dominates, this bound 95% (tests/certification/test_evidence.py simulates both).
 - `p_new_seed_passes`: the predictive probability that one more seed, on the same examples, has Δ ≥
   −tolerance: Δ_new ~ mean + s·√(1 + 1/S)·t(S − 1), s the per-seed Δs' standard deviation.
 - stability at more seeds and a larger eval set: the joint example resamples of rankcert.certification.stability (so at the

@@ -1,6 +1,6 @@
 """Where every stage output lives, declared once: the stages, results reading, certify and the tools use it.
 
-dvc.yaml spells the same paths for DVC (it cannot import Python); tests/test_dvc_yaml.py checks that they agree.
+dvc.yaml spells the same paths for DVC (it cannot import Python); tests/stages/test_dvc_yaml.py checks that they agree.
 One folder per seed and stage: prepare, probe, compress (every variant of the seed) and evaluate (the probe's and
 every variant's predictions and metrics). The names of the files inside a folder are here too: a stage writes
 them into the scratch copy of its folder (rankcert.runtime.outputs), readers find them through Layout.

@@ -1,6 +1,6 @@
 """Settings read from the environment, all of them here. None changes a result, so none is a DVC parameter.
 
-VARIABLES documents each one; docs/settings.md's table lists the same (tests/test_settings.py keeps them in step).
+VARIABLES documents each one; docs/settings.md's table lists the same (tests/runtime/test_settings.py keeps them in step).
 A setting that is unset (or empty) means its default; one that is set must be well formed, else a
 RankcertError names the variable, the value and what it takes. `check` reads them all (entry points call it
 before any work), and an unknown RANKCERT_* name is refused too: a misspelt setting would otherwise do nothing.

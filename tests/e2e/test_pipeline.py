@@ -8,7 +8,7 @@ import yaml
 from rankcert.runtime.layout import LAYOUT
 from tests.e2e.conftest import read_certificate
 from tests.helpers import commit, headless_browser, ran_stages, rendered_dom, sh, terminal, touched_stages
-from tests.test_plotpage import REMOTE_SRC
+from tests.reporting.test_plotpage import REMOTE_SRC
 
 pytestmark = pytest.mark.e2e
 

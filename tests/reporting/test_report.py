@@ -3,8 +3,8 @@ import math
 
 from rankcert.certification import evidence
 from rankcert.reporting import report
-from tests.test_certify import ALL_OK, SEEDS, make_run, run_certify
-from tests.test_frontier import verdict
+from tests.certification.test_frontier import verdict
+from tests.stages.test_certify import ALL_OK, SEEDS, make_run, run_certify
 
 
 def read_report(root) -> str:

@@ -10,7 +10,7 @@ from rankcert.config.entrypoint import run_main
 from rankcert.inputs.sources import adapter_digest
 from rankcert.runtime.layout import Layout
 from rankcert.tools import verify
-from tests.test_certify import ALL_OK, SEEDS, make_run, run_certify
+from tests.stages.test_certify import ALL_OK, SEEDS, make_run, run_certify
 
 DETAILS, METRICS = "metrics/certify_details.json", "metrics/certify.json"
 PLAN, LOOKS = "metrics/certify_plan.json", "metrics/certify_looks.json"

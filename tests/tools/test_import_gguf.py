@@ -5,7 +5,6 @@ import json
 
 import pytest
 import torch
-from helpers import write_tiny_llama_gguf
 
 from rankcert.config.entrypoint import run_main
 from rankcert.config.params import ModelParams
@@ -13,6 +12,7 @@ from rankcert.inputs.sources import file_sha256
 from rankcert.runtime.errors import RankcertError
 from rankcert.tools import import_gguf
 from rankcert.training import modeling
+from tests.helpers import write_tiny_llama_gguf
 
 gguf = pytest.importorskip("gguf", reason="the gguf extra is not installed (pip install -e '.[gguf]')")
 

@@ -13,7 +13,7 @@ from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.layout import LAYOUT, Layout
 from rankcert.tools import policy_export
 from tests.helpers import PROJECT, set_in
-from tests.test_certify import ALL_OK, SEEDS, make_run, read_certificate, run_certify
+from tests.stages.test_certify import ALL_OK, SEEDS, make_run, read_certificate, run_certify
 
 LOOKS = [5, 6]  # with share 0.5: five passes of five say SAFE at the first look (pocock spends 4.4% by 5 of 6)
 DECLARED = plan.Plan(0.9, 0.025, 0.95, [3, 6, 12], "calibrated", [42, 123, 456, *range(1000, 1009)])

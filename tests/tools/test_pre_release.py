@@ -11,9 +11,9 @@ from rankcert.certification.certificate import Reason
 from rankcert.certification.words import ReasonKind
 from rankcert.runtime.layout import LAYOUT
 from rankcert.tools.pre_release import certificate_lines, headline, stage_changes, stale_stages
+from tests.certification.test_certificate import sample
 from tests.helpers import PROJECT, commit, sh
-from tests.test_certificate import sample
-from tests.test_certify import ALL_OK, make_run
+from tests.stages.test_certify import ALL_OK, make_run
 
 POLICY = "policies/safe_uniform.yaml"  # relative: the repo's own copy, tracked with it
 

@@ -9,7 +9,7 @@ from rankcert.config.entrypoint import run_main
 from rankcert.config.variants import parse_variant
 from rankcert.runtime.errors import RankcertError
 from rankcert.tools import policy_export
-from tests.test_certify import ALL_OK, make_run, read_certificate, run_certify
+from tests.stages.test_certify import ALL_OK, make_run, read_certificate, run_certify
 
 
 def export(root, monkeypatch, *argv):

@@ -13,7 +13,7 @@ from rankcert.runtime.layout import LAYOUT, PROBE
 from rankcert.training import identity
 from stages import compress, evaluate, prepare, probe
 from tests.helpers import PROJECT, stand_in_training, write_stand_in_run
-from tests.test_stage_errors import run_stage, write_params
+from tests.stages.test_stage_errors import run_stage, write_params
 
 BASE = "0" * 64
 MODULES = ["layer.0.q_lin", "layer.0.v_lin", "layer.1.q_lin"]
