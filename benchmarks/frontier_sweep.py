@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.warm_bench import device_name, real_data_params  # noqa: E402
+from benchmarks.warm_bench import device_name, real_data_arguments, real_data_params  # noqa: E402
 from rankcert.certification import certificate  # noqa: E402
 from rankcert.runtime.layout import LAYOUT  # noqa: E402
 from rankcert.runtime.runfacts import package_versions  # noqa: E402
@@ -37,9 +37,7 @@ VARIANTS = ["uniform_r2", "uniform_r4", "uniform_r8", "uniform_r12", "uniform_r1
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--set", action="append", default=[])
+    real_data_arguments(parser)
     parser.add_argument("--seeds", default="42,123,456")
     parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--root", type=Path, default=Path("/tmp/rankcert-frontier"))

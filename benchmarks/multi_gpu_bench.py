@@ -26,7 +26,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.warm_bench import device_name, outputs, real_data_params  # noqa: E402
+from benchmarks.warm_bench import device_name, outputs, real_data_arguments, real_data_params  # noqa: E402
 from rankcert.certification import certificate  # noqa: E402
 from rankcert.runtime.layout import LAYOUT  # noqa: E402
 from rankcert.runtime.runfacts import package_versions  # noqa: E402
@@ -80,9 +80,7 @@ def verdicts(ws: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--set", action="append", default=[])
+    real_data_arguments(parser)
     parser.add_argument("--seeds", type=int, default=12)
     parser.add_argument("--gpus", type=int, default=4)
     parser.add_argument("--phase", choices=["one", "many", "report"], required=True)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.multi_gpu_bench import timed  # noqa: E402
 from benchmarks.per_seed_bench import workspace  # noqa: E402
-from benchmarks.warm_bench import device_name  # noqa: E402
+from benchmarks.warm_bench import device_name, real_data_arguments  # noqa: E402
 from rankcert.certification import certificate  # noqa: E402
 from rankcert.runtime.layout import LAYOUT  # noqa: E402
 from rankcert.runtime.runfacts import package_versions  # noqa: E402
@@ -41,9 +41,7 @@ def pooled_predictions(archives: list[Path]) -> dict[str, bytes]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--set", action="append", default=[], help="params override key=value (lists: a,b)")
+    real_data_arguments(parser)
     parser.add_argument("--per-gpu", type=int, default=1)
     parser.add_argument("--pool", type=Path, nargs="*", default=[])
     parser.add_argument("--root", type=Path, default=Path("/tmp/rankcert-settle-bench"))

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.per_seed_bench import workspace  # noqa: E402
-from benchmarks.warm_bench import device_name  # noqa: E402
+from benchmarks.warm_bench import device_name, real_data_arguments  # noqa: E402
 from rankcert.runtime.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 
@@ -150,9 +150,7 @@ def compare(ws: Path, pools: list[Path]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--set", action="append", default=[])
+    real_data_arguments(parser)
     parser.add_argument("--seeds", type=int, default=64)
     parser.add_argument("--per-gpu", type=int, default=16)
     parser.add_argument("--baseline-seeds", type=int, default=0, help="0: no baseline run")

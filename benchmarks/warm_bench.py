@@ -52,6 +52,13 @@ def real_data_params(model: str, data: str, assignments: list[str], project: Pat
     return params
 
 
+def real_data_arguments(parser) -> None:
+    """--model, --data (local folders) and --set key=value params overrides, each benchmark's real-data options."""
+    parser.add_argument("--model", required=True, help="a local model folder (the MiniLM stand-in: SPEC.md)")
+    parser.add_argument("--data", required=True, help="a local dataset folder (../shared/data/sst2)")
+    parser.add_argument("--set", action="append", default=[], help="params override key=value (lists: a,b)")
+
+
 def workspace(folder: Path, args) -> Path:
     if args.demo:
         return demo.create_workspace(folder)

@@ -12,6 +12,23 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 
 
+def prepare_seeds(root: Path, raw_params: dict, seeds, steps: int, log_every: int, **sections) -> dict:
+    """params.yaml in `root` (the cwd) with a short recipe, dropout on (every step draws from the RNG) and one CPU
+    thread, `sections` merged in (e.g. variants=[...]); each seed prepared. Returns the params written."""
+    import yaml
+
+    from stages import prepare
+
+    raw_params["train"].update(steps=steps, log_every=log_every)
+    raw_params["probe"]["dropout"] = 0.1
+    raw_params["runtime"]["cpu_threads"] = 1
+    raw_params.update(sections)
+    (root / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    for seed in seeds:
+        prepare.main(["--seed", str(seed)])
+    return raw_params
+
+
 def rule(**overrides):
     """The certify section of params.yaml (the rule), with `overrides`."""
     from rankcert.config.params import load_params

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import yaml
 
 from rankcert.config.params import params_from_dict
 from rankcert.inputs import data
@@ -12,7 +11,7 @@ from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.layout import LAYOUT
 from rankcert.training import cohort, cotrain
 from rankcert.training.base import Job, SharedBase
-from stages import prepare
+from tests.helpers import prepare_seeds
 
 CPU = torch.device("cpu")
 
@@ -21,14 +20,9 @@ CPU = torch.device("cpu")
 def seeds(tmp_path, raw_params, monkeypatch):
     """Two prepared seeds with dropout on (every step draws from the RNG); their bases and train data."""
     monkeypatch.chdir(tmp_path)
-    raw_params["train"].update(steps=7, log_every=7)
-    raw_params["probe"]["dropout"] = 0.1
-    raw_params["runtime"]["cpu_threads"] = 1
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
-    params = params_from_dict(raw_params)
+    params = params_from_dict(prepare_seeds(tmp_path, raw_params, (5, 6), steps=7, log_every=7))
     found = {}
     for seed in (5, 6):
-        prepare.main(["--seed", str(seed)])
         found[seed] = (SharedBase(params, seed), data.load_encoded(LAYOUT.prepared(seed) / "train.safetensors"))
     return found
 

@@ -8,12 +8,12 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from rankcert.runtime.layout import LAYOUT
 from rankcert.runtime.services import connect
 from rankcert.training.trainer_service import trainer_key, trainer_paths
-from stages import compress, prepare, probe
+from stages import compress, probe
+from tests.helpers import prepare_seeds
 
 SEEDS = (5, 6)
 
@@ -22,13 +22,7 @@ SEEDS = (5, 6)
 def project(tmp_path, raw_params, monkeypatch):
     """Two prepared seeds, three retrained variants with dropout on; a private folder for the trainer's socket."""
     monkeypatch.chdir(tmp_path)
-    raw_params["train"].update(steps=6, log_every=2)
-    raw_params["probe"]["dropout"] = 0.1
-    raw_params["runtime"]["cpu_threads"] = 1
-    raw_params["variants"] = ["uniform_r4", "uniform_r8", "per_layer"]
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
-    for seed in SEEDS:
-        prepare.main(["--seed", str(seed)])
+    prepare_seeds(tmp_path, raw_params, SEEDS, steps=6, log_every=2, variants=["uniform_r4", "uniform_r8", "per_layer"])
     env = dict(os.environ, RANKCERT_WORKER="off", RANKCERT_WORKER_DIR=str(tmp_path / "run"), RANKCERT_WORKER_IDLE="30",
                PYTHONPATH=os.pathsep.join(sys.path))
     monkeypatch.setenv("RANKCERT_WORKER_DIR", str(tmp_path / "run"))
