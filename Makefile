@@ -19,11 +19,12 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 DVC_NO_ANALYTICS=1
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR) && $(OFFLINE) $(PYTHON) -m rankcert.tools.demo $(DEMO_DIR) $(if $(PROFILE),--profile $(PROFILE))
 
-# Tests run in TEST_JOBS processes (pytest-xdist; tests/conftest.py keeps the tests that share the demo workspace in
-# one of them, in order), each torch at one thread: two processes of two threads each on two cores run several
-# times slower, not faster.
+# Tests run in TEST_JOBS processes (pytest-xdist), each torch at one thread: two processes of two threads each on two
+# cores run several times slower, not faster. Each test file stays whole in one process (its module fixtures are
+# made once), files handed out in the order pytest collects them: tests/e2e/ (the long runs) first, so the processes
+# finish together. The e2e tests' shared demo workspace is reproduced once and copied (tests/e2e/conftest.py).
 TEST_JOBS ?= 2
-PYTEST := OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -n $(TEST_JOBS) --dist loadgroup
+PYTEST := OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
 
 test: $(STAMP)
 	$(OFFLINE) $(PYTEST)

@@ -52,11 +52,3 @@ def raw_params(demo_assets):
 def demo_params_obj(raw_params):
     return params_from_dict(raw_params)
 
-
-def pytest_collection_modifyitems(items):
-    """For pytest-xdist's loadgroup (`make test` runs two processes): the tests that share the reproduced demo
-    workspace stay together in one process, in order; every other file stays whole (its module fixtures are
-    made once)."""
-    for item in items:
-        group = "shared first run" if "first_run" in item.fixturenames else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))

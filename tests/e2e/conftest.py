@@ -1,6 +1,9 @@
 """A demo workspace (git + DVC, generated model and data) reproduced once and shared by the e2e tests."""
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +22,8 @@ E2E_OVERRIDES = {"train": {"steps": 40, "log_every": 5}, "runtime": {"cpu_thread
 @dataclass(frozen=True)
 class FirstRun:
     """The shared workspace's first `dvc repro`: what it printed and wrote, read before any test changes it."""
-    ws: Path
+    ws: Path  # this test process's copy: tests may change it
+    built: Path  # the workspace as the first run left it, never changed: clone or copy it for a test's own
     output: str
     metrics: dict[str, bytes]
     adapters: dict[str, str]
@@ -33,12 +37,35 @@ def make_workspace(folder: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def first_run(tmp_path_factory) -> FirstRun:
-    """The demo workspace every e2e test shares, reproduced once and committed."""
-    ws = make_workspace(tmp_path_factory.mktemp("e2e") / "ws")
-    result = sh(ws, "dvc", "repro")
-    commit(ws, "first run")
-    return FirstRun(ws, result.stdout + result.stderr, read_metrics(ws), adapter_digests(ws),
-                    (ws / LAYOUT.report).read_bytes())
+    """The demo workspace every e2e test shares, reproduced and committed once per test run and never changed
+    after; each test process gets a copy of its own (pytest-xdist: the process that needs it first builds it)."""
+    built = shared_build(tmp_path_factory)
+    ws = tmp_path_factory.mktemp("e2e") / "ws"
+    shutil.copytree(built / "ws", ws, symlinks=True)  # git and DVC keep relative paths
+    original = built / "ws"
+    return FirstRun(ws, original, (built / OUTPUT).read_text(), read_metrics(original), adapter_digests(original),
+                    (original / LAYOUT.report).read_bytes())
+
+
+OUTPUT = "repro-output.txt"  # written last: the build is complete
+
+
+def shared_build(tmp_path_factory) -> Path:
+    """The folder holding the one reproduced workspace (ws/) and its `dvc repro` output, made under a lock in
+    the run's base folder, which every pytest-xdist process of the run shares (and no other run)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if worker else base) / "e2e-first-run"
+    folder.mkdir(exist_ok=True)
+    with open(folder / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it: wait for it
+        if not (folder / OUTPUT).exists():
+            shutil.rmtree(folder / "ws", ignore_errors=True)  # a build that failed halfway
+            ws = make_workspace(folder / "ws")
+            result = sh(ws, "dvc", "repro")
+            commit(ws, "first run")
+            (folder / OUTPUT).write_text(result.stdout + result.stderr)
+    return folder
 
 
 @pytest.fixture(scope="session")

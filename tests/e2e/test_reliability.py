@@ -1,4 +1,6 @@
-"""Reliability end to end: bit-identical reruns, and SIGKILL mid-training or mid-write loses nothing."""
+"""Reliability end to end: the warm worker and a stage's own process give the same bytes; SIGKILL mid-training or
+mid-write loses nothing; bad input stops before anything is lost. (A full rerun giving the first run's bytes:
+test_scaleout.py.)"""
 import os
 import re
 import signal
@@ -9,19 +11,9 @@ import pytest
 import yaml
 
 from rankcert.tools import demo
-from tests.helpers import adapter_digests, commit, ran_stages, read_metrics, sh, touched_stages
+from tests.helpers import adapter_digests, ran_stages, read_metrics, sh, touched_stages
 
 pytestmark = pytest.mark.e2e
-
-
-def test_forced_rerun_is_byte_identical_and_metrics_diff_is_empty(reproduced):
-    ws, _ = reproduced
-    metrics, adapters = read_metrics(ws), adapter_digests(ws)
-    sh(ws, "dvc", "repro", "-f")
-    assert read_metrics(ws) == metrics
-    assert adapter_digests(ws) == adapters and len(adapters) == 24
-    assert sh(ws, "dvc", "metrics", "diff", "--json").stdout.strip() in ("", "{}")
-    commit(ws, "rerun") if sh(ws, "git", "status", "--porcelain").stdout.strip() else None
 
 
 @pytest.fixture(scope="module")

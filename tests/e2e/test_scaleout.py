@@ -3,6 +3,7 @@ several clones merged through a shared remote's run-cache."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 import pytest
@@ -17,14 +18,26 @@ pytestmark = pytest.mark.e2e
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
 
 
-def test_parallel_seeds_give_the_serial_results(first_run, tmp_path):
-    ws = make_workspace(tmp_path / "ws")  # the shared workspace's params (one torch thread a stage)
+def test_parallel_seeds_rerun_every_stage_to_the_serial_first_runs_bytes(first_run, tmp_path):
+    """A git clone of the first run (no DVC output, no cache) with its assets, certify's outputs in git removed too:
+    every stage runs again, the seeds at once, and writes the first run's bytes, so git sees nothing changed
+    (dvc.lock: every output's hash; the committed metrics, report and figures) and `dvc metrics diff` is empty."""
+    ws = tmp_path / "ws"
+    sh(tmp_path, "git", "clone", "-q", str(first_run.built), str(ws))
+    shutil.copytree(first_run.built / "assets", ws / "assets")  # git ignores them
+    assert not (ws / "data").exists()  # nothing to restore: each stage runs
+    for path in (LAYOUT.certificate, LAYOUT.certificate_details, LAYOUT.report):  # the plan and its looks stay
+        (ws / path).unlink()
+    for folder in (LAYOUT.variant_metrics, LAYOUT.figures, LAYOUT.plot_data):
+        shutil.rmtree(ws / folder)
     result = sh(ws, sys.executable, "-m", "rankcert.tools.parallel", "--jobs", "2", env=ENV)
     assert "[seed 42] Running stage 'probe@42'" in result.stdout and "[seed 123] Running stage" in result.stdout
     # the rest ran inside the per-seed processes
     assert set(ran_stages(result.stdout)) == {"code", "validate", "track@model", "track@data", "plots_page", "certify"}
-    assert read_metrics(ws) == first_run.metrics and adapter_digests(ws) == first_run.adapters
-    assert (ws / LAYOUT.report).read_bytes() == first_run.report
+    assert sh(ws, "git", "status", "--porcelain").stdout == ""
+    assert read_metrics(ws) == first_run.metrics and (ws / LAYOUT.report).read_bytes() == first_run.report
+    assert adapter_digests(ws) == first_run.adapters and len(first_run.adapters) == 24
+    assert sh(ws, "dvc", "metrics", "diff", "--json").stdout.strip() in ("", "{}")
 
 
 def test_a_failed_seed_stops_the_others_and_is_named(tmp_path):

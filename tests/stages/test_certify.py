@@ -29,6 +29,8 @@ def make_run(root, deltas: dict[str, list[float]], probe_correct=410, steps=500,
     params["seeds"] = seeds
     params["certify"]["population"].update(share=0.5, looks=looks or [max(2, len(seeds))])  # all of 5 pass: SAFE (0.5⁵ < 5%)
     params["train"]["steps"] = steps
+    params["certify"]["bootstrap_resamples"] = 2000  # the demo profile's count: fast (the cost of each certify
+    # here is its joint resamples), and the tests built on these runs check verdicts no resample count changes
     params["certify"]["policy"] = policy or str(root / "policy.yaml")
     (root / "policy.yaml").write_text(open(PROJECT / "policies/safe_uniform.yaml").read())
     (root / "params.yaml").write_text(yaml.safe_dump(params))
