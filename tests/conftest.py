@@ -52,3 +52,9 @@ def raw_params(demo_assets):
 def demo_params_obj(raw_params):
     return params_from_dict(raw_params)
 
+
+
+def pytest_collection_modifyitems(items):
+    """tests/e2e/ first (stable otherwise): `make test` hands files out whole in this order, so the long runs start
+    at once on both processes."""
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/e2e/"))
