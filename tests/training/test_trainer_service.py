@@ -12,6 +12,7 @@ import pytest
 from rankcert.runtime.layout import LAYOUT
 from rankcert.runtime.services import connect
 from rankcert.training.trainer_service import trainer_key, trainer_paths
+from rankcert.worker import __main__ as worker_command
 from stages import compress, probe
 from tests.helpers import prepare_seeds
 
@@ -63,7 +64,7 @@ def ask(paths, request: dict) -> dict:
     return channel.receive()[0]
 
 
-def test_stages_training_at_once_on_the_trainer_write_the_bytes_they_write_alone(project, monkeypatch):
+def test_stages_training_at_once_on_the_trainer_write_the_bytes_they_write_alone(project, monkeypatch, capsys):
     root, env = project
     trained_there = on_trainer(root, env)
     paths = trainer_paths(trainer_key(env, "cpu"))
@@ -74,9 +75,9 @@ def test_stages_training_at_once_on_the_trainer_write_the_bytes_they_write_alone
                                                    "out": "."}})
     assert refused == {"event": "error", "message": "missing key 'train.recipe.model'"}
     assert ask(paths, {"op": "ping"})["in_flight"] == 0
-    stopped = subprocess.run([sys.executable, "-m", "rankcert.worker", "stop"], cwd=root, env=env, capture_output=True,
-                             text=True, timeout=60)
-    assert f"trainer {paths.key}: pid" in stopped.stdout and "stopping once they are done" in stopped.stdout
+    assert worker_command.status(stop=True) == 0  # what `python -m rankcert.worker stop` runs
+    stopped = capsys.readouterr().out
+    assert f"trainer {paths.key}: pid" in stopped and "stopping once they are done" in stopped
     assert not paths.socket.exists()  # the next stage starts a fresh trainer
     assert trained_there == alone(root, monkeypatch)
     assert any(name.endswith("uniform_r8/adapter/adapter_model.safetensors") for name in trained_there)
