@@ -92,9 +92,10 @@ def connect(path: Path) -> Channel:
     return Channel(sock)
 
 
-def connect_or_start(path: Path, lock: Path, log: Path, argv: list[str], env: dict[str, str] | None = None) -> Channel:
-    """A connection to the service listening at `path`, starting `argv` (detached, logging to `log`) if none
-    answers; the flock on `lock` makes one starter of many."""
+def connect_or_start(what: str, path: Path, lock: Path, log: Path, argv: list[str],
+                     env: dict[str, str] | None = None) -> Channel:
+    """A connection to the service (`what`, for messages) listening at `path`, starting `argv` (detached, logging to
+    `log`) if none answers; the flock on `lock` makes one starter of many."""
     try:
         return connect(path)
     except (FileNotFoundError, ConnectionRefusedError):
@@ -116,7 +117,7 @@ def connect_or_start(path: Path, lock: Path, log: Path, argv: list[str], env: di
                 return connect(path)
             except (FileNotFoundError, ConnectionRefusedError):
                 if server.poll() is not None:
-                    raise ServiceUnavailable(f"{argv[2:4]} exited at start with code {server.returncode}; "
+                    raise ServiceUnavailable(f"{what} exited at start with code {server.returncode}; "
                                              f"see {log}") from None
                 time.sleep(0.01)
-        raise ServiceUnavailable(f"nothing opened {path} within {START_TIMEOUT_S:.0f} s; see {log}")
+        raise ServiceUnavailable(f"{what} did not open {path} within {START_TIMEOUT_S:.0f} s; see {log}")

@@ -32,7 +32,7 @@ def connect_to_trainer(device: torch.device) -> Channel:
     env = dict(os.environ)
     paths = trainer_paths(trainer_key(env, device.type))
     argv = [sys.executable, "-m", "rankcert.training.trainer_service", "--key", paths.key, "--device", device.type]
-    return services.connect_or_start(paths.socket, paths.lock, paths.log, argv, env | TRAINER_ENV)
+    return services.connect_or_start("the GPU trainer", paths.socket, paths.lock, paths.log, argv, env | TRAINER_ENV)
 
 
 def fit_on_trainer(channel: Channel, base: SharedBase, jobs: list[Job], data: Encoded, label: str) -> Iterator[Trained]:
@@ -64,6 +64,8 @@ def fit_on_trainer(channel: Channel, base: SharedBase, jobs: list[Job], data: En
         for bar in bars.values():
             bar.close()
         channel.close()
+        if not any(out.iterdir()):  # each result file was taken back
+            out.rmdir()
 
 
 def _receive(channel: Channel, label: str) -> dict:

@@ -92,4 +92,4 @@ def wait_for_exit(channel: Channel, pid: int, paths: WorkerPaths) -> int:
 def connect_or_start(paths: WorkerPaths) -> Channel:
     """A connection to this environment's worker, starting one if none answers."""
     argv = [sys.executable, "-m", "rankcert.worker", "serve", "--key", paths.key]
-    return services.connect_or_start(paths.socket, paths.lock, paths.log, argv)
+    return services.connect_or_start("the worker", paths.socket, paths.lock, paths.log, argv)
