@@ -159,16 +159,20 @@ def main() -> None:
     parser.add_argument("--canonical", action="store_true", help="also time the canonical 3 seeds, cold and warm")
     parser.add_argument("--root", type=Path, default=Path("/tmp/throughput"))
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--skip-trainer", action="store_true",
+                        help="no --seeds run (its keys come from an earlier call's JSON; for short device calls)")
     args = parser.parse_args()
     result = {"device": device_name(), "versions": package_versions()}
-    result |= run(args, "trainer", seed_sequence(args.seeds), args.per_gpu, "gpu")
-    args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")  # kept if the rest runs out of time
+    if not args.skip_trainer:
+        result |= run(args, "trainer", seed_sequence(args.seeds), args.per_gpu, "gpu")
+        args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")  # kept if the rest runs out of time
     if args.canonical:
         result |= canonical(args)
         args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     if args.baseline_seeds:
         result["baseline"] = run(args, "baseline", seed_sequence(args.baseline_seeds), args.baseline_per_gpu, "off")
-        result["speedup_per_seed"] = round(result["baseline"]["s_per_seed"] / result["s_per_seed"], 2)
+        if "s_per_seed" in result:
+            result["speedup_per_seed"] = round(result["baseline"]["s_per_seed"] / result["s_per_seed"], 2)
     args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(json.dumps({k: result.get(k) for k in ("device", "seeds", "wall_s", "s_per_seed", "speedup_per_seed",
                                                   "peak_gpu_mem_gb", "identical_to_serial")}), flush=True)
