@@ -48,6 +48,11 @@ class Layout:
         """code: each stage's code fingerprint (the files it imports, by content hash)."""
         return self.data / "code"
 
+    @property
+    def stage_params(self) -> Path:
+        """validate's: one <stage>.json per per-seed stage, the params values it reads (rankcert.config.stage_params)."""
+        return self.data / "params"
+
     def tracked(self, key: str) -> Path:
         """track@<key>: the fingerprint of local input `key` (params inputs), rankcert.config.records.Tracked."""
         return self.data / "inputs" / f"{key}.json"

@@ -81,7 +81,16 @@ def stale_stages(changes: dict[str, list[tuple[str, str | None]]], outputs: dict
                                                           and any(_overlap(path, out) for out in stale_outs))]
         if causes:
             own[stage] = causes
-    return [f"{_name(stage)} ({'; '.join(causes)})" for stage, causes in own.items()], len(changes) - len(own)
+    return [f"{_name(stage)} ({_grouped(causes)})" for stage, causes in own.items()], len(changes) - len(own)
+
+
+def _grouped(causes: list[str]) -> str:
+    """'changed outs: a deleted; changed outs: b deleted' as 'changed outs: a deleted, b deleted'."""
+    kinds: dict[str, list[str]] = {}
+    for cause in causes:
+        kind, _, what = cause.partition(": ")
+        kinds.setdefault(kind, []).append(what)
+    return "; ".join(f"{kind}: {', '.join(whats)}" for kind, whats in kinds.items())
 
 
 def _name(stage: str) -> str:

@@ -105,7 +105,7 @@ def test_a_malformed_policy_stops_at_validate_and_the_last_results_stay(reproduc
     finally:
         assert touched_stages(sh(ws, "dvc", "repro").stdout) == ["validate"]  # the same policy: certify is current
     assert len(stale) == 1 and stale[0].startswith("FAIL pipeline not up to date: validate (changed outs: "
-                                                   "data/inputs/validated.json deleted); ")
+                                                   "data/inputs/validated.json deleted, data/params deleted); ")
     # up to date again: a two-seed demo is not certifiable, and that is what the gate says first
     assert gate_failures(ws)[0].startswith("FAIL not certified: validation level is screening+ (2 seed(s) < 3; ")
 
@@ -171,9 +171,11 @@ def test_a_stage_refused_under_dvc_says_how_to_restore_what_dvc_removed(reproduc
     good = params.read_text()
     adapters = adapter_digests(ws)
     params.write_text(good.replace("max_length: 32", "max_length: 100000"))
-    try:
-        result = sh(ws, "dvc", "repro", "-s", "prepare@42", check=False)
+    try:  # forced alone, past validate: the stage finds its params file stale and refuses
+        result = sh(ws, "dvc", "repro", "-f", "-s", "prepare@42", check=False)
         assert result.returncode != 0
+        assert ("rankcert: error: params.yaml changed since validate wrote data/params/prepare.json (model.max_length): "
+                "run `dvc repro` so that validate checks them first") in result.stderr
         assert "`dvc checkout prepare@42` brings them back" in result.stderr
     finally:
         params.write_text(good)

@@ -1,5 +1,6 @@
 """dvc.yaml against the code: each stage depends on its entry point's code fingerprint, which covers exactly its
-import closure, and declares only params it reads (none of the training recipe for evaluate, no `seeds` per seed)."""
+import closure; a per-seed stage depends on its params file (only the params it reads: none of the training recipe for
+evaluate, no `seeds` per seed) and lists none in its lock entry."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import re
 import pytest
 import yaml
 
+from rankcert.config.stage_params import SEED_STAGE_PARAMS
 from rankcert.runtime.deps import closure
 from rankcert.runtime.layout import LAYOUT
 from stages import code
@@ -20,6 +22,16 @@ ENTRY = re.compile(r"rankcert\.worker run stages\.(\w+)")
 def stage_body(name: str) -> dict:
     stage = DVC[name]
     return stage.get("do", stage)
+
+
+def test_each_per_seed_stage_depends_on_its_params_file_from_validate_and_lists_no_params():
+    """DVC copies a `params:` list's values into every seed's lock entry; the params file is one hash."""
+    assert f"{LAYOUT.stage_params.as_posix()}" in DVC["validate"]["outs"]
+    assert "--params-out data/params" in DVC["validate"]["cmd"]
+    for name in SEED_STAGE_PARAMS:
+        body = stage_body(name)
+        assert "params" not in body, name
+        assert (LAYOUT.stage_params / f"{name}.json").as_posix() in body["deps"], name
 
 
 @pytest.mark.parametrize("name", sorted(set(DVC) - {"code"}))
@@ -62,7 +74,7 @@ def test_the_closure_follows_lazy_imports_and_package_inits(tmp_path):
 
 def test_per_seed_stages_do_not_depend_on_the_seed_list_and_only_compress_and_evaluate_on_the_variants():
     for name in ("prepare", "probe", "compress", "evaluate"):
-        params = stage_body(name)["params"]
+        params = SEED_STAGE_PARAMS[name]
         assert "seeds" not in params, name
         assert ("variants" in params) == (name in ("compress", "evaluate")), name
 
@@ -89,14 +101,14 @@ def test_the_per_seed_outputs_are_the_layouts():
 
 
 def test_evaluation_does_not_depend_on_the_training_recipe():
-    params = stage_body("evaluate")["params"]
+    params = SEED_STAGE_PARAMS["evaluate"]
     assert not [p for p in params if p == "train" or p.startswith("train.")]
     assert "probe" not in params and "runtime.cuda_graphs" not in params and "runtime" not in params
 
 
 def test_eval_batch_size_retrains_nothing():
     for name in ("prepare", "probe", "compress"):
-        params = stage_body(name)["params"]
+        params = SEED_STAGE_PARAMS[name]
         assert not [p for p in params if p == "evaluate" or p.startswith("evaluate.")], name
 
 

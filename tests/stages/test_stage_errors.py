@@ -138,12 +138,13 @@ def test_validate_stops_late_crashes_up_front(tmp_path, raw_params, monkeypatch,
     (tmp_path / "policies" / "safe_uniform.yaml").write_text(policy)
     (tmp_path / "dup.yaml").write_text(policy + "name: twice\n")
     write_params(tmp_path, raw_params, **changes)
-    code, err = run_stage(validate, ["--out", "validated.json"], capsys)
+    code, err = run_stage(validate, ["--out", "validated.json", "--params-out", "params"], capsys)
     assert code == 2 and message in err and "\n" not in err
-    assert not (tmp_path / "validated.json").exists()
+    assert not (tmp_path / "validated.json").exists() and not (tmp_path / "params").exists()
 
 
-def test_validate_writes_the_same_marker_for_any_valid_params(tmp_path, raw_params, monkeypatch):
+def test_validate_writes_the_same_marker_for_any_valid_params_and_changes_only_the_readers_params_files(
+        tmp_path, raw_params, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "safe_uniform.yaml").write_text((PROJECT / "policies" / "safe_uniform.yaml").read_text())
@@ -151,9 +152,11 @@ def test_validate_writes_the_same_marker_for_any_valid_params(tmp_path, raw_para
     for lr in (0.001, 0.002):
         raw_params["train"]["lr"] = lr
         write_params(tmp_path, raw_params)
-        validate.main(["--out", "validated.json"])
-        outputs.append((tmp_path / "validated.json").read_bytes())
-    assert outputs[0] == outputs[1]  # nothing downstream reruns because validate ran
+        validate.main(["--out", "validated.json", "--params-out", "params"])
+        outputs.append({p.name: p.read_bytes() for p in sorted(tmp_path.glob("params/*.json")) + [tmp_path / "validated.json"]})
+    assert sorted(outputs[0]) == ["compress.json", "evaluate.json", "prepare.json", "probe.json", "validated.json"]
+    # nothing downstream reruns because validate ran; a training param reruns the trainings only
+    assert [name for name in outputs[0] if outputs[0][name] != outputs[1][name]] == ["compress.json", "probe.json"]
 
 
 @pytest.fixture

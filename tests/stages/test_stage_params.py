@@ -1,5 +1,6 @@
-"""Each stage reads exactly the params dvc.yaml declares for it: every stage runs once on the demo profile with
-its Params wrapped in a recorder, and the values it touched are compared with its `params` list."""
+"""Each stage reads exactly the params declared for it (a per-seed stage's in rankcert.config.stage_params, whose
+values validate writes to its params file; certify's in dvc.yaml): every stage runs once on the demo profile with
+its Params wrapped in a recorder, and the values it touched are compared with its declared list."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,6 +9,7 @@ import pytest
 import yaml
 
 from rankcert.config import entrypoint
+from rankcert.config.stage_params import SEED_STAGE_PARAMS
 from stages import certify, compress, evaluate, prepare, probe
 from tests.helpers import PROJECT
 
@@ -32,6 +34,8 @@ class Recorder:
 
 
 def declared(stage: str) -> list[str]:
+    if stage in SEED_STAGE_PARAMS:
+        return list(SEED_STAGE_PARAMS[stage])
     body = DVC[stage].get("do", DVC[stage])
     return body["params"]
 

@@ -142,7 +142,8 @@ def test_bad_input_is_one_line_and_exit_2_and_what_it_leaves_out_of_date_one_mor
     (released / POLICY).write_text(policy)  # fixed, but validate has not run again since
     result = gate(released)
     fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
-    assert fails == ["FAIL pipeline not up to date: validate (changed outs: data/inputs/validated.json deleted); "
+    assert fails == ["FAIL pipeline not up to date: validate (changed outs: data/inputs/validated.json deleted, data/params "
+                     "deleted); "
                      "1 more stage(s) are out of date only through it"], result.stdout
     assert "CERTIFIED; 1 stage not up to date" in result.stdout.splitlines()
     (released / LAYOUT.certificate).write_text("{")
