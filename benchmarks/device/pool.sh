@@ -6,7 +6,7 @@ export RANKCERT_WORKER_DIR=/tmp/rankcert-services
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -lms 500 > $OUT/$NAME-smi.csv &
 SMI=$!
 STARTED=$(date +%s)
-python3 benchmarks/population_check.py pool --seeds $SEEDS --model /tmp/minilm --data .minilm/sst2 \
+timeout -s INT ${LIMIT:-540} python3 benchmarks/population_check.py pool --seeds $SEEDS --model /tmp/minilm --data .minilm/sst2 \
   --set train.lr=0.0012 $MINILM_SET --set certify.population.looks=3,8,16,32 --root /tmp/pool-$NAME \
   --per-gpu ${PER_GPU:-8} --out $OUT/$NAME.tgz 2>&1 | grep -v "^\[seed" | tail -30
 echo "pool wall_s $(( $(date +%s) - STARTED )) trainer=${RANKCERT_TRAINER:-off} per_gpu=${PER_GPU:-8}"
