@@ -6,10 +6,13 @@ DVC re-reads and rewrites the whole dvc.lock (round-trip YAML) after each stage,
 seeds' stages running at once take turns there. This builds the lock file a run of N seeds leaves: each per-seed
 stage's entry from dvc.yaml (its cmd, deps and outs with a hash and size each), in two shapes, side by side:
 `params_files` (today's: each stage depends on data/params/<stage>.json) and `params_lists` (before: the stage
-listed its params, and DVC copied their values from params.yaml into every seed's entry). For each it times
+listed its params, and DVC copied their values from params.yaml into every seed's entry), and, not built, the
+shape the number argues for, `one_stage_per_seed` (the four stages of a seed as one: one rewrite a seed, its
+inputs and outputs once). For each it times
 DVC's own update (dvc.utils.serialize.modify_yaml adding one stage, as Lockfile.dump_stages does), median of
 --repeats. `per_seed_floor_s` is what a from-nothing run of N seeds spends in those rewrites per seed (4 stages a
-seed, the file growing linearly: 4 x the rewrite at N/2 seeds), however many seeds run at once.
+seed, the file growing linearly: 4 x the rewrite at N/2 seeds; 1 x for one stage a seed), however many seeds run
+at once.
 """
 from __future__ import annotations
 
@@ -52,13 +55,25 @@ def entry(stage: dict, seed: int, raw: dict, name: str, with_params: bool) -> di
     return body
 
 
-def lock_file(seeds: int, with_params: bool) -> dict:
+def merged(stages: dict) -> dict:
+    """The four per-seed stages as one: their deps that no other of them writes, and all their outs."""
+    outs = [o for name in SEED_STAGE_PARAMS for o in stages[name]["do"]["outs"]]
+    deps = {d for name in SEED_STAGE_PARAMS for d in stages[name]["do"]["deps"]
+            if not any(d == o or d.startswith(o + "/") for o in outs) and not d.startswith("data/params/")}
+    return {"cmd": "python -m rankcert.worker run stages.seed --seed ${item}",
+            "deps": sorted(deps) + ["data/params/seed.json"], "outs": outs}
+
+
+def lock_file(seeds: int, shape: str) -> dict:
     stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
     raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
     lock = {"schema": "2.0", "stages": {}}
     for seed in [42, 123, 456, *range(1000, 1000 + seeds)][:seeds]:
+        if shape == "one_stage_per_seed":
+            lock["stages"][f"seed@{seed}"] = entry(merged(stages), seed, raw, "seed", False)
+            continue
         for name in SEED_STAGE_PARAMS:
-            lock["stages"][f"{name}@{seed}"] = entry(stages[name]["do"], seed, raw, name, with_params)
+            lock["stages"][f"{name}@{seed}"] = entry(stages[name]["do"], seed, raw, name, shape == "params_lists")
     return lock
 
 
@@ -74,14 +89,19 @@ def rewrite_s(path: Path, repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure(seeds: int, with_params: bool, repeats: int, folder: Path) -> dict:
+SHAPES = ("params_lists", "params_files", "one_stage_per_seed")
+
+
+def measure(seeds: int, shape: str, repeats: int, folder: Path) -> dict:
     result = {}
     for count in (seeds, max(1, seeds // 2)):
-        path = folder / f"dvc-{count}-{with_params}.lock"
-        path.write_text(yaml.safe_dump(lock_file(count, with_params), sort_keys=False))
+        path = folder / f"dvc-{count}-{shape}.lock"
+        path.write_text(yaml.safe_dump(lock_file(count, shape), sort_keys=False))
         result[count] = (rewrite_s(path, repeats), path.stat().st_size)
     (full_s, size), (half_s, _) = result[seeds], result[max(1, seeds // 2)]
-    return {"lock_kb": round(size / 1024, 1), "rewrite_s": round(full_s, 3), "per_seed_floor_s": round(4 * half_s, 3)}
+    stages_per_seed = 1 if shape == "one_stage_per_seed" else len(SEED_STAGE_PARAMS)
+    return {"lock_kb": round(size / 1024, 1), "rewrite_s": round(full_s, 3),
+            "per_seed_floor_s": round(stages_per_seed * half_s, 3)}
 
 
 def main() -> None:
@@ -93,9 +113,9 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seeds in (int(s) for s in args.seeds.split(",")):
-            rows[seeds] = {shape: measure(seeds, shape == "params_lists", args.repeats, Path(tmp))
-                           for shape in ("params_lists", "params_files")}
-            rows[seeds]["ratio"] = round(rows[seeds]["params_lists"]["rewrite_s"] / rows[seeds]["params_files"]["rewrite_s"], 2)
+            rows[seeds] = {shape: measure(seeds, shape, args.repeats, Path(tmp)) for shape in SHAPES}
+            rows[seeds]["floor_ratio_lists_to_files"] = round(rows[seeds]["params_lists"]["per_seed_floor_s"]
+                                                              / rows[seeds]["params_files"]["per_seed_floor_s"], 2)
             print(f"[lockfile] {seeds} seeds: {json.dumps(rows[seeds])}", flush=True)
     result = {"device": f"CPU: {platform.processor() or platform.machine()}, 1 thread (DVC's YAML is pure Python)",
               "versions": package_versions(), "by_seeds": rows}

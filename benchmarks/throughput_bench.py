@@ -28,7 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.per_seed_bench import workspace  # noqa: E402
+from benchmarks.service_logs import breakdown_from_folder  # noqa: E402
 from benchmarks.warm_bench import device_name, real_data_arguments  # noqa: E402
+from rankcert.runtime import services  # noqa: E402
 from rankcert.runtime.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 
@@ -71,7 +73,7 @@ def run(args, name: str, seeds: list[int], per_gpu: int, trainer: str) -> dict:
     stop_services(ws, env)
     smi = args.root / f"{name}-smi.csv"
     sampling = sampler(smi)
-    started = time.perf_counter()
+    started, started_wall = time.perf_counter(), time.time()
     seeds_done = None
     lines = []
     proc = subprocess.Popen([sys.executable, "-m", "rankcert.tools.parallel", "--per-gpu", str(per_gpu)], cwd=ws,
@@ -109,7 +111,7 @@ def run(args, name: str, seeds: list[int], per_gpu: int, trainer: str) -> dict:
                   "trainings": len(trainings),
                   "ms_per_step_median": round(statistics.median(t[1] for t in trainings), 3) if trainings else None,
                   "trained_at_once_median": statistics.median(t[2] for t in trainings) if trainings else None,
-                  "gpu": gpu}}
+                  "gpu": gpu, "services": breakdown_from_folder(services.runtime_dir(), since=started_wall)}}
     result["gpu_mem_gb_per_concurrent_seed"] = round(gpu["peak_gpu_mem_gb"] / per_gpu, 3) if gpu["peak_gpu_mem_gb"] else None
     result["identical_to_serial"] = compare(ws, args.pool) if args.pool else None
     print(f"[bench] {name}: {json.dumps({k: v for k, v in result.items() if k != 'breakdown'})}", flush=True)
