@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -78,16 +79,23 @@ def run(args, name: str, seeds: list[int], per_gpu: int, trainer: str) -> dict:
     lines = []
     proc = subprocess.Popen([sys.executable, "-m", "rankcert.tools.parallel", "--per-gpu", str(per_gpu)], cwd=ws,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("[parallel]") and ": done" in line:
-            seeds_done = time.perf_counter() - started
-    proc.wait()
+    interrupted = False
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("[parallel]") and ": done" in line:
+                seeds_done = time.perf_counter() - started
+        proc.wait()
+    except KeyboardInterrupt:  # the call's time ran out (timeout -s INT): keep what the seeds done so far show
+        interrupted = True
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
     seeds_s = seeds_done if seeds_done is not None else time.perf_counter() - started
     if sampling:
         sampling.terminate()
     certify_started = time.perf_counter()
-    certify = subprocess.run(["dvc", "repro", "certify"], cwd=ws, env=env, capture_output=True, text=True)
+    certify = subprocess.CompletedProcess([], 130, "", "") if interrupted else \
+        subprocess.run(["dvc", "repro", "certify"], cwd=ws, env=env, capture_output=True, text=True)
     certify_s = time.perf_counter() - certify_started
     output = "".join(lines)
     if (found := CERTIFIED.search(output)):  # it ran in the parallel tool's last `dvc repro`
@@ -99,7 +107,8 @@ def run(args, name: str, seeds: list[int], per_gpu: int, trainer: str) -> dict:
     trainings = [(float(s), float(ms), int(n or 1)) for s, ms, n in TRAINED.findall(output)]
     stage_sum = sum(sum(v) for v in stages.values())
     gpu = gpu_samples(smi)
-    result = {"seeds": len(seeds), "per_gpu": per_gpu, "trainer": trainer, "wall_s": round(seeds_s, 2),
+    result = {"seeds": len(seeds), "per_gpu": per_gpu, "trainer": trainer, "interrupted": interrupted,
+              "wall_s": round(seeds_s, 2),
               "s_per_seed": round(seeds_s / len(seeds), 3), "parallel_exit": proc.returncode,
               "certify_s": round(certify_s, 2), "certify_exit": certify.returncode,
               "peak_gpu_mem_gb": gpu["peak_gpu_mem_gb"],
@@ -168,6 +177,8 @@ def main() -> None:
     if not args.skip_trainer:
         result |= run(args, "trainer", seed_sequence(args.seeds), args.per_gpu, "gpu")
         args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")  # kept if the rest runs out of time
+        if result["interrupted"]:  # wall_s and s_per_seed are not the run's: breakdown.services has the seeds done
+            return
     if args.canonical:
         result |= canonical(args)
         args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
