@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rankcert.config.entrypoint import command_line, run_main
+from rankcert.config.params import read_params_yaml
 from rankcert.config.stage_params import SEED_STAGE_PARAMS, stage_params
 from rankcert.runtime.outputs import atomic_dir, write_json
-from rankcert.runtime.yamlfile import read_yaml
 from rankcert.validation import check_inputs
 
 
@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params-out", type=Path, required=True, help="folder for one <stage>.json per per-seed stage")
     args = parser.parse_args(argv)
     params, _ = check_inputs(args.params)
-    raw = read_yaml(args.params, "params", "restore params.yaml")
+    raw = read_params_yaml(args.params)
     with atomic_dir(args.params_out) as scratch:
         for stage in SEED_STAGE_PARAMS:
             write_json(scratch / f"{stage}.json", stage_params(raw, stage))

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from rankcert import PROCESS_START
-from rankcert.config.params import Params, load_params
+from rankcert.config.params import Params, params_from_dict, read_params_yaml
 from rankcert.config.stage_params import check_current
 from rankcert.runtime import settings
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.layout import LAYOUT
-from rankcert.runtime.yamlfile import read_yaml
 
 
 def command_line(doc: str | None, seed: bool = False, params: bool = False) -> argparse.ArgumentParser:
@@ -45,8 +44,9 @@ def per_seed(stage: str, doc: str | None, argv: Sequence[str] | None) -> SeedSta
     """A per-seed stage's command line (--seed, --params) read, and its params loaded (and found to be what validate
     recorded for it, where it has)."""
     args = command_line(doc, seed=True, params=True).parse_args(argv)
-    params = load_params(args.params)
-    check_current(read_yaml(args.params, "params", "restore params.yaml"), stage, LAYOUT.stage_params / f"{stage}.json")
+    raw = read_params_yaml(args.params)
+    params = params_from_dict(raw)
+    check_current(raw, stage, LAYOUT.stage_params / f"{stage}.json")
     return SeedStage(args.seed, params, f"{stage}@{args.seed}")
 
 

@@ -248,7 +248,12 @@ class Params:
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Load and validate params.yaml; raise RankcertError naming the first bad key."""
-    return params_from_dict(read_yaml(path, "params file", "run from the project root or pass --params"))
+    return params_from_dict(read_params_yaml(path))
+
+
+def read_params_yaml(path: str | Path = "params.yaml") -> Any:
+    """params.yaml as parsed YAML, not yet validated (what DVC reads its `params:` values from)."""
+    return read_yaml(path, "params file", "run from the project root or pass --params")
 
 
 def params_from_dict(raw: Any) -> Params:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rankcert.runtime import settings
@@ -31,6 +32,36 @@ KEY_ENV_IGNORED = ("PYTHONUNBUFFERED", "PYTHONIOENCODING")
 
 class ServiceUnavailable(Exception):
     """The service can't be reached or started; the caller then does the work in its own process."""
+
+
+@dataclass(frozen=True)
+class ServicePaths:
+    """A service's files in the runtime folder: <kind>-<key>.sock, .log and .lock (its starters' flock)."""
+
+    key: str
+    socket: Path
+    log: Path
+    lock: Path
+
+
+def service_paths(kind: str, key: str, folder: Path | None = None) -> ServicePaths:
+    """`kind` is the file prefix: w (the warm worker) or t (a GPU trainer)."""
+    folder = folder or runtime_dir()
+    stem = folder / f"{kind}-{key}"
+    return ServicePaths(key, stem.with_suffix(".sock"), stem.with_suffix(".log"), stem.with_suffix(".lock"))
+
+
+def listen(path: Path) -> tuple[socket.socket, int]:
+    """A listening socket bound at `path`, and the inode that makes it this service's (remove_socket)."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(128)
+    return listener, os.stat(path).st_ino
+
+
+def log(who: str, message: str) -> None:
+    """A service's log line (its stderr is its log file): time, who and pid, message."""
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{who} {os.getpid()}] {message}", file=sys.stderr, flush=True)
 
 
 def runtime_dir() -> Path:
@@ -92,15 +123,15 @@ def connect(path: Path) -> Channel:
     return Channel(sock)
 
 
-def connect_or_start(what: str, path: Path, lock: Path, log: Path, argv: list[str],
-                     env: dict[str, str] | None = None) -> Channel:
-    """A connection to the service (`what`, for messages) listening at `path`, starting `argv` (detached, logging to
-    `log`) if none answers; the flock on `lock` makes one starter of many."""
+def connect_or_start(what: str, paths: ServicePaths, argv: list[str], env: dict[str, str] | None = None) -> Channel:
+    """A connection to the service (`what`, for messages) listening at its socket, starting `argv` (detached,
+    logging to its log) if none answers; the flock on its lock file makes one starter of many."""
+    path = paths.socket
     try:
         return connect(path)
     except (FileNotFoundError, ConnectionRefusedError):
         pass
-    with open(lock, "w") as held:
+    with open(paths.lock, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         try:
             return connect(path)
@@ -108,7 +139,7 @@ def connect_or_start(what: str, path: Path, lock: Path, log: Path, argv: list[st
             pass
         if path.exists():
             path.unlink()  # left by a service that was killed
-        with open(log, "a") as out:
+        with open(paths.log, "a") as out:
             server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
                                       close_fds=True, env=env)
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -118,6 +149,6 @@ def connect_or_start(what: str, path: Path, lock: Path, log: Path, argv: list[st
             except (FileNotFoundError, ConnectionRefusedError):
                 if server.poll() is not None:
                     raise ServiceUnavailable(f"{what} exited at start with code {server.returncode}; "
-                                             f"see {log}") from None
+                                             f"see {paths.log}") from None
                 time.sleep(0.01)
-        raise ServiceUnavailable(f"{what} did not open {path} within {START_TIMEOUT_S:.0f} s; see {log}")
+        raise ServiceUnavailable(f"{what} did not open {path} within {START_TIMEOUT_S:.0f} s; see {paths.log}")

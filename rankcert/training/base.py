@@ -2,9 +2,11 @@
 once, and the jobs (adapters) to train on it."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import torch
+from tqdm import tqdm
 
 from rankcert.config.params import ModelParams, ProbeParams, RuntimeParams, TrainParams
 from rankcert.inputs import padding
@@ -25,6 +27,11 @@ class Job:
         """How its progress bar and timing line name it: the stage's label, then the variant."""
         return label if self.name == PROBE else f"{label}-{self.name}"
 
+
+def job_bars(jobs: list[Job], label: str, steps: int) -> dict[str, tqdm]:
+    """A progress bar per job trained at once, one line each."""
+    return {job.name: tqdm(total=steps, desc=job.desc(label), file=sys.stderr, mininterval=2.0, leave=False,
+                           position=n) for n, job in enumerate(jobs)}
 
 
 @dataclass(frozen=True)

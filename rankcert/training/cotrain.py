@@ -9,15 +9,14 @@ import time
 from collections.abc import Iterator
 
 import torch
-from tqdm import tqdm
 
 from rankcert.inputs.data import Encoded
 from rankcert.runtime import settings
 from rankcert.runtime.services import ServiceUnavailable
-from rankcert.training.base import Job, SharedBase, Trained
+from rankcert.training.base import Job, SharedBase, Trained, job_bars
 from rankcert.training.checkpoint import Checkpoint, run_key
 from rankcert.training.cohort import Cohort, build_flight, free_memory, losses_of
-from rankcert.training.loop import check_finite, loss_log, lr_schedule, train
+from rankcert.training.loop import check_finite, checked_log, train
 from rankcert.training.trainer_client import connect_to_trainer, fit_on_trainer
 
 
@@ -45,9 +44,7 @@ def fit_in_cohort(base: SharedBase, jobs: list[Job], data: Encoded, device: torc
     GPU memory waits for one in flight to end."""
     cohort, pending = Cohort(device, settings.concurrent_trainings(), label), list(jobs)
     recipe = base.recipe.train
-    warmup, _ = lr_schedule(recipe)
-    bars = {job.name: tqdm(total=recipe.steps, desc=job.desc(label), file=sys.stderr, mininterval=2.0, leave=False,
-                           position=n) for n, job in enumerate(jobs)}
+    bars = job_bars(jobs, label, recipe.steps)
     while pending or cohort:
         while pending and cohort.admit(lambda: build_flight(None, base, pending[0], data, device)):
             pending.pop(0)
@@ -56,9 +53,8 @@ def fit_in_cohort(base: SharedBase, jobs: list[Job], data: Encoded, device: torc
             bars[flight.job.name].update(flight.finished - bars[flight.job.name].n)
         for flight in finished:
             bars[flight.job.name].close()
-            losses = losses_of(flight)
-            check_finite(flight.job.name, losses, 1, label)
-            yield Trained(flight.job, flight.model, loss_log(losses, recipe, warmup), flight.seconds(), flight.together)
+            log = checked_log(flight.job.name, losses_of(flight), recipe, label)
+            yield Trained(flight.job, flight.model, log, flight.seconds(), flight.together)
             if pending:
                 free_memory(device)
         if not cohort.launched:

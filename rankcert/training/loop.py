@@ -204,6 +204,13 @@ def check_finite(name: str, losses: list[float], every: int, label: str) -> None
                             f"{(bad + 1) * every}; lower train.lr (the stage keeps its previous outputs)")
 
 
+def checked_log(name: str, losses: list[float], recipe: TrainParams, label: str) -> list[LogRow]:
+    """A training's per-step losses, refused if any is not finite, as its train_log rows."""
+    check_finite(name, losses, 1, label)
+    warmup, _ = lr_schedule(recipe)
+    return loss_log(losses, recipe, warmup)
+
+
 def loss_log(losses: list[float], recipe: TrainParams, warmup: int) -> list[LogRow]:
     """One row per `log_every` steps: the window's mean loss and the lr of its last step."""
     rows = []

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from tqdm import tqdm
 
 from rankcert.config import codec
 from rankcert.inputs.data import Encoded
@@ -17,8 +16,8 @@ from rankcert.runtime import services
 from rankcert.runtime.channel import Channel, ConnectionClosed
 from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.outputs import SCRATCH
-from rankcert.training.base import Job, SharedBase, Trained
-from rankcert.training.loop import LogRow, check_finite, loss_log, lr_schedule
+from rankcert.training.base import Job, SharedBase, Trained, job_bars
+from rankcert.training.loop import checked_log
 from rankcert.training.trainer_service import TrainRequest, trainer_key, trainer_paths
 
 # More hardware queues than CUDA's default 8, so the streams of many trainings do not wait on each other by
@@ -32,7 +31,7 @@ def connect_to_trainer(device: torch.device) -> Channel:
     env = dict(os.environ)
     paths = trainer_paths(trainer_key(env, device.type))
     argv = [sys.executable, "-m", "rankcert.training.trainer_service", "--key", paths.key, "--device", device.type]
-    return services.connect_or_start("the GPU trainer", paths.socket, paths.lock, paths.log, argv, env | TRAINER_ENV)
+    return services.connect_or_start("the GPU trainer", paths, argv, env | TRAINER_ENV)
 
 
 def fit_on_trainer(channel: Channel, base: SharedBase, jobs: list[Job], data: Encoded, label: str) -> Iterator[Trained]:
@@ -45,8 +44,7 @@ def fit_on_trainer(channel: Channel, base: SharedBase, jobs: list[Job], data: En
     request = TrainRequest(label, base.seed, base.recipe, jobs, str(data.source), str(out))
     channel.send({"op": "train", "train": codec.dump(request)})
     by_name = {job.name: job for job in jobs}
-    bars = {job.name: tqdm(total=recipe.steps, desc=job.desc(label), file=sys.stderr, mininterval=2.0, leave=False,
-                           position=n) for n, job in enumerate(jobs)}
+    bars = job_bars(jobs, label, recipe.steps)
     try:
         while by_name:
             message = _receive(channel, label)
@@ -58,8 +56,9 @@ def fit_on_trainer(channel: Channel, base: SharedBase, jobs: list[Job], data: En
                 continue
             bar.update(recipe.steps - bar.n)
             job = by_name.pop(message["job"])
-            yield Trained(job, _trained_model(base, job, Path(message["file"])), _log(job, message["losses"], base, label),
-                          message["seconds"], message["together"])
+            log = checked_log(job.name, message["losses"], recipe, label)
+            yield Trained(job, _trained_model(base, job, Path(message["file"])), log, message["seconds"],
+                          message["together"])
     finally:
         for bar in bars.values():
             bar.close()
@@ -88,9 +87,3 @@ def _trained_model(base: SharedBase, job: Job, file: Path) -> torch.nn.Module:
                             "trainable ones; run again with RANKCERT_TRAINER=off and report it")
     model.load_state_dict(state, strict=False)
     return model
-
-
-def _log(job: Job, losses: list[float], base: SharedBase, label: str) -> list[LogRow]:
-    check_finite(job.name, losses, 1, label)
-    warmup, _ = lr_schedule(base.recipe.train)
-    return loss_log(losses, base.recipe.train, warmup)

@@ -15,7 +15,6 @@ import argparse
 import os
 import select
 import socket
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -38,14 +37,6 @@ PROGRESS_EVERY = 50  # steps between the progress messages a client's bars show
 RANKCERT = Path(__file__).resolve().parent.parent
 
 
-@dataclass(frozen=True)
-class TrainerPaths:
-    key: str
-    socket: Path
-    log: Path
-    lock: Path
-
-
 def trainer_key(env: dict[str, str], device: str) -> str:
     """Which trainer a stage in `env` may use for `device` (cuda or cpu): the environment, the GPU it leased
     (CUDA_VISIBLE_DEVICES) and rankcert's code."""
@@ -53,9 +44,8 @@ def trainer_key(env: dict[str, str], device: str) -> str:
     return services.environment_key(env, code, f"{device}:{env.get('CUDA_VISIBLE_DEVICES', '')}")
 
 
-def trainer_paths(key: str) -> TrainerPaths:
-    folder = services.runtime_dir()
-    return TrainerPaths(key, folder / f"t-{key}.sock", folder / f"t-{key}.log", folder / f"t-{key}.lock")
+def trainer_paths(key: str) -> services.ServicePaths:
+    return services.service_paths("t", key)
 
 
 @dataclass(frozen=True)
@@ -210,10 +200,7 @@ class Trainer:
 def serve(key: str, device_type: str) -> None:
     """Bind, then train what stages send on `device_type` (cuda or cpu) until idle."""
     paths = trainer_paths(key)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(paths.socket))
-    listener.listen(128)
-    bound = os.stat(paths.socket).st_ino
+    listener, bound = services.listen(paths.socket)
     device = torch.device(device_type)
     trainer = Trainer(listener, device, settings.worker_idle_s(IDLE_S))
     trainer.unbind = lambda: services.remove_socket(paths.socket, bound)
@@ -225,7 +212,7 @@ def serve(key: str, device_type: str) -> None:
 
 
 def log(message: str) -> None:
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [trainer {os.getpid()}] {message}", file=sys.stderr, flush=True)
+    services.log("trainer", message)
 
 
 if __name__ == "__main__":

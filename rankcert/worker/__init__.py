@@ -14,21 +14,12 @@ This module holds what client and server share; it imports nothing heavy.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from rankcert.runtime import channel, services
-from rankcert.runtime.services import runtime_dir
+from rankcert.runtime.services import ServicePaths
 
 DEFAULT_IDLE_S = 300.0
-
-
-@dataclass(frozen=True)
-class WorkerPaths:
-    key: str
-    socket: Path
-    log: Path
-    lock: Path
 
 
 def environment_key(env: dict[str, str]) -> str:
@@ -37,6 +28,5 @@ def environment_key(env: dict[str, str]) -> str:
     return services.environment_key(env, code)
 
 
-def worker_paths(key: str, folder: Path | None = None) -> WorkerPaths:
-    folder = folder or runtime_dir()
-    return WorkerPaths(key, folder / f"w-{key}.sock", folder / f"w-{key}.log", folder / f"w-{key}.lock")
+def worker_paths(key: str, folder: Path | None = None) -> ServicePaths:
+    return services.service_paths("w", key, folder)

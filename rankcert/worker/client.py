@@ -11,8 +11,8 @@ import time
 
 from rankcert.runtime import services, settings
 from rankcert.runtime.channel import Channel, ConnectionClosed
-from rankcert.runtime.services import ServiceUnavailable
-from rankcert.worker import WorkerPaths, environment_key, worker_paths
+from rankcert.runtime.services import ServicePaths, ServiceUnavailable
+from rankcert.worker import environment_key, worker_paths
 from rankcert.worker.child import die_with_parent, run_stage
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -58,7 +58,7 @@ def stdio_fds() -> list[int]:
     return fds
 
 
-def wait_for_exit(channel: Channel, pid: int, paths: WorkerPaths) -> int:
+def wait_for_exit(channel: Channel, pid: int, paths: ServicePaths) -> int:
     """Forward signals to the stage until the worker reports its exit; mirror a death by signal."""
     def forward(number, _frame):
         try:
@@ -89,7 +89,7 @@ def wait_for_exit(channel: Channel, pid: int, paths: WorkerPaths) -> int:
     return code
 
 
-def connect_or_start(paths: WorkerPaths) -> Channel:
+def connect_or_start(paths: ServicePaths) -> Channel:
     """A connection to this environment's worker, starting one if none answers."""
     argv = [sys.executable, "-m", "rankcert.worker", "serve", "--key", paths.key]
-    return services.connect_or_start("the worker", paths.socket, paths.lock, paths.log, argv)
+    return services.connect_or_start("the worker", paths, argv)

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from rankcert.runtime import settings
+from rankcert.runtime import services, settings
 from rankcert.runtime.channel import Channel, ConnectionClosed
 from rankcert.runtime.services import remove_socket
 from rankcert.worker import DEFAULT_IDLE_S, worker_paths
@@ -189,17 +189,14 @@ def preload() -> list[str]:
 
 
 def log(message: str) -> None:
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [worker {os.getpid()}] {message}", file=sys.stderr, flush=True)
+    services.log("worker", message)
 
 
 def serve(key: str) -> None:
     """Bind first (clients queue while the imports run), preload, then serve until idle or stopped."""
     paths = worker_paths(key)
     os.environ.update(QUIET_ENV)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(paths.socket))
-    listener.listen(128)
-    bound = os.stat(paths.socket).st_ino
+    listener, bound = services.listen(paths.socket)
     read_end, write_end = os.pipe()
     os.set_blocking(write_end, False)
     signal.set_wakeup_fd(write_end)

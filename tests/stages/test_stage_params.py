@@ -46,15 +46,15 @@ def covered(read: str, params: list[str]) -> bool:
 
 @pytest.fixture
 def recorded(monkeypatch):
-    """Patch load_params where a stage reads its params (the harness, for a per-seed stage); return the set its
-    run fills."""
+    """Patch where a stage makes its Params (its own load_params; the harness's params_from_dict, for a per-seed
+    stage); return the set its run fills."""
     originals = {}
 
     def patch(module) -> set[str]:
         seen: set[str] = set()
-        owner = module if hasattr(module, "load_params") else entrypoint
-        real = originals.setdefault(owner, owner.load_params)  # patched again: wrap the real one, not a recorder
-        monkeypatch.setattr(owner, "load_params", lambda path: Recorder(real(path), "", seen))
+        owner, name = (module, "load_params") if hasattr(module, "load_params") else (entrypoint, "params_from_dict")
+        real = originals.setdefault(owner, getattr(owner, name))  # patched again: wrap the real one, not a recorder
+        monkeypatch.setattr(owner, name, lambda source: Recorder(real(source), "", seen))
         return seen
     return patch
 
