@@ -29,6 +29,18 @@ def prepare_seeds(root: Path, raw_params: dict, seeds, steps: int, log_every: in
     return raw_params
 
 
+def pipeline_stages() -> dict:
+    """Every stage the pipeline declares, by name: the root dvc.yaml's and each per-seed kind's."""
+    import yaml
+
+    from rankcert.runtime.layout import LAYOUT, SEED_STAGES
+
+    stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+    for kind in SEED_STAGES:
+        stages |= yaml.safe_load((PROJECT / LAYOUT.seed_pipeline(kind)).read_text())["stages"]
+    return stages
+
+
 def rule(**overrides):
     """The certify section of params.yaml (the rule), with `overrides`."""
     from rankcert.config.params import load_params
@@ -63,14 +75,19 @@ def commit(cwd: Path, message: str, tag: str | None = None) -> None:
         sh(cwd, "git", "tag", tag)
 
 
+def stage_name(address: str) -> str:
+    """'probe@42' from DVC's 'seeds/probe/dvc.yaml:probe@42'."""
+    return address.rsplit(":", 1)[-1]
+
+
 def ran_stages(output: str) -> list[str]:
-    """Names of the stages `dvc repro` ran, in order."""
-    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
+    """Names of the stages `dvc repro` ran, in order (probe@42, certify)."""
+    return [stage_name(line.split("'")[1]) for line in output.splitlines() if line.startswith("Running stage '")]
 
 
 def touched_stages(output: str) -> list[str]:
     """Stages `dvc repro` ran or restored from the run-cache, in order."""
-    return [line.split("'")[1] for line in output.splitlines()
+    return [stage_name(line.split("'")[1]) for line in output.splitlines()
             if line.startswith("Running stage '") or (line.startswith("Stage '") and "is cached" in line)]
 
 

@@ -2,8 +2,10 @@
 
 dvc.yaml spells the same paths for DVC (it cannot import Python); tests/stages/test_dvc_yaml.py checks that they agree.
 One folder per seed and stage: prepare, probe, compress (every variant of the seed) and evaluate (the probe's and
-every variant's predictions and metrics). The names of the files inside a folder are here too: a stage writes
-them into the scratch copy of its folder (rankcert.runtime.outputs), readers find them through Layout.
+every variant's predictions and metrics). Each of those four kinds of stage is in a dvc.yaml of its own,
+seeds/<kind>/dvc.yaml, with its own dvc.lock (the root dvc.yaml says why). The names of the files inside a folder
+are here too: a stage writes them into the scratch copy of its folder (rankcert.runtime.outputs), readers find them
+through Layout.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROBE = "probe"  # the adapter name of a seed's probe, beside the variant names
+SEED_STAGES = ("prepare", "probe", "compress", "evaluate")  # a seed's stages, in the order they run
 
 # in a prepared folder (prepare@<seed>)
 MANIFEST = "manifest.json"  # rankcert.config.records.Manifest
@@ -34,6 +37,19 @@ PLAN = "plan.json"  # a variant's: rankcert.config.records.RankPlan
 @dataclass(frozen=True)
 class Layout:
     root: Path = Path(".")
+
+    def seed_pipeline(self, kind: str) -> Path:
+        """The dvc.yaml of one kind of per-seed stage (SEED_STAGES)."""
+        return self.root / "seeds" / kind / "dvc.yaml"
+
+    @property
+    def lock_files(self) -> list[Path]:
+        """Every dvc.lock a run writes: the root's (code, validate, track, certify) and one per per-seed kind."""
+        return [self.root / "dvc.lock", *(self.seed_pipeline(kind).with_suffix(".lock") for kind in SEED_STAGES)]
+
+    def seed_stage(self, kind: str, seed: int) -> str:
+        """DVC's address of one seed's stage, as `dvc repro` takes it: seeds/probe/dvc.yaml:probe@42."""
+        return f"{self.seed_pipeline(kind).as_posix()}:{kind}@{seed}"
 
     @property
     def data(self) -> Path:

@@ -28,7 +28,7 @@ from rankcert.runtime.errors import RankcertError
 from rankcert.runtime.layout import LAYOUT
 
 PROJECT = Path(__file__).resolve().parents[2]
-WORKSPACE_FILES = ["dvc.yaml", "stages", "rankcert", "policies", "plots/templates"]
+WORKSPACE_FILES = ["dvc.yaml", "seeds", "stages", "rankcert", "policies", "plots/templates"]
 PROFILES = PROJECT / "profiles"
 DECODERS = ("llama", "gpt2")
 PROFILE_NAMES = ("demo", *DECODERS, "adapter")

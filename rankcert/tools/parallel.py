@@ -26,18 +26,19 @@ from rankcert.config.entrypoint import run_main
 from rankcert.config.params import RuntimeParams, load_params
 from rankcert.runtime import gpus, settings
 from rankcert.runtime.errors import RankcertError
+from rankcert.runtime.layout import LAYOUT, SEED_STAGES
 
 STOP_GRACE_S = 10.0
 
 
 def seed_targets(seed: int) -> list[str]:
     """The evaluation of one seed: reproducing it reproduces all of that seed's stages."""
-    return [f"evaluate@{seed}"]
+    return [LAYOUT.seed_stage("evaluate", seed)]
 
 
 def seed_stages(seed: int) -> list[str]:
     """Every stage of one seed, in dependency order."""
-    return [f"prepare@{seed}", f"probe@{seed}", f"compress@{seed}", *seed_targets(seed)]
+    return [LAYOUT.seed_stage(kind, seed) for kind in SEED_STAGES]
 
 
 def cpu_advice(jobs: int, gpu_count: int, cores: int, runtime: RuntimeParams) -> str | None:

@@ -103,12 +103,13 @@ def _overlap(a: str, b: str) -> bool:
     return pa == pb or pb in pa.parents or pa in pb.parents
 
 
-def lock_outputs(lock: Path) -> dict[str, list[str]]:
-    """Stage -> its output paths, from dvc.lock (what the committed results were made of)."""
-    if not lock.is_file():
-        return {}
-    stages = (read_yaml(lock, "dvc.lock", "run `dvc repro`") or {}).get("stages", {})
-    return {name: [out["path"] for out in stage.get("outs", [])] for name, stage in stages.items()}
+def lock_outputs(locks: list[Path]) -> dict[str, list[str]]:
+    """Stage -> its output paths, from the lock files (what the committed results were made of)."""
+    outputs = {}
+    for lock in (lock for lock in locks if lock.is_file()):
+        stages = (read_yaml(lock, lock.as_posix(), "run `dvc repro`") or {}).get("stages", {})
+        outputs |= {name: [out["path"] for out in stage.get("outs", [])] for name, stage in stages.items()}
+    return outputs
 
 
 def last_release(pattern: str) -> str | None:
@@ -248,7 +249,7 @@ def check(args: argparse.Namespace) -> tuple[str, list[str], str | None, list[st
     a certificate that can't be read."""
     params, policy = check_inputs(args.params, here=False)
     changes = stage_changes(json.loads(_run("dvc", "status", "--json") or "{}"), args.allow_missing_data)
-    stale, downstream = stale_stages(changes, lock_outputs(Path("dvc.lock")))
+    stale, downstream = stale_stages(changes, lock_outputs(LAYOUT.lock_files))
     failures = [f"pipeline not up to date: {line}" for line in stale]
     if stale and downstream:
         failures[-1] += f"; {downstream} more stage(s) are out of date only through {'it' if len(stale) == 1 else 'these'}"

@@ -7,7 +7,7 @@ The looks are declared before any result is seen (certify.population.looks), and
 (rankcert.certification.plan, docs/plan.md); settle follows that plan, and refuses params that depart from it. At
 each look it writes that look's seeds into params.yaml, runs the pipeline (`dvc repro`, which reruns only the new
 seeds' stages and certify; with several GPUs or --per-gpu, rankcert.tools.parallel), commits params.yaml,
-dvc.lock and certify's outputs (metrics/, plots/data/) with the verdicts and every look read so far in the message
+the lock files and certify's outputs (metrics/, plots/data/) with the verdicts and every look read so far in the message
 (so `git log` shows the path to the verdict), and reads metrics/certify.json: it stops when no population verdict
 is UNSETTLED, or after the last look. Certify splits the error over the looks, so stopping early keeps it.
 Interrupted, it resumes at the look params.yaml is at (or the next look, for seeds between looks).
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         found, reading = {name: v.population for name, v in made.metrics.variants.items()}, made.details.plan
         print(f"[settle] look {look}: {summary(found)}", flush=True)
         if not args.no_commit:
-            tracked = [str(args.params), "dvc.lock", str(layout.certificate.parent), str(layout.plot_data)]
+            tracked = [str(args.params), *map(str, layout.lock_files), str(layout.certificate.parent), str(layout.plot_data)]
             commit(tracked, f"settle look {look} of {total}, {k} seeds: {summary(found)}\n\n{looks_read(reading)}")
         if reading.exploratory:
             raise RankcertError(f"the read at {k} seeds is exploratory, not a look of the plan: {reading.exploratory}"

@@ -22,13 +22,13 @@ def long_probe(tmp_path_factory):
     run clean."""
     params = demo.deep_merge(demo.demo_params(), {"train": {"steps": 150}, "seeds": [42]})
     ws = demo.create_workspace(tmp_path_factory.mktemp("kill") / "ws", params)
-    sh(ws, "dvc", "repro", "probe@42")
+    sh(ws, "dvc", "repro", "seeds/probe/dvc.yaml:probe@42")
     return ws, adapter_digests(ws)
 
 
 def test_sigkill_mid_training_then_repro_gives_the_same_results(long_probe):
     ws, adapters = long_probe
-    proc = subprocess.Popen(["dvc", "repro", "-f", "-s", "probe@42"], cwd=ws, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(["dvc", "repro", "-f", "-s", "seeds/probe/dvc.yaml:probe@42"], cwd=ws, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     progress = re.compile(r"probe@42:\s+\d+%")  # the bar is up: the training loop has begun
     buffer = ""
@@ -45,17 +45,18 @@ def test_sigkill_mid_training_then_repro_gives_the_same_results(long_probe):
 
 def recover_and_compare(ws, adapters):
     """The next repro restores the last results; a forced retrain then gives the same bytes."""
-    result = sh(ws, "dvc", "repro", "probe@42")
-    assert "probe@42" in ran_stages(result.stdout) or "'probe@42' is cached" in result.stdout
+    result = sh(ws, "dvc", "repro", "seeds/probe/dvc.yaml:probe@42")
+    assert "probe@42" in touched_stages(result.stdout)
     assert adapter_digests(ws) == adapters
-    sh(ws, "dvc", "repro", "-f", "-s", "probe@42")
+    sh(ws, "dvc", "repro", "-f", "-s", "seeds/probe/dvc.yaml:probe@42")
     assert adapter_digests(ws) == adapters
 
 
 def test_sigkill_mid_write_leaves_no_partial_output_and_repro_recovers(long_probe):
     ws, adapters = long_probe
     env = dict(os.environ, RANKCERT_KILL_BEFORE_RENAME="data/probe/42")
-    killed = subprocess.run(["dvc", "repro", "-f", "-s", "probe@42"], cwd=ws, env=env, capture_output=True, text=True)
+    killed = subprocess.run(["dvc", "repro", "-f", "-s", "seeds/probe/dvc.yaml:probe@42"], cwd=ws, env=env,
+                            capture_output=True, text=True)
     assert killed.returncode != 0
     assert not (ws / "data/probe/42/adapter").exists()  # the finished scratch folder was never renamed in
     assert list((ws / ".rankcert-tmp").glob("*-42.*.tmp"))  # ...and is still there, as a kill leaves it
@@ -72,7 +73,7 @@ def test_worker_and_in_process_runs_give_identical_bytes(reproduced):
     predictions = ws / "data/eval/42/per_layer.csv"
     before_metrics, before_adapters, before_predictions = read_metrics(ws), adapter_digests(ws), predictions.read_bytes()
     env = dict(os.environ, RANKCERT_WORKER="off")
-    result = sh(ws, "dvc", "repro", "-f", "-s", *stages, env=env)
+    result = sh(ws, "dvc", "repro", "-f", "-s", *(f"seeds/{s.split('@')[0]}/dvc.yaml:{s}" for s in stages), env=env)
     assert ran_stages(result.stdout) == stages
     assert "warm worker" not in result.stderr
     assert read_metrics(ws) == before_metrics and adapter_digests(ws) == before_adapters
@@ -172,14 +173,14 @@ def test_a_stage_refused_under_dvc_says_how_to_restore_what_dvc_removed(reproduc
     adapters = adapter_digests(ws)
     params.write_text(good.replace("max_length: 32", "max_length: 100000"))
     try:  # forced alone, past validate: the stage finds its params file stale and refuses
-        result = sh(ws, "dvc", "repro", "-f", "-s", "prepare@42", check=False)
+        result = sh(ws, "dvc", "repro", "-f", "-s", "seeds/prepare/dvc.yaml:prepare@42", check=False)
         assert result.returncode != 0
         assert ("rankcert: error: params.yaml changed since validate wrote data/params/prepare.json (model.max_length): "
                 "run `dvc repro` so that validate checks them first") in result.stderr
-        assert "`dvc checkout prepare@42` brings them back" in result.stderr
+        assert "`dvc checkout seeds/prepare/dvc.yaml:prepare@42` brings them back" in result.stderr
     finally:
         params.write_text(good)
-    sh(ws, "dvc", "checkout", "prepare@42")
+    sh(ws, "dvc", "checkout", "seeds/prepare/dvc.yaml:prepare@42")
     assert "up to date" in sh(ws, "dvc", "status").stdout and adapter_digests(ws) == adapters
 
 
@@ -189,7 +190,8 @@ def test_sigkill_as_a_seeds_variants_are_written_leaves_no_partial_group_and_rep
     ws, _ = reproduced
     adapters = adapter_digests(ws)
     env = dict(os.environ, RANKCERT_KILL_BEFORE_RENAME="data/variants/42")
-    killed = subprocess.run(["dvc", "repro", "-f", "-s", "compress@42"], cwd=ws, env=env, capture_output=True, text=True)
+    killed = subprocess.run(["dvc", "repro", "-f", "-s", "seeds/compress/dvc.yaml:compress@42"], cwd=ws, env=env,
+                            capture_output=True, text=True)
     assert killed.returncode != 0
     assert not (ws / "data/variants/42").exists()  # DVC removed the old folder; the new one never moved in
     assert not [p for p in (ws / "data").rglob("*") if p.name.endswith(".tmp")]

@@ -25,7 +25,7 @@ def test_dvc_dag_and_status_work_at_the_root(clone):
 
 def test_canonical_repro_offline_ends_with_the_one_line_model_message(clone):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    result = sh(clone, "dvc", "repro", "prepare@42", check=False, env=env)
+    result = sh(clone, "dvc", "repro", "seeds/prepare/dvc.yaml:prepare@42", check=False, env=env)
     assert result.returncode != 0
     ours = [line for line in result.stderr.splitlines() if line.startswith("rankcert: error:")]
     assert len(ours) == 1 and "set model.name to a local model directory" in ours[0]

@@ -11,11 +11,11 @@ import yaml
 
 from rankcert.config.stage_params import SEED_STAGE_PARAMS
 from rankcert.runtime.deps import closure
-from rankcert.runtime.layout import LAYOUT
+from rankcert.runtime.layout import LAYOUT, SEED_STAGES
 from stages import code
-from tests.helpers import PROJECT
+from tests.helpers import PROJECT, pipeline_stages
 
-DVC = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+DVC = pipeline_stages()
 ENTRY = re.compile(r"rankcert\.worker run stages\.(\w+)")
 
 
@@ -79,9 +79,17 @@ def test_per_seed_stages_do_not_depend_on_the_seed_list_and_only_compress_and_ev
         assert ("variants" in params) == (name in ("compress", "evaluate")), name
 
 
-def test_one_stage_per_seed_and_step():
-    for name in ("prepare", "probe", "compress", "evaluate"):
-        assert DVC[name]["foreach"] == "${seeds}", name
+def test_one_stage_per_seed_and_step_each_kind_in_a_dvc_yaml_of_its_own_with_the_roots_paths_and_seeds():
+    """A stage's dvc.lock is rewritten whole after it runs: one lock file per kind keeps that cheap."""
+    root = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+    assert not set(SEED_STAGES) & set(root) and tuple(SEED_STAGE_PARAMS) == SEED_STAGES
+    for kind in SEED_STAGES:
+        pipeline = yaml.safe_load((PROJECT / LAYOUT.seed_pipeline(kind)).read_text())
+        assert list(pipeline["stages"]) == [kind] and pipeline["vars"] == ["../../params.yaml"], kind
+        assert pipeline["stages"][kind]["foreach"] == "${seeds}" and DVC[kind]["do"]["wdir"] == "../..", kind
+        assert "--seed ${item}" in DVC[kind]["do"]["cmd"] and f"stages.{kind} " in DVC[kind]["do"]["cmd"], kind
+    assert LAYOUT.seed_stage("probe", 42) == "seeds/probe/dvc.yaml:probe@42"
+    assert [p.as_posix() for p in LAYOUT.lock_files] == ["dvc.lock", *(f"seeds/{k}/dvc.lock" for k in SEED_STAGES)]
     assert "matrix" not in yaml.safe_dump(DVC) and "evaluate_probe" not in DVC
 
 
@@ -126,5 +134,5 @@ def test_the_sharded_workflow_example_is_valid_and_gathers_with_the_run_cache():
     jobs = workflow["jobs"]
     assert jobs["certify"]["needs"] == "seed" and jobs["seed"]["strategy"]["matrix"]["seed"]
     seed_steps = " ".join(step.get("run", "") for step in jobs["seed"]["steps"])
-    assert "dvc push --run-cache" in seed_steps and "evaluate@" in seed_steps
+    assert "dvc push --run-cache" in seed_steps and "seeds/evaluate/dvc.yaml:evaluate@" in seed_steps
     assert any("dvc repro --pull" in step.get("run", "") for step in jobs["certify"]["steps"])

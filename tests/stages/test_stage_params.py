@@ -11,9 +11,9 @@ import yaml
 from rankcert.config import entrypoint
 from rankcert.config.stage_params import SEED_STAGE_PARAMS
 from stages import certify, compress, evaluate, prepare, probe
-from tests.helpers import PROJECT
+from tests.helpers import PROJECT, pipeline_stages
 
-DVC = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+DVC = pipeline_stages()
 # Params properties and methods, and the field they read
 PROPERTIES = {"variant_names": "variants", "eval_rows": "eval_size", "settle_sequence": "settle.next_seed"}
 
