@@ -1,16 +1,16 @@
 """DVC's own time per seed, with the training taken out: the pipeline's stage shapes under real `dvc repro`.
 
-    python benchmarks/dvc_overhead_bench.py --seeds 64 --jobs 16 --shapes four_stages,one_stage --out RESULT.json
+    python benchmarks/dvc_overhead_bench.py --seeds 64 --jobs 16 --shapes four_stages,four_files --out RESULT.json
 
-Each shape is a scratch git + DVC repository whose per-seed stages have today's deps and outs (read from the
-project's dvc.yaml); each stage's command only writes the files a real seed writes (their count and sizes are a
-MiniLM-sized demo seed's), so what is left is DVC: start-up, index, status, hashing and caching the outputs,
-the run-cache, the dvc.lock rewrite, all but the command itself under the repository lock. Seeds run the way
-`rankcert.tools.parallel` runs them: `dvc --wait-for-lock repro --single-item <the seed's stages>`, --jobs at
-once. Shapes: `four_stages` (today: prepare, probe, compress, evaluate @seed, one dvc.lock); `four_files` (the
-same four stages, each kind in a dvc.yaml of its own under kinds/<kind>/, so each dvc.lock holds one kind);
-`one_stage` (a seed's four steps as one stage, its inputs and outputs once). `s_per_seed` is the wall time
-over the seeds: the floor DVC puts under a run of that many seeds, however fast the GPU.
+Each shape is a scratch git + DVC repository (core.autostage on, as the project's .dvc/config) whose per-seed
+stages have the project's deps and outs; each stage's command only writes the files a real seed writes (their
+count and sizes are a MiniLM-sized demo seed's). What is left is DVC: start-up, index, status, hashing and caching
+the outputs, the run-cache, the lock file rewrite, all but the command itself under the repository lock. Seeds
+run the way `rankcert.tools.parallel` runs them: `dvc --wait-for-lock repro --single-item <the seed's stages>`,
+--jobs at once. Shapes: `four_stages` (before 2026-12-08: prepare, probe, compress, evaluate @seed in the root
+dvc.yaml, one dvc.lock); `four_files` (the project's now: each kind in a dvc.yaml of its own, so each dvc.lock
+holds one kind); `one_stage` (a seed's four steps as one stage, its inputs and outputs once). `s_per_seed` is the
+wall time over the seeds: the floor DVC puts under a run of that many seeds, however fast the GPU.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.lockfile_bench import merged  # noqa: E402
+from benchmarks.lockfile_bench import merged, project_stages  # noqa: E402
 from rankcert.config.stage_params import SEED_STAGE_PARAMS  # noqa: E402
 from rankcert.runtime.runfacts import package_versions  # noqa: E402
 
@@ -78,7 +78,8 @@ def stage_body(stage: dict, kinds: list[str]) -> dict:
 
 
 def write_pipeline(root: Path, shape: str) -> None:
-    stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+    stages = {name: {"do": {k: v for k, v in stage["do"].items() if k != "wdir"}} if "do" in stage else stage
+              for name, stage in project_stages().items()}  # the paths are the root's, as in the scratch repo
     if shape == "one_stage":
         body = stage_body(merged(stages), list(KINDS))
         (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"seed": {"foreach": "${seeds}", "do": body}}}))
@@ -96,11 +97,13 @@ def write_pipeline(root: Path, shape: str) -> None:
              "stages": {kind: {"foreach": "${seeds}", "do": {"wdir": "../..", **body}}}}))
 
 
-def scratch_repo(root: Path, shape: str, seeds: list[int]) -> None:
+def scratch_repo(root: Path, shape: str, seeds: list[int], autostage: bool) -> None:
     def sh(*command: str) -> None:
         subprocess.run(command, cwd=root, check=True, capture_output=True)
     sh("git", "init", "-q")
     sh("dvc", "init", "-q")
+    if autostage:  # as the project's .dvc/config: DVC stages what each run changes in git
+        sh("dvc", "config", "core.autostage", "true")
     (root / "params.yaml").write_text(yaml.safe_dump({"seeds": seeds}))
     (root / "fake_stage.py").write_text(FAKE_STAGE)
     for folder, names in (("data/code", KINDS), ("data/params", KINDS)):
@@ -136,10 +139,10 @@ def run_seeds(root: Path, shape: str, seeds: list[int], jobs: int) -> list[float
     return took
 
 
-def measure(shape: str, seeds: list[int], jobs: int) -> dict:
+def measure(shape: str, seeds: list[int], jobs: int, autostage: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        scratch_repo(root, shape, seeds)
+        scratch_repo(root, shape, seeds, autostage)
         started = time.perf_counter()
         took = run_seeds(root, shape, seeds, jobs)
         wall = time.perf_counter() - started
@@ -153,15 +156,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=64)
     parser.add_argument("--jobs", type=int, default=16)
     parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument("--no-autostage", action="store_true", help="without the project's core.autostage")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     seeds = [42, 123, 456, *range(1000, 1000 + args.seeds)][:args.seeds]
     rows = {}
     for shape in args.shapes.split(","):
-        rows[shape] = measure(shape, seeds, args.jobs)
+        rows[shape] = measure(shape, seeds, args.jobs, not args.no_autostage)
         print(f"[dvc-overhead] {shape}: {json.dumps(rows[shape])}", flush=True)
-    result = {"device": f"CPU: {platform.machine()}, {len(os.sched_getaffinity(0))} cores",
-              "seeds": args.seeds, "jobs": args.jobs, "versions": package_versions(), "shapes": rows}
+    result = {"device": f"CPU: {platform.machine()}, {len(os.sched_getaffinity(0))} cores", "seeds": args.seeds,
+              "jobs": args.jobs, "autostage": not args.no_autostage, "versions": package_versions(), "shapes": rows}
     args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
 
 

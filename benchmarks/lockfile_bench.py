@@ -31,6 +31,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rankcert.config.stage_params import SEED_STAGE_PARAMS, lookup  # noqa: E402
+from rankcert.runtime.layout import LAYOUT  # noqa: E402
 from rankcert.runtime.runfacts import package_versions  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -64,8 +65,14 @@ def merged(stages: dict) -> dict:
             "deps": sorted(deps) + ["data/params/seed.json"], "outs": outs}
 
 
+def project_stages() -> dict:
+    """Every stage the project declares, by name: the root dvc.yaml's and each per-seed kind's."""
+    return {name: stage for path in LAYOUT.pipeline_files
+            for name, stage in yaml.safe_load((PROJECT / path).read_text())["stages"].items()}
+
+
 def lock_file(seeds: int, shape: str) -> dict:
-    stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+    stages = project_stages()
     raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
     lock = {"schema": "2.0", "stages": {}}
     for seed in [42, 123, 456, *range(1000, 1000 + seeds)][:seeds]:

@@ -4,7 +4,7 @@ This stage depends on the `rankcert` and `stages` folders. For every entry point
 data/code/<entry>.json: the sha256 of each project file the entry point imports, transitively
 (rankcert.runtime.deps), and that stage depends on its file alone. An edit to report.py changes only
 certify.json's bytes, so only certify reruns: the same exactness as listing the files in dvc.yaml, in one
-dvc.lock entry per stage instead of about twenty (DVC rewrites dvc.lock after every stage, so its size is
+lock entry per stage instead of about twenty (DVC rewrites a stage's lock file after every stage, so its size is
 paid per stage).
 """
 from __future__ import annotations

@@ -33,12 +33,10 @@ def pipeline_stages() -> dict:
     """Every stage the pipeline declares, by name: the root dvc.yaml's and each per-seed kind's."""
     import yaml
 
-    from rankcert.runtime.layout import LAYOUT, SEED_STAGES
+    from rankcert.runtime.layout import LAYOUT
 
-    stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
-    for kind in SEED_STAGES:
-        stages |= yaml.safe_load((PROJECT / LAYOUT.seed_pipeline(kind)).read_text())["stages"]
-    return stages
+    return {name: stage for path in LAYOUT.pipeline_files
+            for name, stage in yaml.safe_load((PROJECT / path).read_text())["stages"].items()}
 
 
 def rule(**overrides):

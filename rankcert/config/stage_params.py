@@ -1,7 +1,7 @@
 """The params each per-seed stage reads, declared once, and their values as the stage's fingerprint file.
 
-DVC rewrites the whole dvc.lock after every stage, and a `params:` list puts every value it names into the
-lock entry of every seed's stage (64 seeds: 246 KB of dvc.lock with them, 211 KB without; docs/performance.md).
+DVC rewrites a stage's whole lock file after every stage, and a `params:` list puts every value it names into the
+lock entry of every seed's stage (64 seeds: 246 KB of lock file with them, 211 KB without; docs/performance.md).
 So the per-seed stages depend on data/params/<stage>.json instead, written by validate with exactly these
 values: a stage reruns exactly when a value it reads changes, and its lock entry holds one hash.
 tests/stages/test_stage_params.py records that each stage reads exactly these; certify, one stage, keeps its

@@ -43,9 +43,14 @@ class Layout:
         return self.root / "seeds" / kind / "dvc.yaml"
 
     @property
+    def pipeline_files(self) -> list[Path]:
+        """Every dvc.yaml: the root's (code, validate, track, plots_page, certify) and one per per-seed kind."""
+        return [self.root / "dvc.yaml", *(self.seed_pipeline(kind) for kind in SEED_STAGES)]
+
+    @property
     def lock_files(self) -> list[Path]:
-        """Every dvc.lock a run writes: the root's (code, validate, track, certify) and one per per-seed kind."""
-        return [self.root / "dvc.lock", *(self.seed_pipeline(kind).with_suffix(".lock") for kind in SEED_STAGES)]
+        """Every dvc.lock a run writes, one beside each dvc.yaml."""
+        return [path.with_suffix(".lock") for path in self.pipeline_files]
 
     def seed_stage(self, kind: str, seed: int) -> str:
         """DVC's address of one seed's stage, as `dvc repro` takes it: seeds/probe/dvc.yaml:probe@42."""
