@@ -36,7 +36,7 @@ from benchmarks.realdata import apply  # noqa: E402
 from rankcert.runtime.runfacts import package_versions  # noqa: E402
 from rankcert.tools import demo  # noqa: E402
 
-STAGE = re.compile(r"^Running stage '([^']+)':", re.M)
+STAGE = re.compile(r"^Running stage '(?:[^']*:)?([^':]+)':", re.M)  # probe@42 from seeds/probe/dvc.yaml:probe@42
 WALL = re.compile(r"finished in ([\d.]+) s")
 WORK = re.compile(r"steps in ([\d.]+) s \(.*?(?:, (\d+) trained at once)?\)|evaluated in ([\d.]+) s")
 
