@@ -9,8 +9,8 @@ import yaml
 
 from rankcert.certification.certificate import Reason
 from rankcert.certification.words import ReasonKind
-from rankcert.runtime.layout import LAYOUT
-from rankcert.tools.pre_release import certificate_lines, headline, stage_changes, stale_stages
+from rankcert.runtime.layout import LAYOUT, Layout
+from rankcert.tools.pre_release import certificate_lines, headline, lock_outputs, stage_changes, stale_stages
 from tests.certification.test_certificate import sample
 from tests.helpers import PROJECT, commit, sh
 from tests.stages.test_certify import ALL_OK, make_run
@@ -230,16 +230,30 @@ def test_the_gate_reads_params_that_ask_for_a_gpu_without_torch(tmp_path):
 def test_a_changed_dependency_that_is_another_stale_stages_output_is_not_a_cause():
     status = {"dvc.yaml:validate": [{"changed deps": {"params.yaml": "modified"}},
                                     {"changed outs": {"data/inputs/validated.json": "deleted"}}],
-              "dvc.yaml:probe@42": [{"changed deps": {"data/inputs": "modified"}}],
+              "seeds/probe/dvc.yaml:probe@42": [{"changed deps": {"data/inputs": "modified"}}],
               "dvc.yaml:certify": [{"changed deps": {"data/inputs": "modified", "metrics/eval": "modified"}}],
-              "dvc.yaml:evaluate@42": [{"changed outs": {"metrics/eval/42": "modified"}}]}
+              "seeds/evaluate/dvc.yaml:evaluate@42": [{"changed outs": {"metrics/eval/42": "modified"}}]}
     outputs = {"validate": ["data/inputs/validated.json"], "evaluate@42": ["data/eval/42", "metrics/eval/42"]}
     lines, downstream = stale_stages(stage_changes(status, allow_missing_data=False), outputs)
     assert lines == ["validate (changed deps: params.yaml modified; changed outs: data/inputs/validated.json deleted)",
                      "evaluate@42 (changed outs: metrics/eval/42 modified)"]
     assert downstream == 2
-    missing = stage_changes({"dvc.yaml:probe@42": [{"changed outs": {"data/probe/42": "not in cache"}}]}, True)
+    missing = stage_changes({"seeds/probe/dvc.yaml:probe@42": [{"changed outs": {"data/probe/42": "not in cache"}}]},
+                            True)
     assert missing == {}
+
+
+def test_the_outputs_of_every_stage_come_from_every_lock_file(tmp_path):
+    """The root's dvc.lock and each per-seed kind's: a stale seed stage's outputs are found in its own."""
+    layout = Layout(tmp_path)
+    lock = {"schema": "2.0", "stages": {"validate": {"outs": [{"path": "data/inputs/validated.json"}]}}}
+    layout.lock_files[0].write_text(yaml.safe_dump(lock))
+    seed_lock = layout.seed_pipeline("evaluate").with_suffix(".lock")
+    seed_lock.parent.mkdir(parents=True)
+    seed_lock.write_text(yaml.safe_dump({"schema": "2.0", "stages": {"evaluate@42": {"outs": [
+        {"path": "data/eval/42"}, {"path": "metrics/eval/42"}]}}}))
+    assert lock_outputs(layout.lock_files) == {"validate": ["data/inputs/validated.json"],
+                                              "evaluate@42": ["data/eval/42", "metrics/eval/42"]}
 
 
 def test_the_release_workflow_runs_this_gate_into_the_job_summary_and_keeps_the_pictures():
