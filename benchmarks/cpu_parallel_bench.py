@@ -6,7 +6,7 @@
 
 Each tree makes its own demo workspace (its own dvc.yaml, stages and rankcert: rankcert.tools.demo copies them)
 with seeds 42, 123, 456, 1000, ..., a 40-step recipe and one torch thread a stage, and runs the parallel tool
-there (its warm worker is keyed by the tree's code). `identical` compares every per-seed output file (adapters,
+there, its warm worker stopped first (multi_gpu_bench.timed). `identical` compares every per-seed output file (adapters,
 train logs, predictions, per-adapter metrics) and certify.json between the trees.
 """
 from __future__ import annotations
@@ -19,11 +19,11 @@ import platform
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.multi_gpu_bench import timed  # noqa: E402
 from rankcert.runtime.runfacts import package_versions  # noqa: E402
 
 OUTPUTS = ("data/prepared", "data/probe", "data/variants", "data/eval", "metrics/eval")
@@ -49,15 +49,10 @@ def run_tree(tree: Path, ws: Path, seeds: int, jobs: int) -> tuple[dict, dict[st
     shutil.rmtree(ws, ignore_errors=True)
     subprocess.run([sys.executable, "-c", MAKE_WORKSPACE, str(tree), str(ws), str(seeds)], check=True, env=env,
                    capture_output=True)
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "rankcert.tools.parallel", "--jobs", str(jobs)], cwd=ws, env=env,
-                            capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"{tree}: the parallel tool failed ({result.returncode}): {result.stderr[-1000:]}")
+    wall, output = timed([sys.executable, "-m", "rankcert.tools.parallel", "--jobs", str(jobs)], ws, env, True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True).stdout
     row = {"tree": str(tree), "commit": commit.strip(), "wall_s": round(wall, 1), "s_per_seed": round(wall / seeds, 2),
-           "stages": result.stdout.count("Running stage '")}
+           "stages": output.count("Running stage '")}
     return row, digests(ws)
 
 

@@ -9,6 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from rankcert.runtime.layout import stage_name
+
 PROJECT = Path(__file__).resolve().parent.parent
 
 
@@ -71,11 +73,6 @@ def commit(cwd: Path, message: str, tag: str | None = None) -> None:
     sh(cwd, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message)
     if tag:
         sh(cwd, "git", "tag", tag)
-
-
-def stage_name(address: str) -> str:
-    """'probe@42' from DVC's 'seeds/probe/dvc.yaml:probe@42'."""
-    return address.rsplit(":", 1)[-1]
 
 
 def ran_stages(output: str) -> list[str]:

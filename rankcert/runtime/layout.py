@@ -177,4 +177,9 @@ class Layout:
         return self.root / "plots" / "page.html"
 
 
+def stage_name(address: str) -> str:
+    """A stage's name from DVC's address of it: probe@42 from seeds/probe/dvc.yaml:probe@42 (or dvc.yaml:probe@42)."""
+    return address.rsplit(":", 1)[-1]
+
+
 LAYOUT = Layout()

@@ -27,7 +27,7 @@ from rankcert.certification.certificate import Certificate, Metrics, VariantDeta
 from rankcert.certification.words import ReasonKind, Safety
 from rankcert.config.entrypoint import run_main
 from rankcert.runtime.errors import RankcertError, one_line
-from rankcert.runtime.layout import LAYOUT
+from rankcert.runtime.layout import LAYOUT, stage_name
 from rankcert.runtime.text import pts
 from rankcert.runtime.yamlfile import read_yaml
 from rankcert.validation import check_inputs
@@ -74,14 +74,14 @@ def stale_stages(changes: dict[str, list[tuple[str, str | None]]], outputs: dict
     A changed dependency that is (inside, or holds) an output of another out-of-date stage is that stage's doing:
     after a failed validate every stage reads "data/inputs modified", and only validate's own line says why.
     """
-    stale_outs = [out for stage in changes for out in outputs.get(_name(stage), [])]
+    stale_outs = [out for stage in changes for out in outputs.get(stage_name(stage), [])]
     own = {}
     for stage, reasons in changes.items():
         causes = [text for text, path in reasons if not (path and text.startswith("changed deps")
                                                           and any(_overlap(path, out) for out in stale_outs))]
         if causes:
             own[stage] = causes
-    return [f"{_name(stage)} ({_grouped(causes)})" for stage, causes in own.items()], len(changes) - len(own)
+    return [f"{stage_name(stage)} ({_grouped(causes)})" for stage, causes in own.items()], len(changes) - len(own)
 
 
 def _grouped(causes: list[str]) -> str:
@@ -93,11 +93,6 @@ def _grouped(causes: list[str]) -> str:
     return "; ".join(f"{kind}: {', '.join(whats)}" for kind, whats in kinds.items())
 
 
-def _name(stage: str) -> str:
-    """'probe@42' from dvc's 'dvc.yaml:probe@42'."""
-    return stage.rsplit(":", 1)[-1]
-
-
 def _overlap(a: str, b: str) -> bool:
     pa, pb = PurePosixPath(a), PurePosixPath(b)
     return pa == pb or pb in pa.parents or pa in pb.parents
@@ -106,7 +101,7 @@ def _overlap(a: str, b: str) -> bool:
 def lock_outputs(locks: list[Path]) -> dict[str, list[str]]:
     """Stage -> its output paths, from the lock files (what the committed results were made of)."""
     outputs = {}
-    for lock in (lock for lock in locks if lock.is_file()):
+    for lock in filter(Path.is_file, locks):
         stages = (read_yaml(lock, lock.as_posix(), "run `dvc repro`") or {}).get("stages", {})
         outputs |= {name: [out["path"] for out in stage.get("outs", [])] for name, stage in stages.items()}
     return outputs
